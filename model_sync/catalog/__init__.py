@@ -1,0 +1,1 @@
+"""The offering schema, exact prices, storage and merging of the combined catalog."""

@@ -1,0 +1,86 @@
+"""Exact prices: every price is a `Decimal` in USD per 1M tokens, never a binary float.
+
+Sources publish numbers either as JSON numbers or as decimal strings. JSON is parsed with
+`parse_float=Decimal`, so `2.5e-06` arrives as exactly `Decimal("0.0000025")`.
+"""
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+# A binary double holds 15 significant decimal digits exactly; longer literals such as
+# 0.49299999999999994 are float artifacts of the publisher's own arithmetic, so they are
+# rounded back to 15 significant digits. Any value published with 15 digits or fewer is
+# kept as it is, digit for digit.
+SIGNIFICANT_DIGITS = 15
+
+# Units the sources publish prices in, as powers of ten relative to USD per 1M tokens.
+PER_TOKEN = 6  # USD per token: multiply by 10**6
+PER_THOUSAND = 3  # USD per 1K tokens
+PER_MILLION = 0  # USD per 1M tokens: as published
+
+
+class PriceError(ValueError):
+    """A published price that is not a number."""
+
+
+def to_decimal(value: object) -> Decimal | None:
+    """Turn a published number (JSON number, decimal string or int) into an exact Decimal.
+
+    Returns None for null or an empty string; raises PriceError for anything that is not a
+    finite number (booleans, words, NaN).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise PriceError(f"expected a number, got {value!r}")
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))  # shortest round-tripping text, not the binary expansion
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise PriceError(f"expected a number, got {value!r}") from None
+    else:
+        raise PriceError(f"expected a number, got {type(value).__name__} {value!r}")
+    if not number.is_finite():
+        raise PriceError(f"expected a finite number, got {value!r}")
+    return _clean(number)
+
+
+def _clean(number: Decimal) -> Decimal:
+    if number.is_zero():
+        return Decimal(0)
+    digits = len(number.normalize().as_tuple().digits)
+    if digits > SIGNIFICANT_DIGITS:
+        exponent = number.adjusted() - SIGNIFICANT_DIGITS + 1
+        number = number.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_EVEN)
+    return number.normalize()
+
+
+def price_per_million(value: object, unit: int) -> tuple[Decimal | None, bool]:
+    """Convert a published price to USD per 1M tokens.
+
+    `unit` is the power of ten that takes the published unit to per-1M (PER_TOKEN, ...).
+    Returns `(price, variable)`: a negative price (OpenRouter's "-1") means the source has
+    no fixed price, so it becomes `(None, True)` and is never stored as a negative number.
+    """
+    number = to_decimal(value)
+    if number is None:
+        return None, False
+    if number < 0:
+        return None, True
+    return _clean(number.scaleb(unit)), False
+
+
+def format_decimal(value: Decimal | None) -> str | None:
+    """Render a Decimal as plain positional text (`2.5`, `0.0208333333333333`), or None."""
+    if value is None:
+        return None
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text

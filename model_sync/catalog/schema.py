@@ -1,0 +1,181 @@
+"""The data contract: the normalized offering, the combined catalog row, and their tables.
+
+One list of `Field`s per table drives the SQLAlchemy table, the JSON printed by
+`model-sync normalize`, the table schema shown in the Dagster UI and the README.
+"""
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+from model_sync.catalog.money import format_decimal
+
+
+class ExactDecimal(TypeDecorator):
+    """A Decimal stored without loss: NUMERIC on PostgreSQL, decimal text on SQLite."""
+
+    impl = sa.String(64)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(sa.Numeric(asdecimal=True))
+        return dialect.type_descriptor(sa.String(64))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            return Decimal(value)
+        return format_decimal(Decimal(value))
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return Decimal(value).normalize()
+
+
+class JsonList(TypeDecorator):
+    """A list of strings (modalities, flags, sources), stored as compact sorted-key JSON text."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else json.loads(value)
+
+
+class JsonObject(JsonList):
+    """A JSON object (source-specific extras, per-field lineage)."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of the contract: name, storage type, and what it means."""
+
+    name: str
+    type: object
+    doc: str
+    key: bool = False
+
+
+def _price(name: str, what: str) -> Field:
+    return Field(name, ExactDecimal(), f"{what}, USD per 1M tokens, exact; null when unpublished")
+
+
+PRICE_FIELDS = ("input_price", "output_price", "cache_read_price", "cache_write_price")
+CAPABILITY_FIELDS = (
+    "supports_tools",
+    "supports_vision",
+    "supports_reasoning",
+    "supports_structured_output",
+)
+
+# Fields an offering and a catalog row share: what is known about one model at one provider.
+DESCRIPTIVE_FIELDS: list[Field] = [
+    Field("name", sa.String(300), "display name as the source spells it"),
+    Field("creator", sa.String(120), "who made the model (lab or organization), when known"),
+    Field("kind", sa.String(40), "chat, completion, embedding, image_generation, ... when known"),
+    Field("context_window", sa.BigInteger(), "published input context limit in tokens"),
+    Field("max_output_tokens", sa.BigInteger(), "published output limit in tokens"),
+    _price("input_price", "price of input (prompt) tokens"),
+    _price("output_price", "price of output (completion) tokens"),
+    _price("cache_read_price", "price of cached input tokens read"),
+    _price("cache_write_price", "price of input tokens written to the cache"),
+    Field(
+        "price_flags",
+        JsonList(),
+        "notes on the prices: variable_price (published as -1 or negative), tiered, "
+        "time_of_day, free",
+    ),
+    Field("input_modalities", JsonList(), "input modalities (text, image, audio, video, file)"),
+    Field("output_modalities", JsonList(), "output modalities"),
+    Field("supports_tools", sa.Boolean(), "tool / function calling; null when unknown"),
+    Field("supports_vision", sa.Boolean(), "image input; null when unknown"),
+    Field("supports_reasoning", sa.Boolean(), "reasoning / thinking mode; null when unknown"),
+    Field("supports_structured_output", sa.Boolean(), "JSON schema output; null when unknown"),
+    Field("open_weights", sa.Boolean(), "weights are published; null when unknown"),
+    Field("hugging_face_id", sa.String(300), "Hugging Face repository of the weights"),
+    Field("family", sa.String(120), "model family as the source names it"),
+    Field("release_date", sa.String(10), "release date, YYYY-MM-DD"),
+    Field("deprecation_date", sa.String(10), "announced deprecation date, YYYY-MM-DD"),
+    Field("status", sa.String(40), "active, deprecated, beta, ... when the source says"),
+    Field("created_at", sa.DateTime(timezone=True), "when the source says the entry was created"),
+]
+
+OFFERING_FIELDS: list[Field] = [
+    Field("source", sa.String(40), "the source this row was read from", key=True),
+    Field("source_key", sa.String(400), "the entry's key or id in the source payload", key=True),
+    Field("source_provider", sa.String(120), "the provider id as the source spells it"),
+    Field("provider", sa.String(120), "canonical provider id, one per real provider"),
+    Field("model_id", sa.String(400), "the provider's own model id, as the source spells it"),
+    *DESCRIPTIVE_FIELDS,
+    Field("extra", JsonObject(), "source-specific values (benchmarks, speed, tiers, slugs)"),
+    Field("fetched_at", sa.DateTime(timezone=True), "when this row was fetched"),
+]
+
+CATALOG_FIELDS: list[Field] = [
+    Field("provider", sa.String(120), "canonical provider id", key=True),
+    Field("model_id", sa.String(400), "the provider's own model id", key=True),
+    *DESCRIPTIVE_FIELDS,
+    Field("price_source", sa.String(40), "the source the four prices were taken from (as a set)"),
+    Field("sources", JsonList(), "every source that describes this offering"),
+    Field("field_sources", JsonObject(), "for each non-null field, the source it came from"),
+    Field("updated_at", sa.DateTime(timezone=True), "when the catalog was built"),
+]
+
+OFFERING_COLUMNS = [f.name for f in OFFERING_FIELDS]
+CATALOG_COLUMNS = [f.name for f in CATALOG_FIELDS]
+
+metadata = sa.MetaData()
+
+
+def _table(name: str, fields: list[Field], *extra: object) -> sa.Table:
+    columns = [sa.Column(f.name, f.type, primary_key=f.key, comment=f.doc) for f in fields]
+    return sa.Table(name, metadata, *columns, *extra)
+
+
+source_offerings = _table(
+    "source_offerings",
+    OFFERING_FIELDS,
+    sa.Index("ix_source_offerings_provider_model", "provider", "model_id"),
+)
+
+model_catalog = _table("model_catalog", CATALOG_FIELDS)
+
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), comment="Dagster run id"),
+    sa.Column("source", sa.String(40), nullable=False, comment="source name, or model_catalog"),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String(16), nullable=False, comment="success, failed or blocked"),
+    sa.Column("rows_fetched", sa.Integer, comment="rows parsed from the payload"),
+    sa.Column("rows_inserted", sa.Integer, comment="rows new since the last good sync"),
+    sa.Column("rows_updated", sa.Integer, comment="rows whose content changed"),
+    sa.Column("rows_removed", sa.Integer, comment="rows gone since the last good sync"),
+    sa.Column("rows_repriced", sa.Integer, comment="rows whose prices changed"),
+    sa.Column("error", sa.Text, comment="what went wrong, for failed and blocked syncs"),
+    sa.Index("ix_sync_runs_source_started", "source", "started_at"),
+)
+
+TABLE_DOCS = {
+    "source_offerings": "the latest published rows of each source (one per source entry)",
+    "model_catalog": "the combined catalog: one row per provider x model_id",
+    "sync_runs": "one row per sync attempt of a source or of the catalog",
+}

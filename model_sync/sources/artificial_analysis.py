@@ -1,0 +1,83 @@
+"""Artificial Analysis: independent intelligence/coding indexes, speed and median prices."""
+
+from typing import Any
+
+from model_sync.sources.base import (
+    Auth,
+    ParseContext,
+    Row,
+    SourceSpec,
+    day,
+    expect,
+    obj,
+    offering,
+    required,
+    text,
+)
+
+NAME = "artificial_analysis"
+
+
+def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+    """One page `{pagination, data: [model]}` -> one benchmark row per model (keyed by its UUID).
+
+    These rows describe models, not offerings: the catalog joins their scores to offerings and
+    never lists them as a provider's own. Median prices across providers stay in `extra`.
+    """
+    data = expect(obj(payload).get("data"), list, NAME, "the 'data' field of the response")
+    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+
+
+def has_more(payload: Any) -> bool:
+    """Whether another `?page=N` follows this one."""
+    return bool(obj(obj(payload).get("pagination")).get("has_more"))
+
+
+def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
+    key = str(obj(entry).get("id") or f"#{index}")
+    uuid = required(entry, "id", NAME, key)
+    slug = required(entry, "slug", NAME, key)
+    creator = obj(entry.get("model_creator"))
+    evaluations = obj(entry.get("evaluations"))
+    performance = obj(entry.get("performance"))
+    pricing = obj(entry.get("pricing"))
+    extra = {
+        "intelligence_index": evaluations.get("artificial_analysis_intelligence_index"),
+        "coding_index": evaluations.get("artificial_analysis_coding_index"),
+        "agentic_index": evaluations.get("artificial_analysis_agentic_index"),
+        "output_tokens_per_second": performance.get("median_output_tokens_per_second"),
+        "time_to_first_token_seconds": performance.get("median_time_to_first_token_seconds"),
+        "median_input_price": pricing.get("price_1m_input_tokens"),
+        "median_output_price": pricing.get("price_1m_output_tokens"),
+        "creator_id": creator.get("id"),
+    }
+    return offering(
+        ctx,
+        source_key=uuid,
+        source_provider=NAME,
+        model_id=slug,
+        name=text(entry.get("name")),
+        creator=text(creator.get("name")),
+        release_date=day(entry.get("release_date")),
+        extra={k: v for k, v in extra.items() if v is not None},
+    )
+
+
+SPEC = SourceSpec(
+    name=NAME,
+    title="Artificial Analysis",
+    description=(
+        "Benchmarks from the Artificial Analysis v2 language models API, paged with `?page=N` "
+        "(key in `ARTIFICIAL_ANALYSIS_API_KEY`): intelligence/coding indexes and speed. "
+        "Data by artificialanalysis.ai."
+    ),
+    url="https://artificialanalysis.ai/api/v2/language/models/free",
+    parse=parse,
+    role="benchmarks",
+    paging="page_param",
+    has_more=has_more,
+    auth=Auth(env_var="ARTIFICIAL_ANALYSIS_API_KEY", header="x-api-key", scheme=""),
+    min_rows=100,
+    max_pages=20,
+    docs_url="https://artificialanalysis.ai/documentation",
+)

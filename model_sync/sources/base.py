@@ -1,0 +1,208 @@
+"""What a source is: a spec (endpoint, auth, paging, cadence) plus a pure `parse` function.
+
+Nothing here knows about Dagster: the asset factory in `model_sync.defs` turns each spec into
+an asset, a schedule and checks; the HTTP client in `model_sync.http` fetches its pages.
+"""
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from model_sync.catalog.money import PriceError, price_per_million
+from model_sync.catalog.providers import canonical_provider
+from model_sync.catalog.schema import OFFERING_COLUMNS
+
+Paging = Literal["none", "links_next", "page_param", "link_header"]
+Role = Literal["provider", "registry", "benchmarks"]
+
+Row = dict[str, Any]
+
+
+class ParseError(ValueError):
+    """A payload that cannot be turned into offerings; names the source, entry and field."""
+
+    def __init__(self, source: str, message: str, entry: str | None = None, field: str | None = None):
+        where = source
+        if entry is not None:
+            where += f": entry {entry!r}"
+        if field is not None:
+            where += f": field {field!r}"
+        super().__init__(f"{where}: {message}")
+        self.source, self.entry, self.field = source, entry, field
+
+
+@dataclass(frozen=True)
+class Auth:
+    """An API key read from the environment and sent as a header."""
+
+    env_var: str
+    header: str = "Authorization"
+    scheme: str = "Bearer"  # empty for a raw key (x-api-key)
+    required: bool = True  # False: the key only raises limits
+
+    def header_value(self, key: str) -> str:
+        return f"{self.scheme} {key}" if self.scheme else key
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What a parser may know besides the payload: which source and when it was fetched."""
+
+    source: str
+    fetched_at: datetime
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def today(self) -> date:
+        return self.fetched_at.date()
+
+
+Parser = Callable[[Any, ParseContext], list[Row]]
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Everything model_sync needs to know to sync one source."""
+
+    name: str
+    title: str
+    description: str
+    url: str
+    parse: Parser
+    role: Role = "provider"
+    paging: Paging = "none"
+    params: Mapping[str, str] = field(default_factory=dict)
+    auth: Auth | None = None
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+    freshness_hours: int = 24
+    min_rows: int = 1
+    max_pages: int = 200
+    page_param: str = "page"
+    has_more: Callable[[Any], bool] | None = None  # page_param paging: whether a next page exists
+    docs_url: str | None = None
+
+    @property
+    def cadence(self) -> str:
+        return f"`{self.cron}` ({self.timezone})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers shared by the parsers
+
+
+def loads(body: bytes | str, source: str) -> Any:
+    """Decode a JSON body with exact decimals; a malformed or empty body is a ParseError."""
+    if isinstance(body, bytes | bytearray):
+        body = body.decode("utf-8-sig", errors="replace")
+    if not body.strip():
+        raise ParseError(source, "the response body is empty")
+    try:
+        return json.loads(body, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise ParseError(source, f"the response is not valid JSON ({exc})") from None
+
+
+def expect(value: Any, kind: type | tuple[type, ...], source: str, what: str) -> Any:
+    """Require a payload's envelope to have the expected JSON type."""
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        shown = type(value).__name__
+        raise ParseError(source, f"expected {what} to be a JSON {_json_name(names)}, got {shown}")
+    return value
+
+
+def _json_name(python_name: str) -> str:
+    return python_name.replace("dict", "object").replace("list", "array")
+
+
+def required(entry: Mapping[str, Any], name: str, source: str, key: str) -> Any:
+    """A field every entry must carry; a missing or null one fails the sync with its name."""
+    if not isinstance(entry, Mapping):
+        raise ParseError(source, f"expected an object, got {type(entry).__name__}", entry=key)
+    value = entry.get(name)
+    if value is None or value == "":
+        raise ParseError(source, "required field is missing", entry=key, field=name)
+    return value
+
+
+def obj(value: Any) -> Mapping[str, Any]:
+    """A nested object, or an empty one when absent or of the wrong type."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def price(value: Any, unit: int, source: str, key: str, name: str, flags: set[str]):
+    """A price in USD per 1M tokens; a negative one is recorded as `variable_price`."""
+    try:
+        amount, variable = price_per_million(value, unit)
+    except PriceError as exc:
+        raise ParseError(source, str(exc), entry=key, field=name) from None
+    if variable:
+        flags.add("variable_price")
+    return amount
+
+
+def integer(value: Any) -> int | None:
+    """A token count; tolerates numbers published as text or with a trailing `.0`."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except ArithmeticError:
+        return None
+    if not number.is_finite() or number <= 0 or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
+def boolean(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def text(value: Any) -> str | None:
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def day(value: Any) -> str | None:
+    """A date as YYYY-MM-DD from a date or datetime string; other text is dropped."""
+    value = text(value)
+    if value and len(value) >= 10 and value[4] == "-" and value[7] == "-":
+        return value[:10]
+    return None
+
+
+def unix_time(value: Any) -> datetime | None:
+    number = integer(value)
+    return datetime.fromtimestamp(number, tz=UTC) if number else None
+
+
+def strings(value: Any) -> list[str] | None:
+    if not isinstance(value, list | tuple):
+        return None
+    return sorted({str(v).strip().lower() for v in value if v is not None and str(v).strip()})
+
+
+def offering(ctx: ParseContext, *, source_key: str, source_provider: str, model_id: str,
+             flags: Iterable[str] = (), **values: Any) -> Row:
+    """Build one normalized offering with every contract column present."""
+    row: Row = dict.fromkeys(OFFERING_COLUMNS)
+    row.update(values)
+    unknown = set(values) - set(OFFERING_COLUMNS)
+    if unknown:
+        raise TypeError(f"not contract fields: {sorted(unknown)}")
+    row["source"] = ctx.source
+    row["source_key"] = source_key
+    row["source_provider"] = source_provider
+    row["provider"] = canonical_provider(source_provider)
+    row["model_id"] = model_id
+    row["price_flags"] = sorted(set(flags)) or None
+    row["fetched_at"] = ctx.fetched_at
+    if not row.get("extra"):
+        row["extra"] = None
+    return row

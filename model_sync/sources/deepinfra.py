@@ -1,0 +1,71 @@
+"""DeepInfra: the models it serves through its OpenAI-compatible API, with USD per 1M tokens."""
+
+from typing import Any
+
+from model_sync.catalog.money import PER_MILLION
+from model_sync.sources.base import (
+    ParseContext,
+    Row,
+    SourceSpec,
+    expect,
+    integer,
+    obj,
+    offering,
+    price,
+    required,
+    text,
+    unix_time,
+)
+
+NAME = "deepinfra"
+
+
+def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+    """`{"data": [model]}` -> one offering per model; `metadata: null` means no published price."""
+    data = expect(obj(payload).get("data"), list, NAME, "the 'data' field of the response")
+    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+
+
+def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
+    key = str(obj(entry).get("id") or f"#{index}")
+    model_id = required(entry, "id", NAME, key)
+    meta = obj(entry.get("metadata"))
+    pricing = obj(meta.get("pricing"))
+    flags: set[str] = set()
+    prices = {
+        column: price(pricing.get(field), PER_MILLION, NAME, key, f"metadata.pricing.{field}", flags)
+        for column, field in (
+            ("input_price", "input_tokens"),
+            ("output_price", "output_tokens"),
+            ("cache_read_price", "cache_read_tokens"),
+        )
+    }
+    tags = meta.get("tags") if isinstance(meta.get("tags"), list) else None
+    return offering(
+        ctx,
+        source_key=model_id,
+        source_provider=NAME,
+        model_id=model_id,
+        flags=flags,
+        creator=model_id.split("/", 1)[0] if "/" in model_id else text(entry.get("owned_by")),
+        context_window=integer(meta.get("context_length")),
+        **prices,
+        supports_vision=None if tags is None else "vision" in tags,
+        supports_reasoning=True if tags and "reasoning_effort" in tags else None,
+        created_at=unix_time(entry.get("created")),
+        extra={"tags": tags, "max_tokens": integer(meta.get("max_tokens"))} if meta else None,
+    )
+
+
+SPEC = SourceSpec(
+    name=NAME,
+    title="DeepInfra",
+    description=(
+        "Models served by DeepInfra, from its OpenAI-compatible "
+        "`GET https://api.deepinfra.com/v1/openai/models` (no key). Prices are USD per 1M tokens."
+    ),
+    url="https://api.deepinfra.com/v1/openai/models",
+    parse=parse,
+    min_rows=50,
+    docs_url="https://deepinfra.com/docs/openai_api",
+)

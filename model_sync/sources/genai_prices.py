@@ -1,0 +1,151 @@
+"""pydantic/genai-prices: curated prices per provider, with dated price histories."""
+
+from datetime import date, time
+from decimal import Decimal
+from typing import Any
+
+from model_sync.catalog.money import PER_MILLION, format_decimal
+from model_sync.sources.base import (
+    ParseContext,
+    ParseError,
+    Row,
+    SourceSpec,
+    expect,
+    integer,
+    offering,
+    price,
+    required,
+    text,
+)
+
+NAME = "genai_prices"
+_PRICE_KEYS = (
+    ("input_price", "input_mtok"),
+    ("output_price", "output_mtok"),
+    ("cache_read_price", "cache_read_mtok"),
+    ("cache_write_price", "cache_write_mtok"),
+)
+
+
+def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+    """`[provider{id, models: [model{id, prices}]}]` -> one offering per provider x model.
+
+    A model's `prices` may be a list of `{constraint: {start_date}, prices}`: the entry in force
+    on the sync date is used, and the whole list is kept in `extra.price_history`.
+    """
+    providers = expect(payload, list, NAME, "the response")
+    rows: list[Row] = []
+    for index, provider in enumerate(providers):
+        provider_id = str(required(provider, "id", NAME, f"#{index}"))
+        models = expect(required(provider, "models", NAME, provider_id), list, NAME,
+                        f"{provider_id}.models")
+        for m_index, model in enumerate(models):
+            rows.append(_model(provider_id, model, m_index, ctx))
+    return rows
+
+
+def _model(provider_id: str, model: Any, index: int, ctx: ParseContext) -> Row:
+    model_id = str(required(model, "id", NAME, f"{provider_id}/#{index}"))
+    key = f"{provider_id}/{model_id}"
+    entries = _entries(required(model, "prices", NAME, key), key)
+    current, alternates = _in_force(entries, ctx.today)
+    flags: set[str] = set()
+    prices = {}
+    for column, field in _PRICE_KEYS:
+        value = current["prices"].get(field)
+        if isinstance(value, dict):  # tiered: {base, tiers: [{start, price}]}
+            flags.add("tiered")
+            value = value.get("base")
+        prices[column] = price(value, PER_MILLION, NAME, key, f"prices.{field}", flags)
+    if alternates:
+        flags.add("time_of_day")
+    extra: dict[str, Any] = {"match": model.get("match")}
+    if len(entries) > 1:
+        extra["price_history"] = [_history_entry(e, key) for e in entries]
+    if alternates:
+        extra["time_of_day_prices"] = [_history_entry(e, key) for e in alternates]
+    others = {k: v for k, v in current["prices"].items() if k not in dict(_PRICE_KEYS).values()}
+    if others:
+        extra["other_prices"] = others
+    return offering(
+        ctx,
+        source_key=key,
+        source_provider=provider_id,
+        model_id=model_id,
+        flags=flags,
+        name=text(model.get("name")),
+        context_window=integer(model.get("context_window")),
+        **prices,
+        status="deprecated" if model.get("deprecated") is True else None,
+        extra=extra,
+    )
+
+
+def _entries(prices: Any, key: str) -> list[dict[str, Any]]:
+    if isinstance(prices, dict):
+        return [{"constraint": {}, "prices": prices}]
+    if isinstance(prices, list) and prices:
+        entries = []
+        for entry in prices:
+            if not isinstance(entry, dict) or not isinstance(entry.get("prices"), dict):
+                raise ParseError(NAME, "price list entries need a 'prices' object", key, "prices")
+            constraint = entry.get("constraint") or {}
+            entries.append({"constraint": constraint, "prices": entry["prices"]})
+        return entries
+    raise ParseError(NAME, "expected an object or a non-empty list", key, "prices")
+
+
+def _start(entry: dict[str, Any]) -> date:
+    start = entry["constraint"].get("start_date")
+    return date.fromisoformat(start[:10]) if start else date.min
+
+
+def _in_force(entries: list[dict[str, Any]], today: date):
+    """The entry in force on `today`, and any time-of-day alternates of the same period.
+
+    Time-of-day windows (off-peak discounts) would make the price flip with the hour of the
+    sync; the rate in force for most of the day is taken as the list price instead.
+    """
+    started = [e for e in entries if _start(e) <= today] or [min(entries, key=_start)]
+    latest = max(_start(e) for e in started)
+    period = [e for e in started if _start(e) == latest]
+    if len(period) == 1:
+        return period[0], []
+    windowed = [e for e in period if "start_time" in e["constraint"]]
+    covered = sum(_window_hours(e) for e in windowed)
+    coverage = {id(e): (_window_hours(e) if e in windowed else 24 - covered) for e in period}
+    current = max(period, key=lambda e: coverage[id(e)])
+    return current, [e for e in period if e is not current]
+
+
+def _window_hours(entry: dict[str, Any]) -> float:
+    start = time.fromisoformat(entry["constraint"]["start_time"].rstrip("Z"))
+    end = time.fromisoformat(entry["constraint"].get("end_time", "23:59:59Z").rstrip("Z"))
+    hours = (end.hour + end.minute / 60) - (start.hour + start.minute / 60)
+    return hours if hours > 0 else hours + 24
+
+
+def _history_entry(entry: dict[str, Any], key: str) -> dict[str, Any]:
+    out: dict[str, Any] = {k: v for k, v in entry["constraint"].items() if v is not None}
+    for column, field in _PRICE_KEYS:
+        value = entry["prices"].get(field)
+        if isinstance(value, dict):
+            value = value.get("base")
+        amount = price(value, PER_MILLION, NAME, key, f"prices.{field}", set())
+        out[column] = format_decimal(amount) if isinstance(amount, Decimal) else None
+    return out
+
+
+SPEC = SourceSpec(
+    name=NAME,
+    title="genai-prices",
+    description=(
+        "Curated prices from pydantic/genai-prices, the raw `prices/data.json` of its GitHub "
+        "repository (no key). Prices are USD per 1M tokens, some with dated histories."
+    ),
+    url="https://raw.githubusercontent.com/pydantic/genai-prices/main/prices/data.json",
+    parse=parse,
+    role="registry",
+    min_rows=700,
+    docs_url="https://github.com/pydantic/genai-prices",
+)

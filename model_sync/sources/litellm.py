@@ -1,0 +1,92 @@
+"""LiteLLM's community price file: one entry per model name LiteLLM can route, USD per token."""
+
+from typing import Any
+
+from model_sync.catalog.money import PER_TOKEN
+from model_sync.catalog.providers import canonical_provider
+from model_sync.sources.base import (
+    ParseContext,
+    Row,
+    SourceSpec,
+    boolean,
+    day,
+    expect,
+    integer,
+    offering,
+    price,
+    required,
+    strings,
+    text,
+)
+
+NAME = "litellm"
+SKIPPED_KEYS = frozenset({"sample_spec"})
+
+
+def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+    """`{model_name: entry}` -> one offering per entry (skipping `sample_spec` and non-objects)."""
+    entries = expect(payload, dict, NAME, "the response")
+    return [
+        _entry(str(key), entry, ctx)
+        for key, entry in entries.items()
+        if key not in SKIPPED_KEYS and isinstance(entry, dict)
+    ]
+
+
+def model_id_for(key: str, source_provider: str) -> str:
+    """Strip LiteLLM's routing prefix: `openrouter/openai/gpt-4o` at openrouter is `openai/gpt-4o`."""
+    head, sep, rest = key.partition("/")
+    if sep and rest and canonical_provider(head) == canonical_provider(source_provider):
+        return rest
+    return key
+
+
+def _entry(key: str, entry: dict[str, Any], ctx: ParseContext) -> Row:
+    source_provider = str(required(entry, "litellm_provider", NAME, key))
+    flags: set[str] = set()
+    prices = {
+        column: price(entry.get(field), PER_TOKEN, NAME, key, field, flags)
+        for column, field in (
+            ("input_price", "input_cost_per_token"),
+            ("output_price", "output_cost_per_token"),
+            ("cache_read_price", "cache_read_input_token_cost"),
+            ("cache_write_price", "cache_creation_input_token_cost"),
+        )
+    }
+    tiers = {k: v for k, v in entry.items() if "_above_" in k and "cost" in k}
+    if tiers:
+        flags.add("tiered")
+    return offering(
+        ctx,
+        source_key=key,
+        source_provider=source_provider,
+        model_id=model_id_for(key, source_provider),
+        flags=flags,
+        kind=text(entry.get("mode")),
+        context_window=integer(entry.get("max_input_tokens")),
+        max_output_tokens=integer(entry.get("max_output_tokens")),
+        **prices,
+        input_modalities=strings(entry.get("supported_modalities")),
+        output_modalities=strings(entry.get("supported_output_modalities")),
+        supports_tools=boolean(entry.get("supports_function_calling")),
+        supports_vision=boolean(entry.get("supports_vision")),
+        supports_reasoning=boolean(entry.get("supports_reasoning")),
+        supports_structured_output=boolean(entry.get("supports_response_schema")),
+        deprecation_date=day(entry.get("deprecation_date")),
+        extra={"tiers": tiers} if tiers else None,
+    )
+
+
+SPEC = SourceSpec(
+    name=NAME,
+    title="LiteLLM price file",
+    description=(
+        "LiteLLM's `model_prices_and_context_window.json`, the raw file of the BerriAI/litellm "
+        "repository on GitHub (no key). Prices are USD per token."
+    ),
+    url="https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json",
+    parse=parse,
+    role="registry",
+    min_rows=500,
+    docs_url="https://docs.litellm.ai/docs/completion/token_usage",
+)

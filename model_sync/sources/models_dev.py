@@ -1,0 +1,101 @@
+"""models.dev: an open database of providers and their models; each provider's offering is a row."""
+
+from typing import Any
+
+from model_sync.catalog.money import PER_MILLION
+from model_sync.sources.base import (
+    ParseContext,
+    Row,
+    SourceSpec,
+    boolean,
+    day,
+    expect,
+    integer,
+    obj,
+    offering,
+    price,
+    required,
+    strings,
+    text,
+)
+
+NAME = "models_dev"
+
+
+def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+    """`{provider_id: {..., models: {model_id: model}}}` -> one offering per provider x model."""
+    providers = expect(payload, dict, NAME, "the response")
+    rows: list[Row] = []
+    for provider_id, provider in providers.items():
+        models = expect(required(provider, "models", NAME, provider_id), dict, NAME,
+                        f"{provider_id}.models")
+        for model_key, model in models.items():
+            rows.append(_model(str(provider_id), str(model_key), model, ctx))
+    return rows
+
+
+def _model(provider_id: str, model_key: str, model: Any, ctx: ParseContext) -> Row:
+    key = f"{provider_id}/{model_key}"
+    model = expect(model, dict, NAME, key)
+    model_id = text(model.get("id")) or model_key
+    cost = obj(model.get("cost"))
+    flags: set[str] = set()
+    prices = {
+        column: price(cost.get(field), PER_MILLION, NAME, key, f"cost.{field}", flags)
+        for column, field in (
+            ("input_price", "input"),
+            ("output_price", "output"),
+            ("cache_read_price", "cache_read"),
+            ("cache_write_price", "cache_write"),
+        )
+    }
+    if "context_over_200k" in cost or "tiers" in cost:
+        flags.add("tiered")
+    limit = obj(model.get("limit"))
+    modalities = obj(model.get("modalities"))
+    inputs = strings(modalities.get("input"))
+    extra = {
+        "knowledge": text(model.get("knowledge")),
+        "last_updated": day(model.get("last_updated")),
+        "context_limit": integer(limit.get("context")),
+        "tiers": cost.get("tiers") or cost.get("context_over_200k"),
+        "other_prices": {k: v for k, v in cost.items()
+                         if k in ("reasoning", "input_audio", "output_audio")} or None,
+    }
+    return offering(
+        ctx,
+        source_key=key,
+        source_provider=provider_id,
+        model_id=model_id,
+        flags=flags,
+        name=text(model.get("name")),
+        context_window=integer(limit.get("input")) or integer(limit.get("context")),
+        max_output_tokens=integer(limit.get("output")),
+        **prices,
+        input_modalities=inputs,
+        output_modalities=strings(modalities.get("output")),
+        supports_tools=boolean(model.get("tool_call")),
+        supports_vision=None if inputs is None else "image" in inputs,
+        supports_reasoning=boolean(model.get("reasoning")),
+        supports_structured_output=boolean(model.get("structured_output")),
+        open_weights=boolean(model.get("open_weights")),
+        family=text(model.get("family")),
+        release_date=day(model.get("release_date")),
+        status=text(model.get("status")),
+        extra={k: v for k, v in extra.items() if v is not None},
+    )
+
+
+SPEC = SourceSpec(
+    name=NAME,
+    title="models.dev",
+    description=(
+        "Every provider's models from the open models.dev database, `GET https://models.dev/api.json` "
+        "(no key). Prices are USD per 1M tokens."
+    ),
+    url="https://models.dev/api.json",
+    parse=parse,
+    role="registry",
+    min_rows=1500,
+    docs_url="https://github.com/sst/models.dev",
+)

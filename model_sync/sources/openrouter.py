@@ -1,0 +1,111 @@
+"""OpenRouter: every model it routes, with prices in USD per token as decimal strings."""
+
+from typing import Any
+
+from model_sync.catalog.money import PER_TOKEN
+from model_sync.sources.base import (
+    ParseContext,
+    Row,
+    SourceSpec,
+    expect,
+    integer,
+    obj,
+    offering,
+    price,
+    required,
+    strings,
+    text,
+    unix_time,
+)
+
+NAME = "openrouter"
+# Prices outside the four contract prices are kept in `extra`, as published (their units vary).
+_OTHER_PRICES = ("request", "image", "web_search", "internal_reasoning", "audio", "image_output")
+
+
+def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+    """`{"data": [model, ...]}` -> one offering per model, served by the provider `openrouter`."""
+    data = expect(obj(payload).get("data"), list, NAME, "the 'data' field of the response")
+    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+
+
+def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
+    key = str(obj(entry).get("id") or f"#{index}")
+    model_id = required(entry, "id", NAME, key)
+    pricing = expect(required(entry, "pricing", NAME, key), dict, NAME, f"{key}.pricing")
+    flags: set[str] = set()
+    prices = {
+        column: price(pricing.get(field), PER_TOKEN, NAME, key, f"pricing.{field}", flags)
+        for column, field in (
+            ("input_price", "prompt"),
+            ("output_price", "completion"),
+            ("cache_read_price", "input_cache_read"),
+            ("cache_write_price", "input_cache_write"),
+        )
+    }
+    overrides = pricing.get("overrides")
+    if overrides:
+        flags.add("tiered")
+    arch = obj(entry.get("architecture"))
+    top = obj(entry.get("top_provider"))
+    params = entry.get("supported_parameters")
+    params = set(params) if isinstance(params, list) else None
+    inputs = strings(arch.get("input_modalities"))
+    outputs = strings(arch.get("output_modalities"))
+    extra = {
+        "canonical_slug": text(entry.get("canonical_slug")),
+        "tokenizer": text(arch.get("tokenizer")),
+        "knowledge_cutoff": text(entry.get("knowledge_cutoff")),
+        "is_moderated": top.get("is_moderated"),
+        "pricing_overrides": overrides or None,
+        "other_prices": {k: pricing[k] for k in _OTHER_PRICES if k in pricing} or None,
+        "artificial_analysis": obj(entry.get("benchmarks")).get("artificial_analysis"),
+    }
+    return offering(
+        ctx,
+        source_key=model_id,
+        source_provider=NAME,
+        model_id=model_id,
+        flags=flags,
+        name=text(entry.get("name")),
+        creator=model_id.split("/", 1)[0] if "/" in model_id else None,
+        kind=_kind(outputs),
+        context_window=integer(entry.get("context_length")) or integer(top.get("context_length")),
+        max_output_tokens=integer(top.get("max_completion_tokens")),
+        **prices,
+        input_modalities=inputs,
+        output_modalities=outputs,
+        supports_tools=None if params is None else "tools" in params,
+        supports_vision=None if inputs is None else "image" in inputs,
+        supports_reasoning=None if params is None else bool({"reasoning", "include_reasoning"} & params),
+        supports_structured_output=None if params is None else "structured_outputs" in params,
+        hugging_face_id=text(entry.get("hugging_face_id")),
+        deprecation_date=text(entry.get("expiration_date")),
+        created_at=unix_time(entry.get("created")),
+        extra={k: v for k, v in extra.items() if v is not None},
+    )
+
+
+def _kind(outputs: list[str] | None) -> str | None:
+    if not outputs:
+        return None
+    if "text" in outputs:
+        return "chat"
+    return f"{outputs[0]}_generation"
+
+
+SPEC = SourceSpec(
+    name=NAME,
+    title="OpenRouter",
+    description=(
+        "Every model OpenRouter routes, from its public `GET https://openrouter.ai/api/v1/models` "
+        "API (no key). Prices are USD per token, as decimal strings; `-1` means variable."
+    ),
+    url="https://openrouter.ai/api/v1/models",
+    parse=parse,
+    paging="links_next",
+    cron="0 */6 * * *",
+    freshness_hours=8,
+    min_rows=250,
+    docs_url="https://openrouter.ai/docs/api-reference/list-available-models",
+)
