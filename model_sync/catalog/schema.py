@@ -6,6 +6,7 @@ One list of `Field`s per table drives the SQLAlchemy table, the JSON printed by
 
 import json
 from dataclasses import dataclass
+from datetime import UTC
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -36,6 +37,26 @@ class ExactDecimal(TypeDecorator):
         if value is None:
             return None
         return Decimal(value).normalize()
+
+
+class UtcDateTime(TypeDecorator):
+    """A timestamp always handed back as timezone-aware UTC, on every dialect."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class JsonList(TypeDecorator):
@@ -113,7 +134,7 @@ DESCRIPTIVE_FIELDS: list[Field] = [
     Field("release_date", sa.String(10), "release date, YYYY-MM-DD"),
     Field("deprecation_date", sa.String(10), "announced deprecation date, YYYY-MM-DD"),
     Field("status", sa.String(40), "active, deprecated, beta, ... when the source says"),
-    Field("created_at", sa.DateTime(timezone=True), "when the source says the entry was created"),
+    Field("created_at", UtcDateTime(), "when the source says the entry was created"),
 ]
 
 OFFERING_FIELDS: list[Field] = [
@@ -124,7 +145,7 @@ OFFERING_FIELDS: list[Field] = [
     Field("model_id", sa.String(400), "the provider's own model id, as the source spells it"),
     *DESCRIPTIVE_FIELDS,
     Field("extra", JsonObject(), "source-specific values (benchmarks, speed, tiers, slugs)"),
-    Field("fetched_at", sa.DateTime(timezone=True), "when this row was fetched"),
+    Field("fetched_at", UtcDateTime(), "when this row was fetched"),
 ]
 
 CATALOG_FIELDS: list[Field] = [
@@ -134,7 +155,7 @@ CATALOG_FIELDS: list[Field] = [
     Field("price_source", sa.String(40), "the source the four prices were taken from (as a set)"),
     Field("sources", JsonList(), "every source that describes this offering"),
     Field("field_sources", JsonObject(), "for each non-null field, the source it came from"),
-    Field("updated_at", sa.DateTime(timezone=True), "when the catalog was built"),
+    Field("updated_at", UtcDateTime(), "when the catalog was built"),
 ]
 
 OFFERING_COLUMNS = [f.name for f in OFFERING_FIELDS]
@@ -162,8 +183,8 @@ sync_runs = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(64), comment="Dagster run id"),
     sa.Column("source", sa.String(40), nullable=False, comment="source name, or model_catalog"),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime()),
     sa.Column("status", sa.String(16), nullable=False, comment="success, failed or blocked"),
     sa.Column("rows_fetched", sa.Integer, comment="rows parsed from the payload"),
     sa.Column("rows_inserted", sa.Integer, comment="rows new since the last good sync"),

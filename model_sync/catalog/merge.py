@@ -1,0 +1,86 @@
+"""Merge every source's offerings into the combined catalog: one row per provider x model_id.
+
+Offerings of the same provider and model id (compared case-insensitively) are one catalog row.
+Each field is taken from the first source in its precedence order that has a value; the four
+prices are taken together, as one set, from the first source that publishes any of them, so an
+input price is never paired with another source's output price.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from model_sync.catalog.schema import CATALOG_COLUMNS, DESCRIPTIVE_FIELDS, PRICE_FIELDS
+
+# The provider's own API first, then the curated databases. Sources not listed (new provider
+# APIs) rank with the provider APIs, in the order given to `build_catalog`.
+METADATA_PRECEDENCE = ("models_dev", "litellm", "genai_prices")
+PRICE_PRECEDENCE = ("genai_prices", "models_dev", "litellm")
+PRICE_SET = (*PRICE_FIELDS, "price_flags")
+_METADATA_FIELDS = [f.name for f in DESCRIPTIVE_FIELDS if f.name not in PRICE_SET]
+
+
+def catalog_key(provider: str, model_id: str) -> tuple[str, str]:
+    """Two offerings are the same catalog row when their provider and model id match."""
+    return provider, model_id.casefold()
+
+
+def _ranking(order: Sequence[str], curated: Sequence[str]):
+    position = {name: i for i, name in enumerate(curated)}
+
+    def rank(row: Mapping[str, Any]) -> tuple:
+        source = row["source"]
+        tier = (1, position[source]) if source in position else (0, order.index(source)
+                                                                  if source in order else 99)
+        # Several rows of one source for one offering (LiteLLM aliases): the shortest key wins.
+        return (*tier, len(row["source_key"]), row["source_key"])
+
+    return rank
+
+
+def build_catalog(offerings: Iterable[Mapping[str, Any]], *, provider_sources: Sequence[str],
+                  built_at: datetime) -> list[dict[str, Any]]:
+    """The combined catalog rows, sorted by provider and model id."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for row in offerings:
+        if row.get("provider") and row.get("model_id"):
+            groups[catalog_key(row["provider"], row["model_id"])].append(row)
+    by_metadata = _ranking(provider_sources, METADATA_PRECEDENCE)
+    by_price = _ranking(provider_sources, PRICE_PRECEDENCE)
+    catalog = [_merge(rows, by_metadata, by_price, built_at) for rows in groups.values()]
+    catalog.sort(key=lambda r: (r["provider"], r["model_id"]))
+    return catalog
+
+
+def _merge(rows, by_metadata, by_price, built_at) -> dict[str, Any]:
+    ordered = sorted(rows, key=by_metadata)
+    first = ordered[0]
+    merged: dict[str, Any] = dict.fromkeys(CATALOG_COLUMNS)
+    lineage: dict[str, str] = {}
+    merged["provider"] = first["provider"]
+    merged["model_id"] = first["model_id"]
+    for name in _METADATA_FIELDS:
+        for row in ordered:
+            value = row.get(name)
+            if value is not None and value != []:
+                merged[name] = value
+                lineage[name] = row["source"]
+                break
+    priced = next((r for r in sorted(rows, key=by_price) if _has_prices(r)), None)
+    if priced is not None:
+        for name in PRICE_SET:
+            merged[name] = priced.get(name)
+        merged["price_source"] = priced["source"]
+        for name in PRICE_FIELDS:
+            if priced.get(name) is not None:
+                lineage[name] = priced["source"]
+    merged["sources"] = sorted({r["source"] for r in rows})
+    merged["field_sources"] = lineage
+    merged["updated_at"] = built_at
+    return merged
+
+
+def _has_prices(row: Mapping[str, Any]) -> bool:
+    flags = row.get("price_flags") or ()
+    return any(row.get(p) is not None for p in PRICE_FIELDS) or "variable_price" in flags

@@ -1,0 +1,248 @@
+"""One HTTP client for every source: timeouts, retries with backoff, size limits, paging."""
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from model_sync import __version__
+from model_sync.sources.base import ParseError, SourceSpec, loads, obj
+
+USER_AGENT = f"model_sync/{__version__} (+https://github.com/model-sync/model_sync; catalog sync)"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REPLAY_HEADER = "x-model-sync-replay"
+SNAPSHOT_HEADER = "x-model-sync-snapshot-date"
+# Not part of a snapshot's variant name: they change from page to page.
+PAGING_PARAMS = frozenset({"page", "per_page", "limit", "offset", "cursor"})
+
+
+class FetchError(RuntimeError):
+    """A source could not be fetched; the message names the source, URL and cause (never a key)."""
+
+    def __init__(self, source: str, url: str, message: str, status: int | None = None):
+        super().__init__(f"{source}: GET {url}: {message}")
+        self.source, self.url, self.status = source, url, status
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Limits for every request; the defaults suit public catalog APIs."""
+
+    timeout_seconds: float = 30.0
+    connect_timeout_seconds: float = 10.0
+    max_retries: int = 4
+    backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 60.0
+    max_retry_after_seconds: float = 300.0
+    max_response_bytes: int = 64 * 1024 * 1024
+    user_agent: str = USER_AGENT
+
+
+@dataclass
+class Page:
+    """One fetched page: where it came from, its decoded JSON, and the response headers."""
+
+    url: str
+    number: int
+    payload: Any
+    headers: httpx.Headers
+    size: int
+    snapshot: str | None = None  # the replayed file, in replay mode
+
+    @property
+    def snapshot_date(self) -> str | None:
+        return self.headers.get(SNAPSHOT_HEADER)
+
+
+@dataclass
+class SourceClient:
+    """Fetches a source's pages with retries; `transport` is swapped for replay or tests."""
+
+    settings: HttpSettings = field(default_factory=HttpSettings)
+    transport: httpx.BaseTransport | None = None
+    log: logging.Logger | Any = field(default_factory=lambda: logging.getLogger("model_sync.http"))
+    sleep: Callable[[float], None] = time.sleep
+    jitter: Callable[[], float] = random.random
+    requests_made: int = 0
+
+    def _client(self) -> httpx.Client:
+        s = self.settings
+        timeout = httpx.Timeout(s.timeout_seconds, connect=s.connect_timeout_seconds)
+        return httpx.Client(
+            transport=self.transport,
+            timeout=timeout,
+            headers={"User-Agent": s.user_agent, "Accept": "application/json"},
+            follow_redirects=True,
+        )
+
+    # -- one request ---------------------------------------------------------------------------
+
+    def get(self, url: str, *, source: str, params: Mapping[str, str] | None = None,
+            headers: Mapping[str, str] | None = None, page: int = 1,
+            client: httpx.Client | None = None) -> httpx.Response:
+        """GET with retries on 429/5xx/timeouts; returns a response whose body is read."""
+        if client is None:
+            with self._client() as own:
+                return self.get(url, source=source, params=params, headers=headers, page=page,
+                                client=own)
+        extensions = {"model_sync": {"source": source, "page": page,
+                                     "variant": _variant(params)}}
+        attempt = 0
+        while True:
+            attempt += 1
+            request = client.build_request("GET", url, params=params, headers=headers,
+                                           extensions=extensions)
+            shown = _shown_url(request.url)
+            try:
+                self.requests_made += 1
+                response = self._send(client, request, source, shown)
+            except httpx.TimeoutException as exc:
+                reason = f"timed out ({type(exc).__name__})"
+                response = None
+            except httpx.TransportError as exc:
+                reason = f"connection failed ({type(exc).__name__}: {exc})"
+                response = None
+            else:
+                if response.status_code < 400 or response.headers.get(REPLAY_HEADER) == "missing":
+                    return response
+                reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+                if response.status_code not in RETRY_STATUSES:
+                    raise FetchError(source, shown, _explain(response, reason),
+                                     response.status_code)
+            if attempt > self.settings.max_retries:
+                status = response.status_code if response is not None else None
+                raise FetchError(source, shown, f"{reason}; gave up after {attempt} attempts",
+                                 status)
+            delay = self._delay(attempt, response, source, shown)
+            self.log.warning(f"{source}: GET {shown}: {reason}; retry {attempt} of "
+                             f"{self.settings.max_retries} in {delay:.1f}s")
+            self.sleep(delay)
+
+    def _send(self, client: httpx.Client, request: httpx.Request, source: str,
+              shown: str) -> httpx.Response:
+        limit = self.settings.max_response_bytes
+        response = client.send(request, stream=True)
+        try:
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise FetchError(source, shown, f"response of {int(declared):,} bytes is over "
+                                 f"the {limit:,} byte limit")
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise FetchError(source, shown, f"response is over the {limit:,} byte limit")
+                chunks.append(chunk)
+        finally:
+            response.close()
+        return httpx.Response(response.status_code, headers=response.headers,
+                              content=b"".join(chunks), request=request)
+
+    def _delay(self, attempt: int, response: httpx.Response | None, source: str,
+               shown: str) -> float:
+        s = self.settings
+        retry_after = _retry_after(response.headers.get("retry-after")) if response else None
+        if retry_after is not None:
+            if retry_after > s.max_retry_after_seconds:
+                raise FetchError(source, shown, f"rate limited; the server asks to retry after "
+                                 f"{retry_after:.0f}s, over the {s.max_retry_after_seconds:.0f}s "
+                                 "this client waits", response.status_code if response else None)
+            return retry_after
+        backoff = min(s.max_backoff_seconds, s.backoff_seconds * 2 ** (attempt - 1))
+        return backoff * (0.5 + self.jitter() / 2)  # "equal jitter": between half and all of it
+
+    # -- a whole source ------------------------------------------------------------------------
+
+    def fetch_pages(self, spec: SourceSpec, *, params: Mapping[str, str] | None = None,
+                    api_key: str | None = None) -> Iterator[Page]:
+        """Yield every page of a source, following its paging style to the end."""
+        headers = {}
+        if spec.auth and api_key:
+            headers[spec.auth.header] = spec.auth.header_value(api_key)
+        query = {**spec.params, **(params or {})}
+        url: str | None = spec.url
+        number = 1
+        with self._client() as client:
+            while url is not None:
+                if number > spec.max_pages:
+                    raise FetchError(spec.name, _shown_url(httpx.URL(url)),
+                                     f"more than {spec.max_pages} pages; stopping")
+                if spec.paging == "page_param":
+                    query[spec.page_param] = str(number)
+                response = self.get(url, source=spec.name, params=query or None,
+                                    headers=headers, page=number, client=client)
+                if response.headers.get(REPLAY_HEADER) == "missing":
+                    if number == 1:
+                        raise FetchError(spec.name, str(response.request.url),
+                                         response.text or "no recorded snapshot")
+                    self.log.warning(f"{spec.name}: the recorded snapshot ends at page "
+                                     f"{number - 1}; the live API has more pages")
+                    return
+                payload = loads(response.content, spec.name)
+                yield Page(url=_shown_url(response.request.url), number=number, payload=payload,
+                           headers=response.headers, size=len(response.content),
+                           snapshot=response.headers.get(REPLAY_HEADER))
+                url = self._next_url(spec, response, payload)
+                if spec.paging in ("links_next", "link_header"):
+                    query = {}  # the next link carries its own query
+                number += 1
+
+    @staticmethod
+    def _next_url(spec: SourceSpec, response: httpx.Response, payload: Any) -> str | None:
+        current = str(response.request.url)
+        if spec.paging == "links_next":
+            nxt = obj(obj(payload).get("links")).get("next")
+            return urljoin(current, nxt) if isinstance(nxt, str) and nxt else None
+        if spec.paging == "link_header":
+            nxt = response.links.get("next", {}).get("url")
+            return urljoin(current, nxt) if nxt else None
+        if spec.paging == "page_param":
+            if spec.has_more is None:
+                raise ParseError(spec.name, "page_param paging needs a has_more function")
+            return spec.url if spec.has_more(payload) else None
+        return None
+
+
+def _variant(params: Mapping[str, str] | None) -> str | None:
+    """The snapshot variant a request maps to: its non-paging query, e.g. `output_modalities-all`."""
+    parts = [f"{k}-{v}" for k, v in sorted((params or {}).items()) if k not in PAGING_PARAMS]
+    return ".".join(parts) or None
+
+
+def _shown_url(url: httpx.URL) -> str:
+    """The URL as logged: without userinfo, and with secret-looking query values masked."""
+    masked = [(k, "***" if any(s in k.lower() for s in ("key", "token", "secret")) else v)
+              for k, v in url.params.multi_items()]
+    return str(url.copy_with(userinfo=b"", params=masked or None))
+
+
+def _explain(response: httpx.Response, reason: str) -> str:
+    if response.status_code in (401, 403):
+        return f"{reason}: the API key was refused or is missing"
+    snippet = response.text[:200].strip().replace("\n", " ")
+    return f"{reason}: {snippet}" if snippet else reason
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds (it may be a number of seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
