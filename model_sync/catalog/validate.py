@@ -1,0 +1,142 @@
+"""Audit rules for a source's rows and for the combined catalog, run before anything is published.
+
+Each rule returns a `Finding`. ERROR rules block: the rows they reject are not published and the
+previous rows stay. WARN rules report data that is suspicious but not wrong enough to withhold.
+"""
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from model_sync.catalog.merge import catalog_key
+from model_sync.catalog.money import format_decimal
+from model_sync.catalog.schema import PRICE_FIELDS
+
+Severity = Literal["ERROR", "WARN"]
+Rows = Sequence[Mapping[str, Any]]
+
+TEXT_KINDS = frozenset({"chat", "completion", "responses"})
+CONTEXT_MIN, CONTEXT_MAX = 256, 100_000_000
+
+
+@dataclass
+class Finding:
+    """The outcome of one rule: passed or not, how bad, why, and the numbers behind it."""
+
+    rule: str
+    passed: bool
+    severity: Severity
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def blocks(self) -> bool:
+        return not self.passed and self.severity == "ERROR"
+
+
+def min_rows(rows: Rows, minimum: int, what: str) -> Finding:
+    count = len(rows)
+    passed = count >= minimum
+    verdict = "at least" if passed else "fewer than"
+    return Finding("min_rows", passed, "ERROR",
+                   f"{what} has {count:,} rows, {verdict} the minimum of {minimum:,}",
+                   {"rows": count, "minimum": minimum})
+
+
+def drop_guard(count: int, previous: int, max_drop_share: float, what: str) -> Finding:
+    """Fail when the row count fell by more than `max_drop_share` since the last good sync."""
+    if previous == 0:
+        return Finding("drop_guard", True, "ERROR",
+                       f"{what}: no previous good sync to compare with",
+                       {"rows": count, "previous_rows": 0})
+    drop = (previous - count) / previous
+    passed = drop <= max_drop_share
+    if passed:
+        text = (f"{what} has {count:,} rows; the last good sync had {previous:,} "
+                f"({_pct(-drop)}), within the allowed drop of {_pct(max_drop_share, sign=False)}")
+    else:
+        text = (f"{what} has {count:,} rows, {_pct(drop, sign=False)} fewer than the "
+                f"{previous:,} of its last good sync (allowed: "
+                f"{_pct(max_drop_share, sign=False)}); the last good rows are kept")
+    return Finding("drop_guard", passed, "ERROR", text,
+                   {"rows": count, "previous_rows": previous, "drop_share": round(drop, 4),
+                    "max_drop_share": max_drop_share})
+
+
+def price_coverage(rows: Rows, previous_share: float | None, what: str,
+                   max_loss: float = 0.5) -> Finding:
+    """Fail when far fewer rows carry a price than last time: a renamed or dropped price field."""
+    count = len(rows)
+    priced = sum(1 for r in rows if r.get("input_price") is not None)
+    share = priced / count if count else 0.0
+    meta = {"priced_rows": priced, "rows": count, "priced_share": round(share, 4)}
+    if previous_share is None or previous_share == 0:
+        return Finding("price_coverage", True, "ERROR",
+                       f"{what}: {priced:,} of {count:,} rows have an input price", meta)
+    meta["previous_priced_share"] = round(previous_share, 4)
+    passed = share >= previous_share * (1 - max_loss)
+    text = (f"{what}: {priced:,} of {count:,} rows have an input price ({_pct(share, sign=False)}"
+            f"; last good sync: {_pct(previous_share, sign=False)})")
+    if not passed:
+        text += "; the price fields may have been renamed, so these rows are not published"
+    return Finding("price_coverage", passed, "ERROR", text, meta)
+
+
+def unique_offerings(rows: Rows) -> Finding:
+    counts = Counter(catalog_key(r["provider"], r["model_id"]) for r in rows)
+    dupes = {k: n for k, n in counts.items() if n > 1}
+    sample = [f"{p}/{m}" for p, m in list(dupes)[:10]]
+    text = ("every (provider, model_id) is unique" if not dupes else
+            f"{len(dupes)} (provider, model_id) pairs appear more than once: {', '.join(sample)}")
+    return Finding("unique_offerings", not dupes, "ERROR", text,
+                   {"duplicates": len(dupes), "sample": sample})
+
+
+def prices_non_negative(rows: Rows) -> Finding:
+    bad = [f"{r['provider']}/{r['model_id']} {p}={format_decimal(r[p])}"
+           for r in rows for p in PRICE_FIELDS if r.get(p) is not None and r[p] < 0]
+    text = "no negative prices" if not bad else f"{len(bad)} negative prices: {', '.join(bad[:5])}"
+    return Finding("prices_non_negative", not bad, "ERROR", text,
+                   {"negative_prices": len(bad), "sample": bad[:10]})
+
+
+def generates_text(row: Mapping[str, Any]) -> bool:
+    """Text-generation offerings: the ones that have an output price and a context window.
+
+    Embedding, image and audio models are priced and limited differently (an image model's
+    77-token prompt limit is real), so the WARN rules below leave them out.
+    """
+    if row.get("kind") is not None:
+        return row["kind"] in TEXT_KINDS
+    return "text" in (row.get("output_modalities") or ())
+
+
+def output_price_present(rows: Rows) -> Finding:
+    """WARN: a text model priced for input but not output is usually a half-published price."""
+    bad = [f"{r['provider']}/{r['model_id']}" for r in rows
+           if r.get("input_price") is not None and r.get("output_price") is None
+           and generates_text(r)]
+    text = ("every text-generation offering priced for input is priced for output" if not bad
+            else f"{len(bad)} text-generation offerings have an input price but no output "
+            "price, e.g. "
+            + ", ".join(bad[:5]))
+    return Finding("output_price_present", not bad, "WARN", text,
+                   {"missing_output_price": len(bad), "sample": bad[:10]})
+
+
+def context_window_range(rows: Rows) -> Finding:
+    """WARN: a text model's context window outside 256 .. 100M tokens is more likely a typo."""
+    bad = [f"{r['provider']}/{r['model_id']}={r['context_window']:,}" for r in rows
+           if r.get("context_window") is not None and generates_text(r)
+           and not CONTEXT_MIN <= r["context_window"] <= CONTEXT_MAX]
+    text = (f"every text-generation context window is within {CONTEXT_MIN:,}..{CONTEXT_MAX:,} tokens" if not bad
+            else f"{len(bad)} context windows outside {CONTEXT_MIN:,}..{CONTEXT_MAX:,} tokens: "
+            + ", ".join(bad[:5]))
+    return Finding("context_window_range", not bad, "WARN", text,
+                   {"out_of_range": len(bad), "sample": bad[:10]})
+
+
+def _pct(share: float, sign: bool = True) -> str:
+    text = f"{share * 100:+.1f}%" if sign else f"{share * 100:.1f}%"
+    return text

@@ -1,0 +1,1 @@
+"""Dagster objects: resources, the source asset factory, the catalog asset, checks, schedules."""

@@ -1,0 +1,69 @@
+"""Asset check specs and results for the sources and the catalog.
+
+The rules live in `model_sync.catalog.validate`; this module names them for Dagster. ERROR rules
+are blocking checks: their rows are audited before publishing and withheld when they fail.
+"""
+
+from collections.abc import Iterable
+
+import dagster as dg
+
+from model_sync.catalog.validate import Finding
+from model_sync.sources.base import SourceSpec
+
+SOURCE_RULES = {
+    "min_rows": "Blocking: the sync returned at least the minimum number of models.",
+    "drop_guard": "Blocking: the model count did not drop more than the allowed share (default "
+                  "20%) since the last good sync; otherwise the last good rows are kept.",
+    "price_coverage": "Blocking: the share of priced models did not collapse since the last good "
+                      "sync (a sign of a renamed price field).",
+}
+
+CATALOG_RULES = {
+    "min_rows": "Blocking: the catalog has at least the minimum number of offerings.",
+    "unique_offerings": "Blocking: one row per (provider, model_id).",
+    "prices_non_negative": "Blocking: no price is negative.",
+    "output_price_present": "Warning: text-generation offerings priced for input are priced "
+                            "for output too.",
+    "context_window_range": "Warning: text-generation context windows lie between 256 and "
+                            "100M tokens.",
+}
+BLOCKING = {"min_rows", "drop_guard", "price_coverage", "unique_offerings", "prices_non_negative"}
+
+
+def check_name(asset: str, rule: str) -> str:
+    return f"{asset}_{rule}"
+
+
+def specs(asset: str, rules: dict[str, str]) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(check_name(asset, rule), asset=asset, description=doc,
+                          blocking=rule in BLOCKING)
+        for rule, doc in rules.items()
+    ]
+
+
+def source_check_specs(spec: SourceSpec) -> list[dg.AssetCheckSpec]:
+    return specs(spec.name, SOURCE_RULES)
+
+
+def results(asset: str, findings: Iterable[Finding]) -> list[dg.AssetCheckResult]:
+    """Dagster check results for a set of findings, with their numbers as metadata."""
+    return [
+        dg.AssetCheckResult(
+            asset_key=asset,
+            check_name=check_name(asset, f.rule),
+            passed=f.passed,
+            severity=dg.AssetCheckSeverity.ERROR if f.severity == "ERROR"
+            else dg.AssetCheckSeverity.WARN,
+            description=f.description,
+            metadata={k: _meta(v) for k, v in f.metadata.items()},
+        )
+        for f in findings
+    ]
+
+
+def _meta(value):
+    if isinstance(value, list):
+        return dg.MetadataValue.json(value)
+    return value

@@ -1,0 +1,90 @@
+"""Resources shared by every asset: the HTTP client and the catalog database."""
+
+from pathlib import Path
+
+import dagster as dg
+import httpx
+from pydantic import Field
+
+from model_sync.catalog.store import DATABASE_URL_ENV, CatalogStore, default_database_url
+from model_sync.http import HttpSettings, ReplayTransport, SourceClient
+from model_sync.sources.base import SourceSpec
+
+REPLAY_DIR_ENV = "MODEL_SYNC_REPLAY_DIR"
+REPLAY_DATE_ENV = "MODEL_SYNC_REPLAY_DATE"
+
+
+class HttpClientResource(dg.ConfigurableResource):
+    """HTTP for every source (httpx): timeouts, retries with backoff and jitter on 429/5xx
+    honouring Retry-After, a response size limit. With MODEL_SYNC_REPLAY_DIR set, every source is
+    answered from recorded snapshots instead of the network."""
+
+    timeout_seconds: float = Field(default=30.0, description="Read timeout of one request.")
+    connect_timeout_seconds: float = Field(default=10.0, description="Connect timeout.")
+    max_retries: int = Field(default=4, description="Retries on 429, 5xx and timeouts.")
+    backoff_seconds: float = Field(default=1.0, description="First retry delay; doubles.")
+    max_backoff_seconds: float = Field(default=60.0, description="Longest retry delay.")
+    max_response_mb: int = Field(default=64, description="Largest response body accepted.")
+    replay_dir: str | None = Field(
+        default=None, description=f"Recorded snapshots to replay; default ${REPLAY_DIR_ENV}.")
+    replay_date: str | None = Field(
+        default=None, description=f"Replay the newest snapshot on or before this date "
+                                  f"(YYYY-MM-DD); default ${REPLAY_DATE_ENV}, else the newest.")
+
+    def resolved_replay_dir(self) -> Path | None:
+        value = self.replay_dir or dg.EnvVar(REPLAY_DIR_ENV).get_value()
+        return Path(value).expanduser() if value else None
+
+    def resolved_replay_date(self) -> str | None:
+        return self.replay_date or dg.EnvVar(REPLAY_DATE_ENV).get_value() or None
+
+    @property
+    def replaying(self) -> bool:
+        return self.resolved_replay_dir() is not None
+
+    def transport(self) -> httpx.BaseTransport | None:
+        """The network, or the recordings in replay mode; tests override this."""
+        root = self.resolved_replay_dir()
+        return ReplayTransport(root, self.resolved_replay_date()) if root else None
+
+    def client(self, log=None) -> SourceClient:
+        settings = HttpSettings(
+            timeout_seconds=self.timeout_seconds,
+            connect_timeout_seconds=self.connect_timeout_seconds,
+            max_retries=self.max_retries,
+            backoff_seconds=self.backoff_seconds,
+            max_backoff_seconds=self.max_backoff_seconds,
+            max_response_bytes=self.max_response_mb * 1024 * 1024,
+        )
+        client = SourceClient(settings=settings, transport=self.transport())
+        if log is not None:
+            client.log = log
+        return client
+
+    def api_key(self, spec: SourceSpec) -> str | None:
+        """The source's key from its environment variable; never logged or stored."""
+        if spec.auth is None:
+            return None
+        return dg.EnvVar(spec.auth.env_var).get_value() or None
+
+    def disabled_reason(self, spec: SourceSpec) -> str | None:
+        """Why a source cannot sync now (its key is not set), or None when it can."""
+        if spec.auth is None or not spec.auth.required or self.replaying:
+            return None
+        if self.api_key(spec):
+            return None
+        return (f"{spec.title} is disabled: set {spec.auth.env_var} in the environment of the "
+                f"Dagster code server (or replay recordings with {REPLAY_DIR_ENV})")
+
+
+class CatalogDatabase(dg.ConfigurableResource):
+    """The catalog database (SQLAlchemy): MODEL_SYNC_DATABASE_URL when set (PostgreSQL in
+    production), else the embedded SQLite file data/model_sync.db."""
+
+    url: str | None = Field(default=None, description=f"Database URL; default ${DATABASE_URL_ENV}.")
+
+    def resolved_url(self) -> str:
+        return self.url or dg.EnvVar(DATABASE_URL_ENV).get_value() or default_database_url()
+
+    def store(self) -> CatalogStore:
+        return CatalogStore.from_url(self.resolved_url())

@@ -1,0 +1,169 @@
+"""One asset per source, from its spec: fetch, parse, audit, then publish (write-audit-publish).
+
+The rows of a sync are audited by the blocking checks before they are written; rows that fail
+are never published, so the catalog keeps the source's last good rows.
+"""
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from model_sync.catalog import validate
+from model_sync.catalog.schema import OFFERING_FIELDS
+from model_sync.catalog.store import CatalogStore
+from model_sync.defs.checks import results, source_check_specs
+from model_sync.defs.metadata import preview, stats_metadata, table_schema
+from model_sync.defs.resources import CatalogDatabase, HttpClientResource
+from model_sync.http import FetchError
+from model_sync.sources.base import ParseContext, ParseError, Row, SourceSpec
+
+OWNERS = ["team:model-catalog"]
+SOURCE_GROUP = "sources"
+
+
+class SourceSyncConfig(dg.Config):
+    """Run options of a source sync (set in the launchpad)."""
+
+    min_rows: int | None = Field(default=None, description="Fewest models accepted; default "
+                                                           "from the source's spec.")
+    max_drop_share: float = Field(default=0.2, description="Largest drop of the model count "
+                                                           "since the last good sync, 0..1.")
+    params: dict[str, str] = Field(default_factory=dict, description="Extra query parameters, "
+                                   "e.g. {output_modalities: all} for OpenRouter.")
+    dry_run: bool = Field(default=False, description="Fetch, parse and audit without writing.")
+
+
+class SyncBlocked(Exception):
+    """The audit withheld a sync's rows."""
+
+
+def fetch_rows(spec: SourceSpec, http: HttpClientResource, params: dict[str, str],
+               log) -> tuple[list[Row], dict[str, Any]]:
+    """Fetch every page of a source and parse it into offerings; also return fetch metadata."""
+    client = http.client(log=log)
+    rows: list[Row] = []
+    pages, size, snapshots = 0, 0, []
+    fetched_at = datetime.now(UTC)
+    for page in client.fetch_pages(spec, params=params, api_key=http.api_key(spec)):
+        as_of = page.snapshot_date
+        when = datetime.fromisoformat(as_of).replace(tzinfo=UTC) if as_of else fetched_at
+        ctx = ParseContext(source=spec.name, fetched_at=when, params=params)
+        parsed = spec.parse(page.payload, ctx)
+        rows.extend(parsed)
+        pages, size = pages + 1, size + page.size
+        if page.snapshot:
+            snapshots.append(page.snapshot)
+        where = f" (replayed {page.snapshot})" if page.snapshot else ""
+        log.info(f"{spec.name}: page {page.number}: {len(parsed):,} models, "
+                 f"{page.size / 1024:,.0f} KiB{where}")
+    rows = _dedupe(rows, spec, log)
+    meta = {"pages": pages, "bytes": size, "requests": client.requests_made}
+    if snapshots:
+        meta["replayed_snapshots"] = ", ".join(snapshots)
+    return rows, meta
+
+
+def _dedupe(rows: list[Row], spec: SourceSpec, log) -> list[Row]:
+    """Paged APIs can repeat an entry across pages; keep the first and say how many repeated."""
+    seen: dict[str, Row] = {}
+    for row in rows:
+        seen.setdefault(row["source_key"], row)
+    if len(seen) < len(rows):
+        log.warning(f"{spec.name}: {len(rows) - len(seen)} entries appeared twice; kept the first")
+    return list(seen.values())
+
+
+def audit(spec: SourceSpec, rows: list[Row], store: CatalogStore,
+          config: SourceSyncConfig) -> list[validate.Finding]:
+    """Compare a sync's rows with the last good rows of the source."""
+    previous = store.source_rows(spec.name)
+    previous_share = (sum(1 for r in previous if r["input_price"] is not None) / len(previous)
+                      if previous else None)
+    what = spec.name
+    return [
+        validate.min_rows(rows, config.min_rows if config.min_rows is not None else spec.min_rows,
+                          what),
+        validate.drop_guard(len(rows), len(previous), config.max_drop_share, what),
+        validate.price_coverage(rows, previous_share, what),
+    ]
+
+
+def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
+    """The asset of one source: its description, kinds, owners, checks and freshness policy."""
+    description = f"{spec.description}\n\nSchedule: {spec.cadence}."
+    if spec.auth and spec.auth.required:
+        description += (f" Needs `{spec.auth.env_var}`: without it the source is disabled and "
+                        "left out of schedules.")
+
+    @dg.asset(
+        name=spec.name,
+        group_name=SOURCE_GROUP,
+        description=description,
+        kinds={"httpx", "pandas", "sqlalchemy"},
+        owners=OWNERS,
+        check_specs=source_check_specs(spec),
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=spec.freshness_hours)),
+        tags={"model_sync/role": spec.role},
+        metadata={
+            "api": dg.MetadataValue.url(spec.url),
+            "docs": dg.MetadataValue.url(spec.docs_url) if spec.docs_url else None,
+            "schedule": spec.cadence,
+            "api_key_env": spec.auth.env_var if spec.auth else "none",
+            "dagster/column_schema": table_schema(OFFERING_FIELDS),
+            "dagster/table_name": "source_offerings",
+        },
+        pool=f"source_{spec.name}",
+    )
+    def _source(context: dg.AssetExecutionContext, config: SourceSyncConfig,
+                http: HttpClientResource, catalog_db: CatalogDatabase):
+        started, clock = datetime.now(UTC), time.monotonic()
+        reason = http.disabled_reason(spec)
+        if reason:
+            context.log.error(reason)
+            raise dg.Failure(description=reason, allow_retries=False)
+        store = catalog_db.store()
+        run_id = context.run.run_id
+        try:
+            rows, fetch_meta = fetch_rows(spec, http, config.params, context.log)
+            findings = audit(spec, rows, store, config)
+            blocked = [f for f in findings if f.blocks]
+            yield from results(spec.name, findings)
+            if blocked:
+                raise SyncBlocked("; ".join(f.description for f in blocked))
+            if config.dry_run:
+                context.log.info(f"{spec.name}: dry run: {len(rows):,} rows audited, not written")
+                yield dg.MaterializeResult(metadata={"dry_run": True, "rows": len(rows),
+                                                     **fetch_meta})
+                return
+            stats = store.publish_source(spec.name, rows, run_id=run_id, started_at=started)
+        except (FetchError, ParseError) as exc:
+            store.record_failure(spec.name, run_id=run_id, started_at=started, status="failed",
+                                 error=str(exc))
+            context.log.error(f"{exc}. The previous rows of {spec.name} are kept.")
+            raise dg.Failure(description=f"{exc}. The previous rows are kept.",
+                             allow_retries=isinstance(exc, FetchError)) from exc
+        except SyncBlocked as exc:
+            store.record_failure(spec.name, run_id=run_id, started_at=started, status="blocked",
+                                 error=str(exc), rows_fetched=len(rows))
+            context.log.error(f"{spec.name}: sync blocked: {exc}")
+            raise dg.Failure(description=f"{spec.name}: sync blocked by its checks: {exc}",
+                             allow_retries=False) from exc
+        finally:
+            store.dispose()
+        duration = time.monotonic() - clock
+        context.log.info(f"{spec.name}: published {stats.rows:,} rows (+{stats.added} "
+                         f"-{stats.removed}, {stats.repriced} repriced) in {duration:.1f}s")
+        priced = sum(1 for r in rows if r["input_price"] is not None)
+        yield dg.MaterializeResult(metadata={
+            **stats_metadata(stats, duration),
+            **fetch_meta,
+            "priced_rows": priced,
+            "unpriced_rows": len(rows) - priced,
+            "preview": preview(rows),
+        })
+
+    return _source
