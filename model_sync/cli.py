@@ -1,0 +1,104 @@
+"""The `model-sync` command: sync sources into the catalog, or normalize one recorded payload."""
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from model_sync.catalog.money import format_decimal
+from model_sync.catalog.schema import OFFERING_COLUMNS
+from model_sync.sources import SOURCES, get_source
+from model_sync.sources.base import ParseContext, ParseError, loads
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="model-sync", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sync = sub.add_parser("sync", help="sync every configured source (or the selected ones) and "
+                                       "rebuild the catalog, in-process")
+    sync.add_argument("--select", nargs="+", metavar="SOURCE", default=None,
+                      help=f"sources to sync (default: all): {', '.join(s.name for s in SOURCES)}")
+    sync.add_argument("--dry-run", action="store_true",
+                      help="fetch, parse and audit without writing anything")
+
+    normalize = sub.add_parser("normalize", help="print the normalized offerings of one recorded "
+                                                 "payload as JSON lines")
+    normalize.add_argument("source", help="source name, e.g. openrouter")
+    normalize.add_argument("file", type=Path, help="a recorded response body (JSON)")
+    normalize.add_argument("--as-of", help="sync date for dated price lists (default: the date "
+                                           "in the file name, else today)")
+
+    args = parser.parse_args(argv)
+    if args.command == "normalize":
+        return _normalize(args.source, args.file, args.as_of)
+    return _sync(args.select, args.dry_run)
+
+
+# -- normalize ---------------------------------------------------------------------------------
+
+
+def _normalize(source: str, file: Path, as_of: str | None) -> int:
+    try:
+        spec = get_source(source)
+    except KeyError as exc:
+        print(f"model-sync: {exc.args[0]}", file=sys.stderr)
+        return 2
+    when = _as_of(file, as_of)
+    try:
+        payload = loads(file.read_bytes(), spec.name)
+        rows = spec.parse(payload, ParseContext(source=spec.name, fetched_at=when))
+    except (OSError, ParseError) as exc:
+        print(f"model-sync: {exc}", file=sys.stderr)
+        return 1
+    out = sys.stdout
+    for row in rows:
+        out.write(json.dumps({c: row[c] for c in OFFERING_COLUMNS}, default=_json_value,
+                             ensure_ascii=False))
+        out.write("\n")
+    return 0
+
+
+def _as_of(file: Path, as_of: str | None) -> datetime:
+    text = as_of or file.name[:10]
+    try:
+        return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
+    except ValueError:
+        if as_of:
+            raise SystemExit(f"model-sync: --as-of must be YYYY-MM-DD, got {as_of!r}") from None
+        return datetime.now(UTC)
+
+
+def _json_value(value):
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+# -- sync --------------------------------------------------------------------------------------
+
+
+def _sync(select: list[str] | None, dry_run: bool) -> int:
+    from model_sync.sync import run_sync
+
+    try:
+        names = [get_source(n).name for n in select] if select else None
+    except KeyError as exc:
+        print(f"model-sync: {exc.args[0]}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    report = run_sync(names, dry_run=dry_run, echo=print)
+    print(report.render())
+    print(f"\nfinished in {time.monotonic() - started:.1f}s; catalog: {report.database}"
+          f"{'; Dagster instance: ' + os.environ['DAGSTER_HOME'] if 'DAGSTER_HOME' in os.environ else ''}")
+    return report.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
