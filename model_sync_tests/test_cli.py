@@ -1,0 +1,87 @@
+"""The `model-sync` command: normalize prints exact rows; sync reports and sets its exit code."""
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+
+from model_sync.cli import main
+from model_sync.sources import SOURCES_BY_NAME
+from model_sync.sources.base import loads
+from model_sync_tests.conftest import needs_shared, shared_files
+from model_sync_tests.test_parsers import expected_entries
+
+
+@needs_shared
+def test_normalize_reproduces_every_entry_of_every_shared_payload(capsys):
+    for path in shared_files():
+        assert main(["normalize", path.parent.name, str(path)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == expected_entries(path.parent.name, json.loads(path.read_text()))
+        row = json.loads(lines[0])
+        assert set(row) >= {"source", "source_key", "provider", "model_id", "input_price"}
+        for line in lines:
+            price = json.loads(line)["input_price"]
+            assert price is None or (isinstance(price, str) and Decimal(price) >= 0)
+
+
+@needs_shared
+def test_normalize_prints_prices_as_exact_decimal_strings(payloads, capsys):
+    main(["normalize", "openrouter", str(payloads / "openrouter" / "2026-08-19.json")])
+    rows = {r["source_key"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows["google/gemini-3.7-flash"]["cache_write_price"] == "0.0208333333333333"
+    assert rows["google/gemini-3.7-flash"]["input_price"] == "0.375"
+    assert rows["openrouter/auto"]["input_price"] is None
+
+
+def test_normalize_reports_bad_files_and_unknown_sources(tmp_path, capsys):
+    bad = tmp_path / "2026-01-01.json"
+    bad.write_text("{")
+    assert main(["normalize", "openrouter", str(bad)]) == 1
+    assert "openrouter: the response is not valid JSON" in capsys.readouterr().err
+    assert main(["normalize", "nope", str(bad)]) == 2
+    assert "unknown source 'nope'" in capsys.readouterr().err
+
+
+def test_normalize_matches_the_parser(tmp_path, capsys):
+    body = {"data": [{"id": "a/b", "pricing": {"prompt": "0.0000025", "completion": "-1"}}]}
+    path = tmp_path / "2026-01-01.json"
+    path.write_text(json.dumps(body))
+    main(["normalize", "openrouter", str(path)])
+    row = json.loads(capsys.readouterr().out)
+    assert row["input_price"] == "2.5" and row["output_price"] is None
+    assert row["price_flags"] == ["variable_price"]
+    parsed = SOURCES_BY_NAME["openrouter"].parse(loads(path.read_bytes(), "openrouter"),
+                                                  __import__("model_sync_tests.conftest").conftest
+                                                  .ctx("openrouter"))
+    assert parsed[0]["input_price"] == Decimal("2.5")
+
+
+@needs_shared
+def test_sync_command_in_replay_mode(payloads, tmp_path):
+    env = {"MODEL_SYNC_REPLAY_DIR": str(payloads), "PATH": "/usr/bin:/bin",
+           "MODEL_SYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"}
+    done = subprocess.run([sys.executable, "-m", "model_sync.cli", "sync"], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "model_catalog          success" in done.stdout
+    assert "checks: 26 of 26 passed" in done.stdout
+
+
+@needs_shared
+def test_sync_skips_sources_without_a_snapshot_before_the_replay_date(payloads, tmp_path):
+    env = {"MODEL_SYNC_REPLAY_DIR": str(payloads), "MODEL_SYNC_REPLAY_DATE": "2025-06-01",
+           "PATH": "/usr/bin:/bin", "MODEL_SYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"}
+    done = subprocess.run([sys.executable, "-m", "model_sync.cli", "sync", "--select",
+                           "openrouter", "groq", "litellm"], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    assert "skipping groq: no recorded snapshot of groq on or before 2025-06-01" in done.stdout
+    assert "openrouter             success      321" in done.stdout  # 2025-05-23 snapshot
+    # The catalog is rebuilt from what synced; two sources give fewer rows than its minimum.
+    assert "model_catalog          blocked" in done.stdout
+    assert done.returncode == 1
+
+
+def test_sync_rejects_unknown_sources(capsys):
+    assert main(["sync", "--select", "nope"]) == 2
+    assert "known sources:" in capsys.readouterr().err

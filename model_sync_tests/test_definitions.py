@@ -1,0 +1,62 @@
+"""The Definitions load, and show users what the UI should: assets, checks, schedules."""
+
+import dagster as dg
+import pytest
+
+from model_sync.definitions import defs
+from model_sync.sources import SOURCES
+
+
+@pytest.fixture(scope="module")
+def repo():
+    return defs.get_repository_def()
+
+
+def test_definitions_load_and_resolve_every_job(repo):
+    dg.Definitions.validate_loadable(defs)
+    assert repo.get_job("sync_all_job")
+
+
+def test_one_asset_per_source_plus_the_catalog(repo):
+    graph = repo.asset_graph
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {s.name for s in SOURCES} | {"model_catalog"}
+    for spec in SOURCES:
+        node = graph.get(dg.AssetKey(spec.name))
+        assert node.group_name == "sources"
+        assert node.metadata["api"].value == spec.url and node.owners == ["team:model-catalog"]
+        assert spec.cron in node.description
+        assert {"httpx", "sqlalchemy"} <= set(node.kinds)
+        assert node.freshness_policy is not None
+    catalog = graph.get(dg.AssetKey("model_catalog"))
+    assert {k.to_user_string() for k in catalog.parent_keys} == {s.name for s in SOURCES}
+
+
+def test_checks_sit_next_to_what_they_check(repo):
+    checks = {k.name: k for k in repo.asset_graph.asset_check_keys}
+    for spec in SOURCES:
+        for rule in ("min_rows", "drop_guard", "price_coverage"):
+            assert checks[f"{spec.name}_{rule}"].asset_key == dg.AssetKey(spec.name)
+    for rule in ("min_rows", "unique_offerings", "prices_non_negative", "output_price_present",
+                 "context_window_range"):
+        assert checks[f"model_catalog_{rule}"].asset_key == dg.AssetKey("model_catalog")
+
+
+def test_every_source_has_a_stopped_schedule_with_its_cron_and_timezone(repo):
+    for spec in SOURCES:
+        schedule = repo.get_schedule_def(f"{spec.name}_schedule")
+        assert schedule.cron_schedule == spec.cron
+        assert schedule.execution_timezone == spec.timezone
+        assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert repo.get_schedule_def("openrouter_schedule").cron_schedule == "0 */6 * * *"
+
+
+def test_schedule_of_a_source_without_its_key_skips_with_the_reason(repo, monkeypatch):
+    schedule = repo.get_schedule_def("groq_schedule")
+    with dg.build_schedule_context() as context:
+        result = schedule.evaluate_tick(context)
+    assert not result.run_requests
+    assert "GROQ_API_KEY" in result.skip_message
+    monkeypatch.setenv("GROQ_API_KEY", "k")
+    with dg.build_schedule_context() as context:
+        assert len(schedule.evaluate_tick(context).run_requests) == 1

@@ -1,0 +1,167 @@
+"""The HTTP client against httpx.MockTransport: paging, retries, limits, bad bodies, secrets."""
+
+import json
+import logging
+
+import httpx
+import pytest
+
+from model_sync.http import FetchError, HttpSettings, SourceClient
+from model_sync.sources import SOURCES_BY_NAME
+from model_sync.sources.base import ParseError
+
+OPENROUTER = SOURCES_BY_NAME["openrouter"]
+AA = SOURCES_BY_NAME["artificial_analysis"]
+GROQ = SOURCES_BY_NAME["groq"]
+
+
+class Recorder:
+    """A MockTransport handler that answers from a list and records every request."""
+
+    def __init__(self, *responses):
+        self.responses = list(responses)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.responses.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def client(handler, **settings) -> tuple[SourceClient, list[float]]:
+    delays: list[float] = []
+    c = SourceClient(settings=HttpSettings(**settings), transport=httpx.MockTransport(handler),
+                     sleep=delays.append, jitter=lambda: 1.0)
+    return c, delays
+
+
+def model(i: int) -> dict:
+    return {"id": f"lab/m{i}", "pricing": {"prompt": "0.000001", "completion": "0.000002"}}
+
+
+def test_follows_links_next_until_null():
+    handler = Recorder(
+        httpx.Response(200, json={"data": [model(1)], "links": {"next": "/api/v1/models?offset=1"}}),
+        httpx.Response(200, json={"data": [model(2)], "links": {"next": None}}),
+    )
+    c, _ = client(handler)
+    pages = list(c.fetch_pages(OPENROUTER))
+    assert [p.number for p in pages] == [1, 2]
+    assert str(handler.requests[1].url) == "https://openrouter.ai/api/v1/models?offset=1"
+
+
+def test_page_param_paging_stops_when_has_more_is_false():
+    def page(n, more):
+        return httpx.Response(200, json={"pagination": {"page": n, "has_more": more},
+                                         "data": [{"id": f"u{n}", "slug": f"s{n}"}]})
+    handler = Recorder(page(1, True), page(2, True), page(3, False))
+    c, _ = client(handler)
+    pages = list(c.fetch_pages(AA, api_key="k"))
+    assert len(pages) == 3
+    assert [r.url.params["page"] for r in handler.requests] == ["1", "2", "3"]
+    assert all(r.headers["x-api-key"] == "k" for r in handler.requests)
+
+
+def test_runaway_paging_is_stopped():
+    handler = Recorder(*[httpx.Response(200, json={"pagination": {"has_more": True},
+                                                   "data": []}) for _ in range(30)])
+    c, _ = client(handler)
+    with pytest.raises(FetchError, match="more than 20 pages"):
+        list(c.fetch_pages(AA))
+
+
+def test_429_waits_as_long_as_retry_after_says():
+    handler = Recorder(httpx.Response(429, headers={"Retry-After": "7"}),
+                       httpx.Response(200, json={"data": []}))
+    c, delays = client(handler)
+    response = c.get("https://x.test/models", source="groq")
+    assert response.status_code == 200
+    assert delays == [7.0]
+
+
+def test_retry_after_longer_than_allowed_fails_clearly():
+    handler = Recorder(httpx.Response(429, headers={"Retry-After": "3600"}))
+    c, delays = client(handler)
+    with pytest.raises(FetchError, match="retry after 3600s"):
+        c.get("https://x.test/models", source="groq")
+    assert delays == []
+
+
+def test_5xx_is_retried_with_exponential_backoff_then_succeeds():
+    handler = Recorder(httpx.Response(503), httpx.Response(502), httpx.Response(500),
+                       httpx.Response(200, json={"data": []}))
+    c, delays = client(handler, backoff_seconds=1.0)
+    assert c.get("https://x.test/models", source="groq").status_code == 200
+    assert delays == [1.0, 2.0, 4.0]  # jitter pinned to its maximum
+
+
+def test_backoff_jitter_stays_between_half_and_all_of_the_delay():
+    handler = Recorder(httpx.Response(503), httpx.Response(200, json={}))
+    c, delays = client(handler, backoff_seconds=10.0)
+    c.jitter = lambda: 0.0
+    c.get("https://x.test/models", source="groq")
+    assert delays == [5.0]
+
+
+def test_5xx_gives_up_after_max_retries():
+    handler = Recorder(*[httpx.Response(500) for _ in range(3)])
+    c, delays = client(handler, max_retries=2)
+    with pytest.raises(FetchError, match="HTTP 500.*gave up after 3 attempts") as err:
+        c.get("https://x.test/models", source="deepinfra")
+    assert err.value.status == 500
+    assert len(delays) == 2
+
+
+def test_timeout_is_retried_then_reported():
+    handler = Recorder(httpx.ReadTimeout("slow"), httpx.ReadTimeout("slow"))
+    c, _ = client(handler, max_retries=1)
+    with pytest.raises(FetchError, match="timed out"):
+        c.get("https://x.test/models", source="openrouter")
+    assert len(handler.requests) == 2
+
+
+def test_4xx_is_not_retried_and_401_mentions_the_key():
+    handler = Recorder(httpx.Response(401, json={"error": "bad key"}))
+    c, delays = client(handler)
+    with pytest.raises(FetchError, match="401.*API key was refused"):
+        c.get("https://x.test/models", source="groq")
+    assert delays == []
+
+
+def test_malformed_body_fails_with_the_source_name():
+    handler = Recorder(httpx.Response(200, content=b"<html>maintenance</html>"))
+    c, _ = client(handler)
+    with pytest.raises(ParseError, match="^openrouter: the response is not valid JSON"):
+        list(c.fetch_pages(OPENROUTER))
+
+
+def test_oversized_response_is_refused():
+    big = json.dumps({"data": ["x" * 2000]}).encode()
+    handler = Recorder(httpx.Response(200, content=big))
+    c, _ = client(handler, max_response_bytes=1000)
+    with pytest.raises(FetchError, match="over the 1,000 byte limit"):
+        c.get("https://x.test/models", source="openrouter")
+
+
+def test_user_agent_and_key_header_are_sent_but_the_key_is_never_logged(caplog):
+    secret = "gsk_live_SECRET_value"
+    handler = Recorder(httpx.Response(503), httpx.Response(200, json={"data": []}))
+    c, _ = client(handler)
+    c.log = logging.getLogger("test.http")
+    with caplog.at_level(logging.DEBUG):
+        list(c.fetch_pages(GROQ, api_key=secret))
+    request = handler.requests[0]
+    assert request.headers["authorization"] == f"Bearer {secret}"
+    assert request.headers["user-agent"].startswith("model_sync/")
+    assert "retry 1 of 4" in caplog.text
+    assert secret not in caplog.text
+
+
+def test_secret_query_values_are_masked_in_errors():
+    handler = Recorder(httpx.Response(404))
+    c, _ = client(handler)
+    with pytest.raises(FetchError) as err:
+        c.get("https://x.test/models", source="x", params={"api_key": "SECRET", "q": "1"})
+    assert "SECRET" not in str(err.value) and "q=1" in str(err.value)

@@ -1,0 +1,200 @@
+"""The whole graph, materialized into a temporary SQLite catalog from the recorded payloads."""
+
+import json
+import shutil
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from model_sync.catalog.store import CatalogStore
+from model_sync.definitions import defs
+from model_sync.defs.resources import HttpClientResource
+from model_sync.sources import SOURCES
+
+ASSETS = list(defs.assets)
+
+
+def materialize(http, catalog_db, selection=None, run_config=None):
+    return dg.materialize(ASSETS, selection=selection, instance=dg.DagsterInstance.ephemeral(),
+                          resources={"http": http, "catalog_db": catalog_db},
+                          raise_on_error=False, run_config=run_config)
+
+
+def checks(result):
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_full_replayed_sync_fills_every_table_and_passes_every_check(replay_http, catalog_db):
+    result = materialize(replay_http, catalog_db)
+    assert result.success
+    evaluations = checks(result)
+    assert len(evaluations) == 3 * len(SOURCES) + 5
+    assert all(e.passed for e in evaluations.values()), [
+        e.description for e in evaluations.values() if not e.passed]
+    store = catalog_db.store()
+    counts = store.table_counts()
+    assert counts["source_offerings"] == sum(store.source_count(s.name) for s in SOURCES)
+    assert counts["model_catalog"] > 5000
+    assert counts["sync_runs"] == len(SOURCES) + 1
+    history = store.sync_history()
+    assert {h["status"] for h in history} == {"success"}
+    mat = result.asset_materializations_for_node("openrouter")[0]
+    assert mat.metadata["rows"].value == 414 and mat.metadata["added"].value == 414
+    assert "duration_seconds" in mat.metadata
+
+
+def test_catalog_prefers_the_providers_own_api_and_takes_prices_as_a_set(replay_http, catalog_db):
+    assert materialize(replay_http, catalog_db).success
+    rows = {(r["provider"], r["model_id"]): r for r in catalog_db.store().catalog_rows()}
+    sonnet = rows[("openrouter", "anthropic/claude-sonnet-4.5")]
+    assert sonnet["price_source"] == "openrouter"
+    assert {"openrouter", "models_dev"} <= set(sonnet["sources"])
+    assert sonnet["field_sources"]["context_window"] == "openrouter"
+    # Groq publishes no prices: they come from a curated source, all four from the same one.
+    groq = [r for (p, _), r in rows.items() if p == "groq" and "groq" in r["sources"]]
+    priced = [r for r in groq if r["input_price"] is not None]
+    assert priced and all(r["price_source"] != "groq" for r in priced)
+    for r in priced:
+        assert {r["field_sources"].get(p) for p in ("input_price", "output_price")} == {
+            r["price_source"]}
+    # Benchmarks are not offerings.
+    assert not [r for r in rows.values() if "artificial_analysis" in r["sources"]]
+
+
+def test_second_identical_sync_changes_nothing(replay_http, catalog_db):
+    materialize(replay_http, catalog_db)
+    result = materialize(replay_http, catalog_db, selection=["openrouter", "model_catalog"])
+    for node in ("openrouter", "model_catalog"):
+        meta = result.asset_materializations_for_node(node)[0].metadata
+        assert (meta["added"].value, meta["removed"].value, meta["updated"].value,
+                meta["repriced"].value) == (0, 0, 0, 0)
+
+
+@pytest.fixture
+def openrouter_replay(tmp_path, payloads):
+    """A replay dir holding the 2025-05-22 OpenRouter snapshot (copied into tmp only)."""
+    root = tmp_path / "replay"
+    (root / "openrouter").mkdir(parents=True)
+    shutil.copy(payloads / "openrouter" / "2025-05-22.json", root / "openrouter" / "2025-05-22.json")
+    return root
+
+
+def write_snapshot(root, day, body):
+    (root / "openrouter" / f"{day}.json").write_bytes(
+        body if isinstance(body, bytes) else json.dumps(body).encode())
+
+
+def test_drop_guard_blocks_a_payload_missing_a_third_and_keeps_the_last_good_rows(
+        openrouter_replay, catalog_db):
+    http = HttpClientResource(replay_dir=str(openrouter_replay))
+    assert materialize(http, catalog_db, ["openrouter"]).success
+    good = catalog_db.store().source_rows("openrouter")
+    payload = json.loads((openrouter_replay / "openrouter" / "2025-05-22.json").read_text())
+    payload["data"] = payload["data"][: len(payload["data"]) * 2 // 3]
+    write_snapshot(openrouter_replay, "2025-05-23", payload)
+
+    result = materialize(http, catalog_db, ["openrouter"])
+    assert not result.success
+    guard = checks(result)["openrouter_drop_guard"]
+    assert not guard.passed and guard.severity == dg.AssetCheckSeverity.ERROR
+    assert "fewer than the 319 of its last good sync" in guard.description
+    store = catalog_db.store()
+    assert store.source_rows("openrouter") == good
+    last = store.sync_history("openrouter", limit=1)[0]
+    assert last["status"] == "blocked" and last["rows_fetched"] == 212
+    failure = result.get_step_failure_events()[0]
+    assert "sync blocked" in failure.step_failure_data.user_failure_data.description
+
+
+def test_drop_guard_share_is_configurable(openrouter_replay, catalog_db):
+    http = HttpClientResource(replay_dir=str(openrouter_replay))
+    materialize(http, catalog_db, ["openrouter"])
+    payload = json.loads((openrouter_replay / "openrouter" / "2025-05-22.json").read_text())
+    payload["data"] = payload["data"][: len(payload["data"]) * 2 // 3]
+    write_snapshot(openrouter_replay, "2025-05-23", payload)
+    config = {"ops": {"openrouter": {"config": {"max_drop_share": 0.5, "min_rows": 100}}}}
+    assert materialize(http, catalog_db, ["openrouter"], run_config=config).success
+    assert catalog_db.store().source_count("openrouter") == 212
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "openrouter: the response body is empty"),
+        (b"{not json", "openrouter: the response is not valid JSON"),
+        ({"data": [{"name": "no id", "pricing": {}}]},
+         "openrouter: entry '#0': field 'id': required field is missing"),
+        ({"models": []}, "openrouter: expected the 'data' field of the response"),
+    ],
+)
+def test_bad_payload_fails_clearly_and_keeps_previous_rows(openrouter_replay, catalog_db, body,
+                                                            message):
+    http = HttpClientResource(replay_dir=str(openrouter_replay))
+    small = {"ops": {"model_catalog": {"config": {"min_rows": 100}}}}
+    assert materialize(http, catalog_db, ["openrouter", "model_catalog"], small).success
+    before_source = catalog_db.store().source_rows("openrouter")
+    before_catalog = catalog_db.store().catalog_rows()
+    write_snapshot(openrouter_replay, "2025-05-23", body)
+
+    result = materialize(http, catalog_db, ["openrouter", "model_catalog"], small)
+    assert not result.success
+    failure = result.get_step_failure_events()[0]
+    assert failure.step_key == "openrouter"
+    assert message in failure.step_failure_data.user_failure_data.description
+    store = catalog_db.store()
+    assert store.source_rows("openrouter") == before_source
+    assert [r["model_id"] for r in store.catalog_rows()] == [r["model_id"] for r in before_catalog]
+    last = store.sync_history("openrouter", limit=1)[0]
+    assert last["status"] == "failed" and message in last["error"]
+
+
+def test_renamed_price_field_is_blocked_by_price_coverage(openrouter_replay, catalog_db):
+    http = HttpClientResource(replay_dir=str(openrouter_replay))
+    materialize(http, catalog_db, ["openrouter"])
+    payload = json.loads((openrouter_replay / "openrouter" / "2025-05-22.json").read_text())
+    for m in payload["data"]:
+        m["pricing"] = {"input": m["pricing"]["prompt"], "output": m["pricing"]["completion"]}
+    write_snapshot(openrouter_replay, "2025-05-23", payload)
+    result = materialize(http, catalog_db, ["openrouter"])
+    coverage = checks(result)["openrouter_price_coverage"]
+    assert not coverage.passed and "renamed" in coverage.description
+    assert catalog_db.store().source_rows("openrouter")[0]["input_price"] is not None
+
+
+def test_interrupted_publish_leaves_previous_rows(openrouter_replay, catalog_db, monkeypatch):
+    http = HttpClientResource(replay_dir=str(openrouter_replay))
+    materialize(http, catalog_db, ["openrouter"])
+    store = catalog_db.store()
+    before = store.source_rows("openrouter")
+    rows = [dict(r, input_price=None) for r in before]
+    rows[-1]["source_key"] = None  # violates the primary key halfway through the insert
+    with pytest.raises(sa.exc.IntegrityError):
+        store.publish_source("openrouter", rows, run_id="x", started_at=before[0]["fetched_at"])
+    assert store.source_rows("openrouter") == before
+
+
+def test_source_without_its_key_is_disabled_with_a_clear_message(catalog_db):
+    result = materialize(HttpClientResource(), catalog_db, ["groq"])
+    assert not result.success
+    description = result.get_step_failure_events()[0].step_failure_data.user_failure_data.description
+    assert description.startswith("Groq is disabled: set GROQ_API_KEY")
+    assert catalog_db.store().sync_history("groq") == []
+
+
+def test_dry_run_audits_without_writing(replay_http, catalog_db):
+    config = {"ops": {"openrouter": {"config": {"dry_run": True}}}}
+    result = materialize(replay_http, catalog_db, ["openrouter"], run_config=config)
+    assert result.success
+    assert catalog_db.store().source_count("openrouter") == 0
+    assert checks(result)["openrouter_min_rows"].passed
+
+
+def test_catalog_is_blocked_below_its_minimum_and_keeps_the_previous_catalog(replay_http,
+                                                                               catalog_db):
+    assert materialize(replay_http, catalog_db).success
+    before = len(catalog_db.store().catalog_rows())
+    config = {"ops": {"model_catalog": {"config": {"min_rows": 10**6}}}}
+    result = materialize(replay_http, catalog_db, ["model_catalog"], run_config=config)
+    assert not result.success and not checks(result)["model_catalog_min_rows"].passed
+    assert len(CatalogStore.from_url(catalog_db.url).catalog_rows()) == before
