@@ -1,3 +1,3 @@
-"""model_sync: one exact, always-fresh catalog of AI models, providers and prices, built with Dagster."""
+"""model_sync: one exact, always-fresh catalog of AI models, their providers and prices."""
 
 __version__ = "0.1.0"

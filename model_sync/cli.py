@@ -95,8 +95,9 @@ def _sync(select: list[str] | None, dry_run: bool) -> int:
     started = time.monotonic()
     report = run_sync(names, dry_run=dry_run, echo=print)
     print(report.render())
+    home = os.environ.get("DAGSTER_HOME")
     print(f"\nfinished in {time.monotonic() - started:.1f}s; catalog: {report.database}"
-          f"{'; Dagster instance: ' + os.environ['DAGSTER_HOME'] if 'DAGSTER_HOME' in os.environ else ''}")
+          + (f"; Dagster instance: {home}" if home else ""))
     return report.exit_code
 
 

@@ -1,5 +1,6 @@
 """A full sync, in-process: what `model-sync sync` runs, with a summary of what happened."""
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -82,7 +83,8 @@ def run_sync(select: Sequence[str] | None = None, *, dry_run: bool = False,
         else:
             runnable.append(spec.name)
     if instance is None:
-        instance = dg.DagsterInstance.get() if _has_dagster_home() else dg.DagsterInstance.ephemeral()
+        home = bool(os.environ.get("DAGSTER_HOME"))
+        instance = dg.DagsterInstance.get() if home else dg.DagsterInstance.ephemeral()
     assets = list(defs.assets or [])
     resources = {"http": http, "catalog_db": catalog_db}
     config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
@@ -103,12 +105,6 @@ def run_sync(select: Sequence[str] | None = None, *, dry_run: bool = False,
                                 tags={"model_sync/trigger": "cli"})
         _collect(result, [CATALOG], report)
     return report
-
-
-def _has_dagster_home() -> bool:
-    import os
-
-    return bool(os.environ.get("DAGSTER_HOME"))
 
 
 def _collect(result: dg.ExecuteInProcessResult, names: Sequence[str], report: SyncReport) -> None:

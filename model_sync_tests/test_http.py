@@ -43,7 +43,8 @@ def model(i: int) -> dict:
 
 def test_follows_links_next_until_null():
     handler = Recorder(
-        httpx.Response(200, json={"data": [model(1)], "links": {"next": "/api/v1/models?offset=1"}}),
+        httpx.Response(200, json={"data": [model(1)],
+                                  "links": {"next": "/api/v1/models?offset=1"}}),
         httpx.Response(200, json={"data": [model(2)], "links": {"next": None}}),
     )
     c, _ = client(handler)

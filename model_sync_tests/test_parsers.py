@@ -133,8 +133,8 @@ def test_models_dev_rows_are_one_per_provider_offering():
     assert haiku["input_price"] == Decimal("0.8") and haiku["output_price"] == Decimal("4")
     assert haiku["cache_write_price"] == Decimal("1")
     assert haiku["family"] == "claude-haiku" and haiku["open_weights"] is False
-    assert rows["amazon-bedrock/" + next(k.split("/", 1)[1] for k in rows
-                                         if k.startswith("amazon-bedrock/"))]["provider"] == "bedrock"
+    bedrock = [r for k, r in rows.items() if k.startswith("amazon-bedrock/")]
+    assert bedrock and {r["provider"] for r in bedrock} == {"bedrock"}
 
 
 @needs_shared

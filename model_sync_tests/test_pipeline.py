@@ -76,7 +76,8 @@ def openrouter_replay(tmp_path, payloads):
     """A replay dir holding the 2025-05-22 OpenRouter snapshot (copied into tmp only)."""
     root = tmp_path / "replay"
     (root / "openrouter").mkdir(parents=True)
-    shutil.copy(payloads / "openrouter" / "2025-05-22.json", root / "openrouter" / "2025-05-22.json")
+    name = "2025-05-22.json"
+    shutil.copy(payloads / "openrouter" / name, root / "openrouter" / name)
     return root
 
 
@@ -177,7 +178,8 @@ def test_interrupted_publish_leaves_previous_rows(openrouter_replay, catalog_db,
 def test_source_without_its_key_is_disabled_with_a_clear_message(catalog_db):
     result = materialize(HttpClientResource(), catalog_db, ["groq"])
     assert not result.success
-    description = result.get_step_failure_events()[0].step_failure_data.user_failure_data.description
+    failure = result.get_step_failure_events()[0].step_failure_data
+    description = failure.user_failure_data.description
     assert description.startswith("Groq is disabled: set GROQ_API_KEY")
     assert catalog_db.store().sync_history("groq") == []
 

@@ -119,8 +119,8 @@ DESCRIPTIVE_FIELDS: list[Field] = [
     Field(
         "price_flags",
         JsonList(),
-        "notes on the prices: variable_price (published as -1 or negative), tiered, "
-        "time_of_day, free",
+        "notes on the prices: variable_price (published as -1 or negative: no fixed price), "
+        "tiered (long-context tiers exist; the base tier is stored), time_of_day",
     ),
     Field("input_modalities", JsonList(), "input modalities (text, image, audio, video, file)"),
     Field("output_modalities", JsonList(), "output modalities"),

@@ -130,9 +130,9 @@ def context_window_range(rows: Rows) -> Finding:
     bad = [f"{r['provider']}/{r['model_id']}={r['context_window']:,}" for r in rows
            if r.get("context_window") is not None and generates_text(r)
            and not CONTEXT_MIN <= r["context_window"] <= CONTEXT_MAX]
-    text = (f"every text-generation context window is within {CONTEXT_MIN:,}..{CONTEXT_MAX:,} tokens" if not bad
-            else f"{len(bad)} context windows outside {CONTEXT_MIN:,}..{CONTEXT_MAX:,} tokens: "
-            + ", ".join(bad[:5]))
+    bounds = f"{CONTEXT_MIN:,}..{CONTEXT_MAX:,} tokens"
+    text = (f"every text-generation context window is within {bounds}" if not bad
+            else f"{len(bad)} context windows outside {bounds}: " + ", ".join(bad[:5]))
     return Finding("context_window_range", not bad, "WARN", text,
                    {"out_of_range": len(bad), "sample": bad[:10]})
 

@@ -211,7 +211,7 @@ class SourceClient:
 
 
 def _variant(params: Mapping[str, str] | None) -> str | None:
-    """The snapshot variant a request maps to: its non-paging query, e.g. `output_modalities-all`."""
+    """The snapshot variant of a request: its non-paging query, e.g. `output_modalities-all`."""
     parts = [f"{k}-{v}" for k, v in sorted((params or {}).items()) if k not in PAGING_PARAMS]
     return ".".join(parts) or None
 

@@ -24,7 +24,8 @@ Row = dict[str, Any]
 class ParseError(ValueError):
     """A payload that cannot be turned into offerings; names the source, entry and field."""
 
-    def __init__(self, source: str, message: str, entry: str | None = None, field: str | None = None):
+    def __init__(self, source: str, message: str, entry: str | None = None,
+                 field: str | None = None):
         where = source
         if entry is not None:
             where += f": entry {entry!r}"

@@ -33,7 +33,8 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
     pricing = obj(meta.get("pricing"))
     flags: set[str] = set()
     prices = {
-        column: price(pricing.get(field), PER_MILLION, NAME, key, f"metadata.pricing.{field}", flags)
+        column: price(pricing.get(field), PER_MILLION, NAME, key, f"metadata.pricing.{field}",
+                      flags)
         for column, field in (
             ("input_price", "input_tokens"),
             ("output_price", "output_tokens"),

@@ -34,7 +34,7 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
 
 
 def model_id_for(key: str, source_provider: str) -> str:
-    """Strip LiteLLM's routing prefix: `openrouter/openai/gpt-4o` at openrouter is `openai/gpt-4o`."""
+    """Strip LiteLLM's routing prefix: `openrouter/openai/gpt-4o` is OpenRouter `openai/gpt-4o`."""
     head, sep, rest = key.partition("/")
     if sep and rest and canonical_provider(head) == canonical_provider(source_provider):
         return rest

@@ -90,8 +90,8 @@ SPEC = SourceSpec(
     name=NAME,
     title="models.dev",
     description=(
-        "Every provider's models from the open models.dev database, `GET https://models.dev/api.json` "
-        "(no key). Prices are USD per 1M tokens."
+        "Every provider's models from the open models.dev database, "
+        "`GET https://models.dev/api.json` (no key). Prices are USD per 1M tokens."
     ),
     url="https://models.dev/api.json",
     parse=parse,

@@ -20,6 +20,7 @@ from model_sync.sources.base import (
 
 NAME = "openrouter"
 # Prices outside the four contract prices are kept in `extra`, as published (their units vary).
+REASONING_PARAMS = frozenset({"reasoning", "include_reasoning"})
 _OTHER_PRICES = ("request", "image", "web_search", "internal_reasoning", "audio", "image_output")
 
 
@@ -77,7 +78,7 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         output_modalities=outputs,
         supports_tools=None if params is None else "tools" in params,
         supports_vision=None if inputs is None else "image" in inputs,
-        supports_reasoning=None if params is None else bool({"reasoning", "include_reasoning"} & params),
+        supports_reasoning=None if params is None else bool(REASONING_PARAMS & params),
         supports_structured_output=None if params is None else "structured_outputs" in params,
         hugging_face_id=text(entry.get("hugging_face_id")),
         deprecation_date=text(entry.get("expiration_date")),
