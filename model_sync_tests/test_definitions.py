@@ -35,7 +35,7 @@ def test_one_asset_per_source_plus_the_catalog(repo):
 def test_checks_sit_next_to_what_they_check(repo):
     checks = {k.name: k for k in repo.asset_graph.asset_check_keys}
     for spec in SOURCES:
-        for rule in ("min_rows", "drop_guard", "price_coverage"):
+        for rule in ("min_rows", "drop_guard", "price_coverage", "price_jumps"):
             assert checks[f"{spec.name}_{rule}"].asset_key == dg.AssetKey(spec.name)
     for rule in ("min_rows", "unique_offerings", "prices_non_negative", "output_price_present",
                  "context_window_range"):

@@ -29,7 +29,7 @@ def test_full_replayed_sync_fills_every_table_and_passes_every_check(replay_http
     result = materialize(replay_http, catalog_db)
     assert result.success
     evaluations = checks(result)
-    assert len(evaluations) == 3 * len(SOURCES) + 5
+    assert len(evaluations) == 4 * len(SOURCES) + 5
     assert all(e.passed for e in evaluations.values()), [
         e.description for e in evaluations.values() if not e.passed]
     store = catalog_db.store()

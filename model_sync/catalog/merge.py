@@ -33,8 +33,10 @@ def _ranking(order: Sequence[str], curated: Sequence[str]):
         source = row["source"]
         tier = (1, position[source]) if source in position else (0, order.index(source)
                                                                   if source in order else 99)
-        # Several rows of one source for one offering (LiteLLM aliases): the shortest key wins.
-        return (*tier, len(row["source_key"]), row["source_key"])
+        # Rows still listed by their source before removed ones; several rows of one source for
+        # one offering (LiteLLM aliases): the shortest key wins.
+        listed = row.get("state", "active") == "active"
+        return (not listed, *tier, len(row["source_key"]), row["source_key"])
 
     return rank
 
@@ -78,7 +80,22 @@ def _merge(rows, by_metadata, by_price, built_at) -> dict[str, Any]:
     merged["sources"] = sorted({r["source"] for r in rows})
     merged["field_sources"] = lineage
     merged["updated_at"] = built_at
+    merged["canonical_id"] = first.get("canonical_id")
+    _lifecycle(merged, rows)
     return merged
+
+
+def _lifecycle(merged: dict[str, Any], rows) -> None:
+    """Active while any source lists it; removed (with when) once every source dropped it."""
+    listed = [r for r in rows if r.get("state", "active") == "active"]
+    merged["state"] = "active" if listed else "removed"
+    merged["first_seen_at"] = min((r["first_seen_at"] for r in rows if r.get("first_seen_at")),
+                                  default=None)
+    merged["last_seen_at"] = max((r["last_seen_at"] for r in rows if r.get("last_seen_at")),
+                                 default=None)
+    merged["removed_at"] = None if listed else max(
+        (r["removed_at"] for r in rows if r.get("removed_at")), default=None)
+    merged["archived_at"] = None
 
 
 def _has_prices(row: Mapping[str, Any]) -> bool:

@@ -148,6 +148,20 @@ OFFERING_FIELDS: list[Field] = [
     Field("fetched_at", UtcDateTime(), "when this row was fetched"),
 ]
 
+# Where a stored row is in its life: kept by the store, not parsed from the payload.
+LIFECYCLE_FIELDS: list[Field] = [
+    Field("canonical_id", sa.String(300), "the model this offering serves, shared by every "
+          "provider that serves it (see Identity)"),
+    Field("state", sa.String(12), "active; removed (gone from its source, kept during the grace "
+          "period); archived (left the active catalog, still queryable)"),
+    Field("first_seen_at", UtcDateTime(), "first sync that saw it"),
+    Field("last_seen_at", UtcDateTime(), "last sync that saw it changed or present (for a removed "
+          "row: the last sync that still listed it)"),
+    Field("removed_at", UtcDateTime(), "when it went missing from its source"),
+    Field("archived_at", UtcDateTime(), "when the grace period ended"),
+    Field("content_hash", sa.String(40), "hash of the content, so a sync writes only what changed"),
+]
+
 CATALOG_FIELDS: list[Field] = [
     Field("provider", sa.String(120), "canonical provider id", key=True),
     Field("model_id", sa.String(400), "the provider's own model id", key=True),
@@ -155,11 +169,39 @@ CATALOG_FIELDS: list[Field] = [
     Field("price_source", sa.String(40), "the source the four prices were taken from (as a set)"),
     Field("sources", JsonList(), "every source that describes this offering"),
     Field("field_sources", JsonObject(), "for each non-null field, the source it came from"),
-    Field("updated_at", UtcDateTime(), "when the catalog was built"),
+    Field("updated_at", UtcDateTime(), "when the row last changed"),
+]
+
+MODEL_FIELDS: list[Field] = [
+    Field("canonical_id", sa.String(300), "the model, as `canonical_id` names it", key=True),
+    Field("name", sa.String(300), "display name (from the model's maker where known)"),
+    Field("creator", sa.String(120), "who made the model"),
+    Field("family", sa.String(120), "model family"),
+    Field("release_date", sa.String(10), "earliest published release date"),
+    Field("open_weights", sa.Boolean(), "weights are published"),
+    Field("context_window", sa.BigInteger(), "the largest context window any provider offers"),
+    _price("cheapest_input_price", "lowest input price among active offerings"),
+    Field("cheapest_input_provider", sa.String(120), "who offers the cheapest input price"),
+    _price("cheapest_output_price", "lowest output price among active offerings"),
+    Field("cheapest_output_provider", sa.String(120), "who offers the cheapest output price"),
+    Field("providers", sa.Integer(), "number of providers with an active offering"),
+    Field("provider_ids", JsonList(), "those providers"),
+    Field("hugging_face_id", sa.String(300), "Hugging Face repository of the weights"),
+    Field("hf_downloads", sa.BigInteger(), "Hugging Face downloads (last 30 days)"),
+    Field("hf_likes", sa.BigInteger(), "Hugging Face likes"),
+    Field("intelligence_index", sa.Float(), "Artificial Analysis intelligence index"),
+    Field("coding_index", sa.Float(), "Artificial Analysis coding index"),
+    Field("agentic_index", sa.Float(), "Artificial Analysis agentic index"),
+    Field("output_tokens_per_second", sa.Float(), "Artificial Analysis median output speed"),
+    Field("content_hash", sa.String(40), "hash of the content, so a build writes only changes"),
+    Field("updated_at", UtcDateTime(), "when the row last changed"),
 ]
 
 OFFERING_COLUMNS = [f.name for f in OFFERING_FIELDS]
-CATALOG_COLUMNS = [f.name for f in CATALOG_FIELDS]
+LIFECYCLE_COLUMNS = [f.name for f in LIFECYCLE_FIELDS]
+STORED_OFFERING_COLUMNS = OFFERING_COLUMNS + LIFECYCLE_COLUMNS
+CATALOG_COLUMNS = [f.name for f in CATALOG_FIELDS] + LIFECYCLE_COLUMNS
+MODEL_COLUMNS = [f.name for f in MODEL_FIELDS]
 
 metadata = sa.MetaData()
 
@@ -171,11 +213,18 @@ def _table(name: str, fields: list[Field], *extra: object) -> sa.Table:
 
 source_offerings = _table(
     "source_offerings",
-    OFFERING_FIELDS,
+    OFFERING_FIELDS + LIFECYCLE_FIELDS,
     sa.Index("ix_source_offerings_provider_model", "provider", "model_id"),
+    sa.Index("ix_source_offerings_canonical", "canonical_id"),
 )
 
-model_catalog = _table("model_catalog", CATALOG_FIELDS)
+model_catalog = _table(
+    "model_catalog",
+    CATALOG_FIELDS + LIFECYCLE_FIELDS,
+    sa.Index("ix_model_catalog_canonical", "canonical_id"),
+)
+
+models = _table("models", MODEL_FIELDS)
 
 sync_runs = sa.Table(
     "sync_runs",
@@ -195,8 +244,50 @@ sync_runs = sa.Table(
     sa.Index("ix_sync_runs_source_started", "source", "started_at"),
 )
 
+price_history = sa.Table(
+    "price_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("source_key", sa.String(400), nullable=False),
+    sa.Column("provider", sa.String(120)),
+    sa.Column("model_id", sa.String(400)),
+    sa.Column("canonical_id", sa.String(300)),
+    *(sa.Column(name, ExactDecimal(), comment="USD per 1M tokens") for name in PRICE_FIELDS),
+    sa.Column("valid_from", UtcDateTime(), comment="start of the interval; null: before the "
+              "earliest date the source gives"),
+    sa.Column("valid_to", UtcDateTime(), comment="end of the interval; null: still in force"),
+    sa.Column("run_id", sa.String(64), comment="the run that recorded it"),
+    sa.Index("ix_price_history_key", "source", "source_key", "valid_to"),
+    sa.Index("ix_price_history_offering", "provider", "model_id"),
+    sa.Index("ix_price_history_canonical", "canonical_id"),
+)
+
+catalog_changes = sa.Table(
+    "catalog_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("detected_at", UtcDateTime(), nullable=False),
+    sa.Column("provider", sa.String(120)),
+    sa.Column("model_id", sa.String(400)),
+    sa.Column("canonical_id", sa.String(300)),
+    sa.Column("change", sa.String(20), nullable=False, comment="added, removed, price_changed, "
+              "context_changed, restored, archived"),
+    sa.Column("field", sa.String(40), comment="the changed field, for price and context changes"),
+    sa.Column("old_value", sa.Text),
+    sa.Column("new_value", sa.Text),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("source_key", sa.String(400)),
+    sa.Column("run_id", sa.String(64)),
+    sa.Index("ix_catalog_changes_detected", "detected_at"),
+    sa.Index("ix_catalog_changes_offering", "provider", "model_id"),
+)
+
 TABLE_DOCS = {
     "source_offerings": "the latest published rows of each source (one per source entry)",
     "model_catalog": "the combined catalog: one row per provider x model_id",
+    "models": "one row per canonical model, rolled up across providers",
     "sync_runs": "one row per sync attempt of a source or of the catalog",
+    "price_history": "each distinct set of prices of an offering, with its validity interval",
+    "catalog_changes": "one row per change event: added, removed, repriced, restored, archived",
 }

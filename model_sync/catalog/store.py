@@ -4,32 +4,43 @@ Every publish is one transaction: the previous rows stay in place until the new 
 committed, so a failed or interrupted sync never leaves a source half-written or empty.
 """
 
-import hashlib
-import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
-from model_sync.catalog.money import format_decimal
+from model_sync.catalog.history import (
+    ACTIVE,
+    ARCHIVED,
+    CATALOG_LIFECYCLE,
+    REMOVED,
+    Plan,
+    SyncStats,
+    content_hash,
+    plan_archive,
+    plan_source,
+)
 from model_sync.catalog.schema import (
     CATALOG_COLUMNS,
-    OFFERING_COLUMNS,
-    PRICE_FIELDS,
+    MODEL_COLUMNS,
+    STORED_OFFERING_COLUMNS,
+    catalog_changes,
     metadata,
     model_catalog,
+    models,
+    price_history,
     source_offerings,
     sync_runs,
 )
+from model_sync.catalog.upsert import upsert
 
 DATABASE_URL_ENV = "MODEL_SYNC_DATABASE_URL"
 DEFAULT_DATABASE_PATH = Path("data") / "model_sync.db"
 CATALOG = "model_catalog"
-_VOLATILE = frozenset({"fetched_at", "updated_at"})  # not content: they change on every sync
+__all__ = ["CatalogStore", "SyncStats", "content_hash", "default_database_url", "make_engine"]
 
 
 def default_database_url() -> str:
@@ -66,52 +77,6 @@ def safe_url(url: str) -> str:
     return sa.make_url(url).render_as_string(hide_password=True)
 
 
-@dataclass
-class SyncStats:
-    """What a publish changed, compared with the previous published rows."""
-
-    rows: int = 0
-    added: int = 0
-    removed: int = 0
-    updated: int = 0
-    repriced: int = 0
-    previous_rows: int = 0
-    price_changes: list[dict[str, Any]] = field(default_factory=list)
-
-
-def content_hash(row: dict[str, Any]) -> str:
-    """A stable hash of a row's content (everything but sync timestamps)."""
-    payload = {k: _plain(v) for k, v in sorted(row.items()) if k not in _VOLATILE}
-    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if hasattr(value, "as_tuple"):  # Decimal
-        return format_decimal(value)
-    return value
-
-
-def diff(previous: Iterable[dict[str, Any]], current: Iterable[dict[str, Any]],
-         key: Sequence[str]) -> SyncStats:
-    """Added, removed, updated and repriced rows between two versions of a table."""
-    old = {tuple(r[k] for k in key): r for r in previous}
-    new = {tuple(r[k] for k in key): r for r in current}
-    stats = SyncStats(rows=len(new), previous_rows=len(old))
-    stats.added = sum(1 for k in new if k not in old)
-    stats.removed = sum(1 for k in old if k not in new)
-    for k in new.keys() & old.keys():
-        before, after = old[k], new[k]
-        if content_hash(before) != content_hash(after):
-            stats.updated += 1
-        if any(before[p] != after[p] for p in PRICE_FIELDS):
-            stats.repriced += 1
-            stats.price_changes.append({"key": "/".join(map(str, k)),
-                                        **{p: (before[p], after[p]) for p in PRICE_FIELDS}})
-    return stats
-
-
 class CatalogStore:
     """Reads and writes the catalog tables through one SQLAlchemy engine."""
 
@@ -136,30 +101,76 @@ class CatalogStore:
 
     # -- reads -----------------------------------------------------------------------------------
 
-    def source_rows(self, source: str, conn: sa.Connection | None = None) -> list[dict[str, Any]]:
+    def source_rows(self, source: str, conn: sa.Connection | None = None, *,
+                    active_only: bool = False) -> list[dict[str, Any]]:
+        """A source's stored rows (all states, or only the active ones)."""
         query = sa.select(source_offerings).where(source_offerings.c.source == source)
-        return self._rows(query, conn)
+        if active_only:
+            query = query.where(source_offerings.c.state == ACTIVE)
+        return self._rows(query.order_by(source_offerings.c.source_key), conn)
 
     def source_count(self, source: str) -> int:
+        """The number of rows a source currently lists (active rows)."""
         query = sa.select(sa.func.count()).select_from(source_offerings).where(
-            source_offerings.c.source == source)
+            source_offerings.c.source == source, source_offerings.c.state == ACTIVE)
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
-    def offerings(self, sources: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    def offerings(self, sources: Sequence[str] | None = None, *,
+                  include_archived: bool = False) -> list[dict[str, Any]]:
+        """Source rows for the catalog: active and removed (in their grace period)."""
         query = sa.select(source_offerings).order_by(source_offerings.c.source,
                                                      source_offerings.c.source_key)
         if sources is not None:
             query = query.where(source_offerings.c.source.in_(list(sources)))
+        if not include_archived:
+            query = query.where(source_offerings.c.state != ARCHIVED)
         return self._rows(query)
 
-    def catalog_rows(self, conn: sa.Connection | None = None) -> list[dict[str, Any]]:
+    def identity_rows(self) -> list[dict[str, Any]]:
+        """The few columns identity resolution needs, for every listed row."""
+        query = sa.select(source_offerings.c.source, source_offerings.c.model_id,
+                          source_offerings.c.hugging_face_id).where(
+            source_offerings.c.state != ARCHIVED)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def catalog_rows(self, conn: sa.Connection | None = None, *,
+                     active_only: bool = False) -> list[dict[str, Any]]:
+        """Catalog rows; `active_only` leaves out archived ones (removed ones stay, flagged)."""
         query = sa.select(model_catalog).order_by(model_catalog.c.provider,
                                                   model_catalog.c.model_id)
+        if active_only:
+            query = query.where(model_catalog.c.state != ARCHIVED)
         return self._rows(query, conn)
 
-    def catalog_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.catalog_rows(), columns=CATALOG_COLUMNS)
+    def catalog_frame(self, *, active_only: bool = True) -> pd.DataFrame:
+        return pd.DataFrame(self.catalog_rows(active_only=active_only), columns=CATALOG_COLUMNS)
+
+    def model_rows(self) -> list[dict[str, Any]]:
+        return self._rows(sa.select(models).order_by(models.c.canonical_id))
+
+    def changes(self, *, source: str | None = None, since: datetime | None = None,
+                limit: int | None = None) -> list[dict[str, Any]]:
+        """Change events, oldest first."""
+        query = sa.select(catalog_changes).order_by(catalog_changes.c.id)
+        if source:
+            query = query.where(catalog_changes.c.source == source)
+        if since:
+            query = query.where(catalog_changes.c.detected_at >= since)
+        return self._rows(query.limit(limit) if limit else query)
+
+    def price_intervals(self, *, source: str | None = None, provider: str | None = None,
+                        model_id: str | None = None) -> list[dict[str, Any]]:
+        """Price history intervals, oldest first."""
+        query = sa.select(price_history).order_by(price_history.c.source,
+                                                  price_history.c.source_key,
+                                                  price_history.c.id)
+        for column, value in (("source", source), ("provider", provider),
+                              ("model_id", model_id)):
+            if value is not None:
+                query = query.where(price_history.c[column] == value)
+        return self._rows(query)
 
     def sync_history(self, source: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         query = sa.select(sync_runs).order_by(sync_runs.c.started_at.desc(), sync_runs.c.id.desc())
@@ -185,36 +196,155 @@ class CatalogStore:
     # -- writes ----------------------------------------------------------------------------------
 
     def publish_source(self, source: str, rows: list[dict[str, Any]], *, run_id: str | None,
-                       started_at: datetime) -> SyncStats:
-        """Replace a source's rows and record the sync, in one transaction."""
+                       started_at: datetime, now: datetime | None = None) -> SyncStats:
+        """Write what changed in a source, its events and price history, in one transaction.
+
+        Unchanged rows are not written. Rows gone from the payload are marked removed, not
+        deleted. `rows` must carry their `canonical_id`.
+        """
+        now = now or datetime.now(UTC)
         with self.engine.begin() as conn:
-            previous = self.source_rows(source, conn)
-            stats = diff(previous, rows, ("source_key",))
-            conn.execute(sa.delete(source_offerings).where(source_offerings.c.source == source))
-            if rows:
-                conn.execute(sa.insert(source_offerings),
-                             [{c: r.get(c) for c in OFFERING_COLUMNS} for r in rows])
-            self._record(conn, source, run_id, started_at, "success", len(rows), stats, None)
-        return stats
+            previous = {r["source_key"]: r for r in self.source_rows(source, conn)}
+            last = self._last_success_at(conn, source)
+            plan = plan_source(source, previous, rows, now=now, run_id=run_id, last_sync=last)
+            self._apply(conn, plan, source_offerings, STORED_OFFERING_COLUMNS, now)
+            self._record(conn, source, run_id, started_at, "success", len(rows), plan.stats,
+                         None)
+        return plan.stats
+
+    def archive_removed(self, *, now: datetime, grace_days: float,
+                        run_id: str | None) -> SyncStats:
+        """Archive every source row removed for longer than the grace period."""
+        with self.engine.begin() as conn:
+            removed = self._rows(sa.select(source_offerings).where(
+                source_offerings.c.state == REMOVED), conn)
+            plan = plan_archive(removed, now=now, grace_days=grace_days, run_id=run_id)
+            self._apply(conn, plan, source_offerings, STORED_OFFERING_COLUMNS, now)
+        return plan.stats
+
+    def update_canonical_ids(self, mapping: dict[tuple[str, str], str]) -> int:
+        """Store new canonical ids of source rows (after new aliases or sources appeared)."""
+        changed = []
+        with self.engine.begin() as conn:
+            for row in self._rows(sa.select(source_offerings), conn):
+                new = mapping.get((row["source"], row["source_key"]))
+                if new is not None and new != row["canonical_id"]:
+                    row["canonical_id"] = new
+                    row["content_hash"] = content_hash(row)
+                    changed.append(row)
+            if changed:
+                upsert(conn, source_offerings, changed, ("source", "source_key"))
+        return len(changed)
 
     def publish_catalog(self, rows: list[dict[str, Any]], *, run_id: str | None,
-                        started_at: datetime) -> SyncStats:
-        """Replace the combined catalog and record the build, in one transaction."""
+                        started_at: datetime, now: datetime | None = None) -> SyncStats:
+        """Write the catalog rows that changed; rows no source lists any more are archived."""
+        now = now or datetime.now(UTC)
         with self.engine.begin() as conn:
-            previous = self.catalog_rows(conn)
-            stats = diff(previous, rows, ("provider", "model_id"))
-            conn.execute(sa.delete(model_catalog))
-            if rows:
-                conn.execute(sa.insert(model_catalog),
-                             [{c: r.get(c) for c in CATALOG_COLUMNS} for r in rows])
+            previous = {(r["provider"], r["model_id"]): r for r in self.catalog_rows(conn)}
+            stats = SyncStats(rows=len(rows), previous_rows=sum(
+                1 for r in previous.values() if r["state"] != ARCHIVED))
+            writes = []
+            for row in rows:
+                row = dict(row, content_hash=content_hash(row, keep=CATALOG_LIFECYCLE))
+                old = previous.pop((row["provider"], row["model_id"]), None)
+                if old is not None and old["content_hash"] == row["content_hash"]:
+                    stats.unchanged += 1
+                    continue
+                row["updated_at"] = now
+                writes.append(row)
+                if old is None:
+                    stats.added += 1
+                    continue
+                stats.updated += 1
+                if old["state"] != ACTIVE and row["state"] == ACTIVE:
+                    stats.restored += 1
+                if any(old[p] != row[p] for p in ("input_price", "output_price",
+                                                   "cache_read_price", "cache_write_price")):
+                    stats.repriced += 1
+                    stats.price_changes.append({
+                        "key": f"{row['provider']}/{row['model_id']}",
+                        **{p: (old[p], row[p]) for p in ("input_price", "output_price",
+                                                          "cache_read_price",
+                                                          "cache_write_price")}})
+            for old in previous.values():  # no source describes it any more
+                if old["state"] != ARCHIVED:
+                    writes.append(dict(old, state=ARCHIVED, archived_at=now, updated_at=now))
+                    stats.removed += 1
+            upsert(conn, model_catalog, [{c: r.get(c) for c in CATALOG_COLUMNS} for r in writes],
+                   ("provider", "model_id"))
             self._record(conn, CATALOG, run_id, started_at, "success", len(rows), stats, None)
         return stats
+
+    def publish_models(self, rows: list[dict[str, Any]], *, now: datetime | None = None) -> int:
+        """Write the models rollup rows that changed and drop the models no offering serves."""
+        now = now or datetime.now(UTC)
+        with self.engine.begin() as conn:
+            previous = {r["canonical_id"]: r["content_hash"] for r in conn.execute(
+                sa.select(models.c.canonical_id, models.c.content_hash)).mappings()}
+            writes = []
+            for row in rows:
+                digest = content_hash(row)
+                if previous.pop(row["canonical_id"], None) != digest:
+                    writes.append({**{c: row.get(c) for c in MODEL_COLUMNS},
+                                   "content_hash": digest, "updated_at": now})
+            upsert(conn, models, writes, ("canonical_id",))
+            if previous:
+                conn.execute(sa.delete(models).where(models.c.canonical_id.in_(list(previous))))
+        return len(writes) + len(previous)
+
+    def cleanup(self, *, now: datetime, retention_days: float) -> dict[str, int]:
+        """Delete sync records and change events older than the retention (never prices)."""
+        cutoff = now - timedelta(days=retention_days)
+        with self.engine.begin() as conn:
+            runs = conn.execute(sa.delete(sync_runs).where(sync_runs.c.started_at < cutoff))
+            events = conn.execute(sa.delete(catalog_changes).where(
+                catalog_changes.c.detected_at < cutoff))
+        return {"sync_runs": runs.rowcount, "catalog_changes": events.rowcount}
 
     def record_failure(self, source: str, *, run_id: str | None, started_at: datetime,
                        status: str, error: str, rows_fetched: int | None = None) -> None:
         """Record a failed or blocked sync; the published rows are not touched."""
         with self.engine.begin() as conn:
             self._record(conn, source, run_id, started_at, status, rows_fetched, None, error)
+
+    @staticmethod
+    def _apply(conn: sa.Connection, plan: Plan, table: sa.Table, columns: Sequence[str],
+               now: datetime) -> None:
+        upsert(conn, table, [{c: r.get(c) for c in columns} for r in plan.upserts],
+               ("source", "source_key"))
+        if plan.removals:
+            conn.execute(
+                sa.update(table)
+                .where(table.c.source == sa.bindparam("b_source"),
+                       table.c.source_key == sa.bindparam("b_key"))
+                .values(state=sa.bindparam("b_state"), removed_at=sa.bindparam("b_removed"),
+                        archived_at=sa.bindparam("b_archived"),
+                        last_seen_at=sa.bindparam("b_seen")),
+                [{"b_source": r["source"], "b_key": r["source_key"], "b_state": r["state"],
+                  "b_removed": r["removed_at"], "b_archived": r["archived_at"],
+                  "b_seen": r["last_seen_at"]} for r in plan.removals],
+            )
+        if plan.close_prices:
+            conn.execute(
+                sa.update(price_history)
+                .where(price_history.c.source == sa.bindparam("b_source"),
+                       price_history.c.source_key == sa.bindparam("b_key"),
+                       price_history.c.valid_to.is_(None))
+                .values(valid_to=now),
+                [{"b_source": source, "b_key": key} for source, key in plan.close_prices],
+            )
+        if plan.open_prices:
+            conn.execute(sa.insert(price_history), plan.open_prices)
+        if plan.events:
+            conn.execute(sa.insert(catalog_changes), plan.events)
+
+    @staticmethod
+    def _last_success_at(conn: sa.Connection, source: str) -> datetime | None:
+        return conn.execute(
+            sa.select(sa.func.max(sync_runs.c.started_at)).where(
+                sync_runs.c.source == source, sync_runs.c.status == "success")
+        ).scalar_one_or_none()
 
     @staticmethod
     def _record(conn: sa.Connection, source: str, run_id: str | None, started_at: datetime,
@@ -228,7 +358,7 @@ class CatalogStore:
             status=status,
             rows_fetched=rows_fetched,
             rows_inserted=stats.added if stats else None,
-            rows_updated=stats.updated if stats else None,
+            rows_updated=(stats.updated + stats.restored) if stats else None,
             rows_removed=stats.removed if stats else None,
             rows_repriced=stats.repriced if stats else None,
             error=error[:4000] if error else None,

@@ -140,3 +140,24 @@ def context_window_range(rows: Rows) -> Finding:
 def _pct(share: float, sign: bool = True) -> str:
     text = f"{share * 100:+.1f}%" if sign else f"{share * 100:.1f}%"
     return text
+
+
+def price_jumps(previous: Rows, rows: Rows, max_ratio: float, what: str) -> Finding:
+    """WARN: a price that moved by more than `max_ratio` (up or down) is more often a data error
+    (a unit slip, a misplaced decimal point) than a real repricing."""
+    before = {r["source_key"]: r for r in previous}
+    jumps = []
+    for row in rows:
+        old = before.get(row["source_key"])
+        if old is None:
+            continue
+        for field in PRICE_FIELDS:
+            a, b = old.get(field), row.get(field)
+            if a and b and max(a / b, b / a) > max_ratio:
+                jumps.append(f"{row['provider']}/{row['model_id']} {field} "
+                             f"{format_decimal(a)} → {format_decimal(b)}")
+    text = (f"{what}: no price moved by more than {max_ratio:g}x" if not jumps else
+            f"{what}: {len(jumps)} prices moved by more than {max_ratio:g}x, e.g. "
+            + "; ".join(jumps[:5]))
+    return Finding("price_jumps", not jumps, "WARN", text,
+                   {"jumps": len(jumps), "max_ratio": max_ratio, "sample": jumps[:10]})

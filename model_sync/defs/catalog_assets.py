@@ -8,7 +8,10 @@ import dagster as dg
 from pydantic import Field
 
 from model_sync.catalog import validate
+from model_sync.catalog.identity import Resolver
 from model_sync.catalog.merge import build_catalog
+from model_sync.catalog.rollup import build_models
+from model_sync.catalog.store import CatalogStore
 from model_sync.catalog.schema import CATALOG_FIELDS
 from model_sync.defs.checks import CATALOG_RULES, results, specs
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
@@ -24,6 +27,20 @@ class CatalogConfig(dg.Config):
     """Run options of a catalog build."""
 
     min_rows: int = Field(default=2000, description="Fewest offerings accepted in the catalog.")
+    archive_after_days: float = Field(default=7, description="Grace period before an offering "
+                                      "missing from its source is archived.")
+    retention_days: float = Field(default=90, description="Sync records and change events older "
+                                  "than this are deleted (price history never is).")
+
+
+def resolve_all(store: CatalogStore, rows: list[dict]) -> int:
+    """Recompute every row's canonical_id with all sources known; store the ones that moved."""
+    resolver = Resolver(rows)
+    mapping = {}
+    for row in rows:
+        row["canonical_id"] = resolver.canonical_id(row)
+        mapping[(row["source"], row["source_key"])] = row["canonical_id"]
+    return store.update_canonical_ids(mapping)
 
 
 @dg.asset(
@@ -49,41 +66,62 @@ class CatalogConfig(dg.Config):
 def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
                   catalog_db: CatalogDatabase):
     started, clock = datetime.now(UTC), time.monotonic()
+    run_id = context.run.run_id
     store = catalog_db.store()
     try:
-        offering_sources = [s.name for s in SOURCES if s.role != "benchmarks"]
-        offerings = store.offerings(offering_sources)
+        archived = store.archive_removed(now=started, grace_days=config.archive_after_days,
+                                         run_id=run_id)
+        everything = store.offerings()
+        renamed = resolve_all(store, everything)
+        by_role = {s.name: s.role for s in SOURCES}
+        offerings = [r for r in everything if by_role.get(r["source"]) in ("provider", "registry")]
         rows = build_catalog(offerings,
                              provider_sources=[s.name for s in SOURCES if s.role == "provider"],
                              built_at=started)
+        active = [r for r in rows if r["state"] == "active"]
         findings = [
-            validate.min_rows(rows, config.min_rows, CATALOG),
+            validate.min_rows(active, config.min_rows, CATALOG),
             validate.unique_offerings(rows),
             validate.prices_non_negative(rows),
-            validate.output_price_present(rows),
-            validate.context_window_range(rows),
+            validate.output_price_present(active),
+            validate.context_window_range(active),
         ]
         yield from results(CATALOG, findings)
         blocked = [f for f in findings if f.blocks]
         if blocked:
             reason = "; ".join(f.description for f in blocked)
-            store.record_failure(CATALOG, run_id=context.run.run_id, started_at=started,
+            store.record_failure(CATALOG, run_id=run_id, started_at=started,
                                  status="blocked", error=reason, rows_fetched=len(rows))
             raise dg.Failure(description=f"{CATALOG}: not published, blocked by its checks: "
                                          f"{reason}. The previous catalog is kept.",
                              allow_retries=False)
-        stats = store.publish_catalog(rows, run_id=context.run.run_id, started_at=started)
+        stats = store.publish_catalog(rows, run_id=run_id, started_at=started, now=started)
+        rollup = build_models(rows, [r for r in everything if by_role.get(r["source"]) ==
+                                     "benchmarks"],
+                              [r for r in everything if r["source"] == "huggingface"])
+        models_written = store.publish_models(rollup, now=started)
+        cleaned = store.cleanup(now=started, retention_days=config.retention_days)
     finally:
         store.dispose()
     duration = time.monotonic() - clock
-    by_price_source = Counter(r["price_source"] or "unpriced" for r in rows)
-    context.log.info(f"{CATALOG}: published {stats.rows:,} offerings from "
-                     f"{len(offerings):,} source rows in {duration:.1f}s")
+    by_price_source = Counter(r["price_source"] or "unpriced" for r in active)
+    context.log.info(f"{CATALOG}: {stats.rows:,} offerings from {len(offerings):,} source rows "
+                     f"({stats.added} added, {stats.updated} updated, {stats.removed} archived, "
+                     f"{stats.unchanged} unchanged); {len(rollup):,} models "
+                     f"({models_written} written); {archived.removed} source rows archived; "
+                     f"{renamed} canonical ids updated; cleanup deleted {cleaned} in "
+                     f"{duration:.1f}s")
     yield dg.MaterializeResult(metadata={
         **stats_metadata(stats, duration),
-        "providers": len({r["provider"] for r in rows}),
+        "providers": len({r["provider"] for r in active}),
+        "models": len(rollup),
+        "removed_in_grace_period": len(rows) - len(active),
+        "source_rows_archived": archived.removed,
+        "canonical_ids_updated": renamed,
+        "deleted_sync_runs": cleaned["sync_runs"],
+        "deleted_changes": cleaned["catalog_changes"],
         "source_rows": len(offerings),
-        "unpriced": by_price_source.get("unpriced", 0),
+        "unpriced": sum(1 for r in active if r["price_source"] is None),
         "rows_by_price_source": dg.MetadataValue.json(dict(sorted(by_price_source.items()))),
         "preview": preview(rows),
     })

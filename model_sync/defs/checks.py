@@ -17,6 +17,8 @@ SOURCE_RULES = {
                   "20%) since the last good sync; otherwise the last good rows are kept.",
     "price_coverage": "Blocking: the share of priced models did not collapse since the last good "
                       "sync (a sign of a renamed price field).",
+    "price_jumps": "Warning: no price moved by more than the allowed ratio (default 10x) since "
+                   "the last sync; such jumps are more often data errors than repricing.",
 }
 
 CATALOG_RULES = {

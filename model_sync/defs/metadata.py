@@ -9,7 +9,7 @@ import pandas as pd
 
 from model_sync.catalog.money import format_decimal
 from model_sync.catalog.schema import Field
-from model_sync.catalog.store import SyncStats
+from model_sync.catalog.history import SyncStats
 
 PREVIEW_COLUMNS = ("provider", "model_id", "context_window", "input_price", "output_price")
 
@@ -23,6 +23,8 @@ def stats_metadata(stats: SyncStats, duration: float) -> dict[str, Any]:
         "removed": dg.MetadataValue.int(stats.removed),
         "updated": dg.MetadataValue.int(stats.updated),
         "repriced": dg.MetadataValue.int(stats.repriced),
+        "restored": dg.MetadataValue.int(stats.restored),
+        "unchanged": dg.MetadataValue.int(stats.unchanged),
         "duration_seconds": dg.MetadataValue.float(round(duration, 3)),
         "largest_price_changes": dg.MetadataValue.md(price_changes_table(stats.price_changes)),
     }

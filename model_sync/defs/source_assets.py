@@ -12,6 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from model_sync.catalog import validate
+from model_sync.catalog.identity import Resolver
 from model_sync.catalog.schema import OFFERING_FIELDS
 from model_sync.catalog.store import CatalogStore
 from model_sync.defs.checks import results, source_check_specs
@@ -33,6 +34,8 @@ class SourceSyncConfig(dg.Config):
                                                            "since the last good sync, 0..1.")
     params: dict[str, str] = Field(default_factory=dict, description="Extra query parameters, "
                                    "e.g. {output_modalities: all} for OpenRouter.")
+    max_price_ratio: float = Field(default=10.0, description="Price moves above this ratio "
+                                                             "are flagged (warning).")
     dry_run: bool = Field(default=False, description="Fetch, parse and audit without writing.")
 
 
@@ -76,10 +79,18 @@ def _dedupe(rows: list[Row], spec: SourceSpec, log) -> list[Row]:
     return list(seen.values())
 
 
+def resolve_identities(spec: SourceSpec, rows: list[Row], store: CatalogStore) -> None:
+    """Give each row its canonical_id, knowing what every other source lists."""
+    others = [r for r in store.identity_rows() if r["source"] != spec.name]
+    resolver = Resolver([*others, *rows])
+    for row in rows:
+        row["canonical_id"] = resolver.canonical_id(row)
+
+
 def audit(spec: SourceSpec, rows: list[Row], store: CatalogStore,
           config: SourceSyncConfig) -> list[validate.Finding]:
     """Compare a sync's rows with the last good rows of the source."""
-    previous = store.source_rows(spec.name)
+    previous = store.source_rows(spec.name, active_only=True)
     previous_share = (sum(1 for r in previous if r["input_price"] is not None) / len(previous)
                       if previous else None)
     what = spec.name
@@ -88,6 +99,7 @@ def audit(spec: SourceSpec, rows: list[Row], store: CatalogStore,
                           what),
         validate.drop_guard(len(rows), len(previous), config.max_drop_share, what),
         validate.price_coverage(rows, previous_share, what),
+        validate.price_jumps(previous, rows, config.max_price_ratio, what),
     ]
 
 
@@ -129,6 +141,7 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         run_id = context.run.run_id
         try:
             rows, fetch_meta = fetch_rows(spec, http, config.params, context.log)
+            resolve_identities(spec, rows, store)
             findings = audit(spec, rows, store, config)
             blocked = [f for f in findings if f.blocks]
             yield from results(spec.name, findings)
@@ -155,8 +168,10 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         finally:
             store.dispose()
         duration = time.monotonic() - clock
-        context.log.info(f"{spec.name}: published {stats.rows:,} rows (+{stats.added} "
-                         f"-{stats.removed}, {stats.repriced} repriced) in {duration:.1f}s")
+        context.log.info(f"{spec.name}: {stats.rows:,} rows: {stats.added} added, "
+                         f"{stats.removed} removed, {stats.updated} updated, {stats.repriced} "
+                         f"repriced, {stats.restored} restored, {stats.unchanged} unchanged "
+                         f"(not rewritten), in {duration:.1f}s")
         priced = sum(1 for r in rows if r["input_price"] is not None)
         yield dg.MaterializeResult(metadata={
             **stats_metadata(stats, duration),

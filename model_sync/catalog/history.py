@@ -1,0 +1,214 @@
+"""What a sync changes: events, price-history intervals and the rows to write, as a plan.
+
+Pure functions over the previous state of a source and its new rows; the store executes the
+plan in one transaction. Only rows whose content hash changed are written.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from model_sync.catalog.money import format_decimal
+from model_sync.catalog.schema import PRICE_FIELDS
+
+ACTIVE, REMOVED, ARCHIVED = "active", "removed", "archived"
+# Not content: they change on every sync or are kept by the store.
+_NOT_CONTENT = frozenset({"fetched_at", "updated_at", "state", "first_seen_at", "last_seen_at",
+                          "removed_at", "archived_at", "content_hash"})
+# A catalog row's lifecycle is derived from its sources, so a change of it is a change to write.
+CATALOG_LIFECYCLE = ("state", "first_seen_at", "last_seen_at", "removed_at")
+EVENT_FIELDS = {**{p: "price_changed" for p in PRICE_FIELDS}, "context_window": "context_changed"}
+
+Row = dict[str, Any]
+
+
+def content_hash(row: Mapping[str, Any], keep: Iterable[str] = ()) -> str:
+    """A stable hash of a row's content: everything but sync timestamps and lifecycle columns
+    (except those in `keep`)."""
+    skip = _NOT_CONTENT - set(keep)
+    payload = {k: _plain(v) for k, v in sorted(row.items()) if k not in skip}
+    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    return value
+
+
+def text_value(value: Any) -> str | None:
+    """How a changed value is written into `catalog_changes`."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    return str(value)
+
+
+@dataclass
+class SyncStats:
+    """What a sync changed, against the previous rows."""
+
+    rows: int = 0
+    added: int = 0
+    removed: int = 0
+    updated: int = 0
+    repriced: int = 0
+    restored: int = 0
+    unchanged: int = 0
+    previous_rows: int = 0
+    price_changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """Everything one publish writes."""
+
+    upserts: list[Row] = field(default_factory=list)
+    removals: list[Row] = field(default_factory=list)  # rows to mark removed (their keys)
+    events: list[Row] = field(default_factory=list)
+    close_prices: list[tuple[str, str]] = field(default_factory=list)  # (source, source_key)
+    open_prices: list[Row] = field(default_factory=list)
+    stats: SyncStats = field(default_factory=SyncStats)
+
+
+def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Row], *, now: datetime,
+                run_id: str | None, last_sync: datetime | None) -> Plan:
+    """Compare a source's stored rows (by source_key) with a sync's rows.
+
+    New rows are `added`; rows gone from the payload are `removed` (kept, with `last_seen_at`
+    the last sync that listed them); removed or archived rows that come back are `restored`;
+    price and context-window changes are events of their own, one per field.
+    """
+    plan = Plan()
+    stats = plan.stats
+    stats.rows = len(rows)
+    stats.previous_rows = sum(1 for r in previous.values() if r["state"] == ACTIVE)
+    seen = set()
+    for row in rows:
+        key = row["source_key"]
+        seen.add(key)
+        row = dict(row)
+        row["content_hash"] = content_hash(row)
+        old = previous.get(key)
+        if old is None:
+            row.update(state=ACTIVE, first_seen_at=now, last_seen_at=now, removed_at=None,
+                       archived_at=None)
+            plan.upserts.append(row)
+            plan.events.append(_event(row, "added", now, run_id))
+            plan.open_prices.extend(_seed_intervals(row, now, run_id))
+            stats.added += 1
+            continue
+        came_back = old["state"] != ACTIVE
+        if not came_back and old["content_hash"] == row["content_hash"]:
+            stats.unchanged += 1
+            continue
+        row.update(state=ACTIVE, first_seen_at=old["first_seen_at"], last_seen_at=now,
+                   removed_at=None, archived_at=None)
+        plan.upserts.append(row)
+        if came_back:
+            plan.events.append(_event(row, "restored", now, run_id))
+            stats.restored += 1
+        else:
+            stats.updated += 1
+        changed = [f for f in EVENT_FIELDS if old.get(f) != row.get(f)]
+        for name in changed:
+            plan.events.append(_event(row, EVENT_FIELDS[name], now, run_id, name, old.get(name),
+                                      row.get(name)))
+        if any(f in PRICE_FIELDS for f in changed):
+            stats.repriced += 1
+            stats.price_changes.append({"key": f"{row['provider']}/{row['model_id']}",
+                                        **{p: (old.get(p), row.get(p)) for p in PRICE_FIELDS}})
+            plan.close_prices.append((source, key))
+            if _priced(row):
+                plan.open_prices.append(_interval(row, now, None, run_id))
+        elif came_back and old["state"] == ARCHIVED and _priced(row):
+            plan.open_prices.append(_interval(row, now, None, run_id))  # archiving closed it
+    for key, old in previous.items():
+        if key not in seen and old["state"] == ACTIVE:
+            gone = dict(old, state=REMOVED, removed_at=now,
+                        last_seen_at=max(filter(None, (last_sync, old["last_seen_at"])),
+                                         default=old["last_seen_at"]))
+            plan.removals.append(gone)
+            plan.events.append(_event(gone, "removed", now, run_id))
+            stats.removed += 1
+    return plan
+
+
+def plan_archive(removed: Iterable[Row], *, now: datetime, grace_days: float,
+                 run_id: str | None) -> Plan:
+    """Archive removed rows whose grace period is over; their price intervals end."""
+    plan = Plan()
+    for row in removed:
+        if row["removed_at"] is not None and (now - row["removed_at"]).total_seconds() >= (
+                grace_days * 86400):
+            plan.removals.append(dict(row, state=ARCHIVED, archived_at=now))
+            plan.events.append(_event(row, "archived", now, run_id))
+            plan.close_prices.append((row["source"], row["source_key"]))
+    plan.stats.removed = len(plan.removals)
+    return plan
+
+
+def _event(row: Mapping[str, Any], change: str, now: datetime, run_id: str | None,
+           name: str | None = None, old: Any = None, new: Any = None) -> Row:
+    return {
+        "detected_at": now,
+        "provider": row.get("provider"),
+        "model_id": row.get("model_id"),
+        "canonical_id": row.get("canonical_id"),
+        "change": change,
+        "field": name,
+        "old_value": text_value(old),
+        "new_value": text_value(new),
+        "source": row["source"],
+        "source_key": row["source_key"],
+        "run_id": run_id,
+    }
+
+
+def _priced(row: Mapping[str, Any]) -> bool:
+    return any(row.get(p) is not None for p in PRICE_FIELDS)
+
+
+def _interval(row: Mapping[str, Any], start: datetime | None, end: datetime | None,
+              run_id: str | None, prices: Mapping[str, Any] | None = None) -> Row:
+    prices = row if prices is None else prices
+    return {
+        "source": row["source"],
+        "source_key": row["source_key"],
+        "provider": row.get("provider"),
+        "model_id": row.get("model_id"),
+        "canonical_id": row.get("canonical_id"),
+        **{p: prices.get(p) for p in PRICE_FIELDS},
+        "valid_from": start,
+        "valid_to": end,
+        "run_id": run_id,
+    }
+
+
+def _seed_intervals(row: Mapping[str, Any], now: datetime, run_id: str | None) -> list[Row]:
+    """A new row's first interval; a dated price list (genai-prices) seeds the earlier ones."""
+    history = (row.get("extra") or {}).get("price_history") or []
+    dated = []
+    for entry in history:
+        start = entry.get("start_date")
+        start_at = (datetime.combine(date.fromisoformat(start[:10]), datetime.min.time(),
+                                     tzinfo=UTC) if start else None)
+        if start_at is None or start_at <= now:
+            dated.append((start_at, entry))
+    if len(dated) < 2:
+        return [_interval(row, now, None, run_id)] if _priced(row) else []
+    dated.sort(key=lambda pair: (pair[0] is not None, pair[0] or now))
+    intervals = []
+    for (start, entry), following in zip(dated, [*dated[1:], None], strict=True):
+        end = following[0] if following else None
+        prices = ({p: Decimal(entry[p]) if entry.get(p) is not None else None
+                   for p in PRICE_FIELDS} if following else row)
+        intervals.append(_interval(row, start, end, run_id, prices))
+    return intervals

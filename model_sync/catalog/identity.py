@@ -1,0 +1,179 @@
+"""One identity per model across providers: the `canonical_id` of every offering.
+
+Resolution, in order:
+1. what the sources publish: a Hugging Face repository (`hugging_face_id`) names open weights;
+   OpenRouter's `canonical_slug` names the dated snapshot behind an undated alias when another
+   source knows that snapshot; genai-prices' `match` rules name the exact ids a price covers;
+2. normalization rules (`base_id`): routing prefixes, cloud-specific spellings (Bedrock, Vertex,
+   Fireworks), version separators, date formats and precision suffixes are made uniform;
+3. the alias table `aliases.csv` (plus `$MODEL_SYNC_ALIASES_FILE`, if set), for what no rule
+   can know, e.g. that Groq's `llama-3.1-8b-instant` is Llama 3.1 8B Instruct.
+
+What stays apart: sizes, `-instruct` vs base, each dated snapshot, and `:free`-style variants.
+An undated name resolves to its dated snapshot only when exactly one snapshot is known (or the
+alias table says which).
+"""
+
+import csv
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ALIASES_FILE = Path(__file__).with_name("aliases.csv")
+ALIASES_ENV = "MODEL_SYNC_ALIASES_FILE"
+
+_DATE = re.compile(r"-(20\d{6})$")
+_VARIANT = re.compile(r":([a-z][a-z0-9-]*)$")  # OpenRouter :free, :beta, :thinking, ...
+_SIZE_TAG = re.compile(r":(\d+(?:\.\d+)?[bm])$")  # Ollama-style size tags, e.g. :671b
+_BEDROCK_REGION = re.compile(r"^(?:us|eu|apac|au|jp|ca|global|regional|us-gov)\.")
+_BEDROCK_VENDOR = re.compile(
+    r"^(?:anthropic|meta|amazon|mistral|cohere|ai21|deepseek|qwen|openai|writer|twelvelabs|"
+    r"stability|luma|minimax|moonshot|moonshotai|google|nvidia|zai)\.")
+_CREATOR_PREFIX = re.compile(r"^(?:anthropic|openai|meta|google|azure|microsoft)-+(?=[a-z])")
+_PRECISION = re.compile(r"-(?:fp8|fp16|bf16|fp4|int4|int8|awq|gptq|gguf|w8a8|w4a16|turbo-fp8)$")
+
+
+def base_id(model_id: str) -> str:
+    """A provider's model id in a uniform spelling (no provider knowledge needed).
+
+    `anthropic.claude-3-5-sonnet-20241022-v2:0` (Bedrock), `claude-3-5-sonnet-v2@20241022`
+    (Vertex) and `claude-3-5-sonnet-20241022` all give `claude-3-5-sonnet-20241022`.
+    """
+    s = model_id.strip().lower()
+    variant = ""
+    size = _SIZE_TAG.search(s)
+    if size:
+        s = s[: size.start()] + "-" + size.group(1)
+    match = _VARIANT.search(s)
+    if match:
+        variant, s = f":{match.group(1)}", s[: match.start()]
+    s = re.sub(r":\d+$", "", s)  # Bedrock's :0 revision
+    s = s.rsplit("/", 1)[-1]  # routing prefixes: openai/gpt-4o, accounts/fireworks/models/...
+    s = _BEDROCK_REGION.sub("", s)
+    s = _BEDROCK_VENDOR.sub("", s)
+    s = re.sub(r"(\d{8})-v\d+$", r"\1", s)  # Bedrock: ...-20241022-v2
+    s = re.sub(r"(?:-v\d+)?@", "-", s)  # Vertex: ...-v2@20241022
+    s = re.sub(r"-(?:maas|latest)$", "", s)
+    s = re.sub(r"(20\d\d)-(\d\d)-(\d\d)$", r"\1\2\3", s)  # 2024-08-06 -> 20240806
+    s = re.sub(r"(\d)p(\d)", r"\1.\2", s)  # Fireworks: llama-v3p1 -> llama-v3.1
+    s = re.sub(r"(^|-)v(\d)", r"\1\2", s)  # llama-v3.1 -> llama-3.1, mimo-v2 -> mimo-2
+    s = _CREATOR_PREFIX.sub("", s)
+    s = s.replace("_", "-").replace(" ", "-")
+    s = re.sub(r"(\d)\.(\d)", r"\1-\2", s)  # 3.5 -> 3-5
+    s = re.sub(r"(\d)\.(\d)", r"\1-\2", s)  # again for 3.5.1
+    s = s.replace("-instruct-turbo", "-instruct")
+    while _PRECISION.search(s):
+        s = _PRECISION.sub("", s)
+    s = re.sub(r"-{2,}", "-", s).strip("-.")
+    return s + variant
+
+
+def undated(base: str) -> str:
+    """A base id without its trailing date (`gpt-4o-20240806` -> `gpt-4o`), variant kept."""
+    core, variant = split_variant(base)
+    return _DATE.sub("", core) + variant
+
+
+def split_variant(base: str) -> tuple[str, str]:
+    match = _VARIANT.search(base)
+    return (base[: match.start()], base[match.start():]) if match else (base, "")
+
+
+def squashed(base: str) -> str:
+    """Letters and digits only, undated: for matching benchmark slugs (`claude-35-sonnet`)."""
+    return re.sub(r"[^a-z0-9]", "", undated(split_variant(base)[0]))
+
+
+@cache
+def _packaged_aliases() -> tuple[tuple[str, str], ...]:
+    return tuple(_read_aliases(ALIASES_FILE))
+
+
+def _read_aliases(path: Path) -> Iterable[tuple[str, str]]:
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(line for line in handle if not line.startswith("#")):
+            if row.get("alias") and row.get("canonical_id"):
+                yield base_id(row["alias"]), row["canonical_id"].strip()
+
+
+def load_aliases(extra: str | Path | None = None) -> dict[str, str]:
+    """The alias table: the packaged `aliases.csv`, then the user's file (which wins)."""
+    table = dict(_packaged_aliases())
+    extra = extra or os.environ.get(ALIASES_ENV)
+    if extra:
+        table.update(_read_aliases(Path(extra)))
+    return table
+
+
+class Resolver:
+    """Assigns canonical ids, knowing every id the sources currently list."""
+
+    def __init__(self, rows: Iterable[Mapping[str, Any]], aliases: Mapping[str, str] | None = None):
+        self.aliases = dict(load_aliases() if aliases is None else aliases)
+        self.sources_of: dict[str, set[str]] = defaultdict(set)
+        self.snapshots: dict[str, set[str]] = defaultdict(set)
+        for row in rows:
+            base = self._own_base(row)
+            self.sources_of[base].add(row.get("source") or "")
+            if _DATE.search(split_variant(base)[0]):
+                self.snapshots[undated(base)].add(base)
+
+    @staticmethod
+    def _own_base(row: Mapping[str, Any]) -> str:
+        hf = row.get("hugging_face_id")
+        model_id = row.get("model_id") or ""
+        if hf:
+            return base_id(hf) + split_variant(base_id(model_id))[1]
+        return base_id(model_id)
+
+    def known_elsewhere(self, base: str, source: str | None) -> bool:
+        return bool(self.sources_of.get(base, set()) - {source})
+
+    def canonical_id(self, row: Mapping[str, Any]) -> str:
+        source = row.get("source")
+        base = self._own_base(row)
+        extra = row.get("extra") or {}
+        slug = extra.get("canonical_slug")
+        if slug and not row.get("hugging_face_id"):
+            dated = base_id(slug)
+            if dated != base and _DATE.search(dated) and self.known_elsewhere(dated, source):
+                base = dated
+        if not self.known_elsewhere(base, source) and isinstance(extra.get("match"), dict):
+            base = self._from_match(extra["match"], source) or base
+        return self._resolve(base)
+
+    def _resolve(self, base: str) -> str:
+        core, variant = split_variant(base)
+        if base in self.aliases:
+            return self.aliases[base]
+        if core in self.aliases:
+            return self.aliases[core] + variant
+        if not _DATE.search(core):
+            dated = self.snapshots.get(core, set())
+            if len(dated) == 1:
+                return next(iter(dated)) + variant
+        return base
+
+    def _from_match(self, rule: Mapping[str, Any], source: str | None) -> str | None:
+        """The first exact id of a genai-prices match rule that another source lists."""
+        for value in _equals(rule):
+            candidate = base_id(value)
+            if self.known_elsewhere(candidate, source):
+                return candidate
+        return None
+
+
+def _equals(rule: Any) -> list[str]:
+    if isinstance(rule, Mapping):
+        if isinstance(rule.get("equals"), str):
+            return [rule["equals"]]
+        out: list[str] = []
+        for key in ("or", "and"):
+            for sub in rule.get(key) or []:
+                out.extend(_equals(sub))
+        return out
+    return []

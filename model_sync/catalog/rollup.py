@@ -1,0 +1,111 @@
+"""The `models` table: one row per canonical model, rolled up across every provider serving it."""
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from model_sync.catalog.identity import base_id, squashed
+
+# Effort settings Artificial Analysis benchmarks separately; the model is the same.
+_EFFORT = re.compile(r"-(?:non-reasoning|reasoning|thinking|xhigh|high|medium|low|minimal)$")
+
+
+def build_models(catalog: Iterable[Mapping[str, Any]],
+                 benchmarks: Iterable[Mapping[str, Any]] = (),
+                 hub: Iterable[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+    """Roll catalog rows (not archived) up by `canonical_id`, with benchmark and hub figures.
+
+    Prices: the cheapest active, fixed, paid price and the provider offering it (ties: provider
+    id); $0 prices count only when no provider charges.
+    Benchmarks (Artificial Analysis) join by the model's undated name; when AA lists several
+    effort settings of one model, the plain one is used, else the best scoring.
+    """
+    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in catalog:
+        if row.get("canonical_id") and row.get("state") != "archived":
+            groups[row["canonical_id"]].append(row)
+    scores = _benchmarks_by_name(benchmarks)
+    hub_by_repo = {str(r["model_id"]).lower(): r.get("extra") or {} for r in hub
+                   if r.get("model_id")}
+    return [_model(cid, rows, scores, hub_by_repo) for cid, rows in sorted(groups.items())]
+
+
+def _model(canonical_id: str, rows: Sequence[Mapping[str, Any]], scores, hub_by_repo) -> dict:
+    active = [r for r in rows if r.get("state", "active") == "active"]
+    input_row = _cheapest(active, "input_price")
+    output_row = _cheapest(active, "output_price")
+    hf_id = _most_common(r.get("hugging_face_id") for r in rows)
+    hub = hub_by_repo.get(hf_id.lower(), {}) if hf_id else {}
+    bench = scores.get(squashed(canonical_id), {})
+    weights = [r.get("open_weights") for r in rows if r.get("open_weights") is not None]
+    return {
+        "canonical_id": canonical_id,
+        "name": _name(rows),
+        "creator": _most_common(r.get("creator") for r in rows),
+        "family": _most_common(r.get("family") for r in rows),
+        "release_date": min((r["release_date"] for r in rows if r.get("release_date")),
+                            default=None),
+        "open_weights": any(weights) if weights else None,
+        "context_window": max((r["context_window"] for r in rows if r.get("context_window")),
+                              default=None),
+        "cheapest_input_price": input_row["input_price"] if input_row else None,
+        "cheapest_input_provider": input_row["provider"] if input_row else None,
+        "cheapest_output_price": output_row["output_price"] if output_row else None,
+        "cheapest_output_provider": output_row["provider"] if output_row else None,
+        "providers": len({r["provider"] for r in active}),
+        "provider_ids": sorted({r["provider"] for r in active}),
+        "hugging_face_id": hf_id,
+        "hf_downloads": hub.get("downloads"),
+        "hf_likes": hub.get("likes"),
+        "intelligence_index": _number(bench.get("intelligence_index")),
+        "coding_index": _number(bench.get("coding_index")),
+        "agentic_index": _number(bench.get("agentic_index")),
+        "output_tokens_per_second": _number(bench.get("output_tokens_per_second")),
+    }
+
+
+def _cheapest(rows: Sequence[Mapping[str, Any]], field: str) -> Mapping[str, Any] | None:
+    """The cheapest paid offer; a $0 price (free tier, subscription) only when nothing is paid."""
+    priced = [r for r in rows if r.get(field) is not None
+              and "variable_price" not in (r.get("price_flags") or ())]
+    paid = [r for r in priced if r[field] > 0]
+    return min(paid or priced, key=lambda r: (r[field], r["provider"]), default=None)
+
+
+def _name(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    # OpenRouter writes "Maker: Name"; the maker's own spelling reads better.
+    names = [str(r["name"]).split(": ", 1)[-1] for r in rows if r.get("name")]
+    if not names:
+        return None
+    counts = Counter(names)
+    return min(counts, key=lambda n: (-counts[n], len(n), n))
+
+
+def _most_common(values: Iterable[Any]) -> Any:
+    counts = Counter(v for v in values if v)
+    return min(counts, key=lambda v: (-counts[v], str(v))) if counts else None
+
+
+def _benchmarks_by_name(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    plain: dict[str, dict[str, Any]] = {}
+    best: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        extra = row.get("extra") or {}
+        slug = base_id(str(row.get("model_id") or ""))
+        stripped = _EFFORT.sub("", slug)
+        key = squashed(stripped)
+        if stripped == slug:
+            plain[key] = extra
+        elif _number(extra.get("intelligence_index")) is not None and (
+                key not in best or (_number(best[key].get("intelligence_index")) or -1)
+                < _number(extra["intelligence_index"])):
+            best[key] = extra
+    return {**best, **plain}
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
