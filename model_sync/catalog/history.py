@@ -193,14 +193,16 @@ def _interval(row: Mapping[str, Any], start: datetime | None, end: datetime | No
 
 
 def _seed_intervals(row: Mapping[str, Any], now: datetime, run_id: str | None) -> list[Row]:
-    """A new row's first interval; a dated price list (genai-prices) seeds the earlier ones."""
+    """A new row's first interval; a dated price list (genai-prices) seeds the earlier ones,
+    up to the date the row was fetched for (a price scheduled later is not history yet)."""
     history = (row.get("extra") or {}).get("price_history") or []
+    as_of = row.get("fetched_at") or now
     dated = []
     for entry in history:
         start = entry.get("start_date")
         start_at = (datetime.combine(date.fromisoformat(start[:10]), datetime.min.time(),
                                      tzinfo=UTC) if start else None)
-        if start_at is None or start_at <= now:
+        if start_at is None or start_at <= as_of:
             dated.append((start_at, entry))
     if len(dated) < 2:
         return [_interval(row, now, None, run_id)] if _priced(row) else []

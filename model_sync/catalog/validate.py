@@ -151,10 +151,10 @@ def price_jumps(previous: Rows, rows: Rows, max_ratio: float, what: str) -> Find
         old = before.get(row["source_key"])
         if old is None:
             continue
-        for field in PRICE_FIELDS:
-            a, b = old.get(field), row.get(field)
+        for name in PRICE_FIELDS:
+            a, b = old.get(name), row.get(name)
             if a and b and max(a / b, b / a) > max_ratio:
-                jumps.append(f"{row['provider']}/{row['model_id']} {field} "
+                jumps.append(f"{row['provider']}/{row['model_id']} {name} "
                              f"{format_decimal(a)} → {format_decimal(b)}")
     text = (f"{what}: no price moved by more than {max_ratio:g}x" if not jumps else
             f"{what}: {len(jumps)} prices moved by more than {max_ratio:g}x, e.g. "

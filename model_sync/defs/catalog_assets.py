@@ -2,17 +2,18 @@
 
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 from pydantic import Field
 
 from model_sync.catalog import validate
+from model_sync.catalog.clock import utcnow
 from model_sync.catalog.identity import Resolver
 from model_sync.catalog.merge import build_catalog
 from model_sync.catalog.rollup import build_models
-from model_sync.catalog.store import CatalogStore
 from model_sync.catalog.schema import CATALOG_FIELDS
+from model_sync.catalog.store import CatalogStore
 from model_sync.defs.checks import CATALOG_RULES, results, specs
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
 from model_sync.defs.resources import CatalogDatabase
@@ -65,7 +66,7 @@ def resolve_all(store: CatalogStore, rows: list[dict]) -> int:
 )
 def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
                   catalog_db: CatalogDatabase):
-    started, clock = datetime.now(UTC), time.monotonic()
+    started, clock = utcnow(), time.monotonic()
     run_id = context.run.run_id
     store = catalog_db.store()
     try:

@@ -7,9 +7,9 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from model_sync.catalog.history import SyncStats
 from model_sync.catalog.money import format_decimal
 from model_sync.catalog.schema import Field
-from model_sync.catalog.history import SyncStats
 
 PREVIEW_COLUMNS = ("provider", "model_id", "context_window", "input_price", "output_price")
 

@@ -12,6 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from model_sync.catalog import validate
+from model_sync.catalog.clock import utcnow
 from model_sync.catalog.identity import Resolver
 from model_sync.catalog.schema import OFFERING_FIELDS
 from model_sync.catalog.store import CatalogStore
@@ -49,7 +50,7 @@ def fetch_rows(spec: SourceSpec, http: HttpClientResource, params: dict[str, str
     client = http.client(log=log)
     rows: list[Row] = []
     pages, size, snapshots = 0, 0, []
-    fetched_at = datetime.now(UTC)
+    fetched_at = utcnow()
     for page in client.fetch_pages(spec, params=params, api_key=http.api_key(spec)):
         as_of = page.snapshot_date
         when = datetime.fromisoformat(as_of).replace(tzinfo=UTC) if as_of else fetched_at
@@ -132,7 +133,7 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     )
     def _source(context: dg.AssetExecutionContext, config: SourceSyncConfig,
                 http: HttpClientResource, catalog_db: CatalogDatabase):
-        started, clock = datetime.now(UTC), time.monotonic()
+        started, clock = utcnow(), time.monotonic()
         reason = http.disabled_reason(spec)
         if reason:
             context.log.error(reason)
@@ -152,7 +153,8 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                 yield dg.MaterializeResult(metadata={"dry_run": True, "rows": len(rows),
                                                      **fetch_meta})
                 return
-            stats = store.publish_source(spec.name, rows, run_id=run_id, started_at=started)
+            stats = store.publish_source(spec.name, rows, run_id=run_id, started_at=started,
+                                         now=started)
         except (FetchError, ParseError) as exc:
             store.record_failure(spec.name, run_id=run_id, started_at=started, status="failed",
                                  error=str(exc))
