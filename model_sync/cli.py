@@ -33,7 +33,19 @@ def main(argv: list[str] | None = None) -> int:
     normalize.add_argument("--as-of", help="sync date for dated price lists (default: the date "
                                            "in the file name, else today)")
 
+    export = sub.add_parser("export", help="write the active catalog (or the models rollup) as "
+                                           "JSON, CSV or Parquet")
+    export.add_argument("--format", choices=("json", "csv", "parquet"), default="json")
+    export.add_argument("--table", choices=("catalog", "models"), default="catalog",
+                        help="the offerings catalog (default) or the models rollup")
+    export.add_argument("--out", type=Path, help="file to write (default: standard output; "
+                                                 "required for parquet)")
+    export.add_argument("--include-archived", action="store_true",
+                        help="also export archived offerings")
+
     args = parser.parse_args(argv)
+    if args.command == "export":
+        return _export(args.format, args.table, args.out, args.include_archived)
     if args.command == "normalize":
         return _normalize(args.source, args.file, args.as_of)
     return _sync(args.select, args.dry_run)
@@ -79,6 +91,38 @@ def _json_value(value):
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+def _export(fmt: str, table: str, out: Path | None, include_archived: bool) -> int:
+    from model_sync.catalog import export
+    from model_sync.catalog.schema import CATALOG_COLUMNS, MODEL_COLUMNS
+    from model_sync.defs.resources import CatalogDatabase
+
+    store = CatalogDatabase().store()
+    try:
+        if table == "models":
+            rows, columns, document = store.model_rows(), MODEL_COLUMNS, export.models_document
+        else:
+            rows = store.catalog_rows(active_only=not include_archived)
+            columns, document = CATALOG_COLUMNS, export.catalog_document
+    finally:
+        store.dispose()
+    if not rows:
+        print("model-sync: the catalog is empty; run `model-sync sync` first", file=sys.stderr)
+        return 1
+    try:
+        text = export.write(rows, columns, fmt, out, document)
+    except ValueError as exc:
+        print(f"model-sync: {exc}", file=sys.stderr)
+        return 2
+    if text is not None:
+        sys.stdout.write(text)
+    else:
+        print(f"wrote {len(rows):,} rows to {out}", file=sys.stderr)
+    return 0
 
 
 # -- sync --------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def base_id(model_id: str) -> str:
     s = re.sub(r"-(?:maas|latest)$", "", s)
     s = re.sub(r"(20\d\d)-(\d\d)-(\d\d)$", r"\1\2\3", s)  # 2024-08-06 -> 20240806
     s = re.sub(r"(\d)p(\d)", r"\1.\2", s)  # Fireworks: llama-v3p1 -> llama-v3.1
-    s = re.sub(r"(^|-)v(\d)", r"\1\2", s)  # llama-v3.1 -> llama-3.1, mimo-v2 -> mimo-2
+    s = re.sub(r"-v(\d)", r"-\1", s)  # llama-v3.1 -> llama-3.1, mimo-v2 -> mimo-2
     s = _CREATOR_PREFIX.sub("", s)
     s = s.replace("_", "-").replace(" ", "-")
     s = re.sub(r"(\d)\.(\d)", r"\1-\2", s)  # 3.5 -> 3-5
@@ -97,7 +97,7 @@ def _read_aliases(path: Path) -> Iterable[tuple[str, str]]:
     with path.open(newline="") as handle:
         for row in csv.DictReader(line for line in handle if not line.startswith("#")):
             if row.get("alias") and row.get("canonical_id"):
-                yield base_id(row["alias"]), row["canonical_id"].strip()
+                yield base_id(row["alias"]), base_id(row["canonical_id"])
 
 
 def load_aliases(extra: str | Path | None = None) -> dict[str, str]:
