@@ -23,17 +23,23 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from model_sync.catalog.providers import canonical_provider
+
 ALIASES_FILE = Path(__file__).with_name("aliases.csv")
 ALIASES_ENV = "MODEL_SYNC_ALIASES_FILE"
 
 _DATE = re.compile(r"-(20\d{6})$")
-_VARIANT = re.compile(r":([a-z][a-z0-9-]*)$")  # OpenRouter :free, :beta, :thinking, ...
+_VARIANT = re.compile(r":([a-z0-9][a-z0-9-]*)$")  # :free, :beta, :thinking, budgets (:1024)
 _SIZE_TAG = re.compile(r":(\d+(?:\.\d+)?[bm])$")  # Ollama-style size tags, e.g. :671b
 _BEDROCK_REGION = re.compile(r"^(?:us|eu|apac|au|jp|ca|global|regional|us-gov)\.")
 _BEDROCK_VENDOR = re.compile(
     r"^(?:anthropic|meta|amazon|mistral|cohere|ai21|deepseek|qwen|openai|writer|twelvelabs|"
     r"stability|luma|minimax|moonshot|moonshotai|google|nvidia|zai)\.")
-_CREATOR_PREFIX = re.compile(r"^(?:anthropic|openai|meta|google|azure|microsoft)-+(?=[a-z])")
+# Makers and platforms some providers glue in front of a model name (`anthropic--claude-3.5`,
+# `openai-gpt-4o`, Databricks' `databricks-claude-sonnet-4`).
+_CREATOR_PREFIX = re.compile(
+    r"^(?:anthropic|openai|meta|google|azure|microsoft|databricks)-+(?=[a-z])")
+_SIZE_END = re.compile(r"-\d+(?:-\d+)?b$")
 _PRECISION = re.compile(r"-(?:fp8|fp16|bf16|fp4|int4|int8|awq|gptq|gguf|w8a8|w4a16|turbo-fp8)$")
 
 
@@ -48,16 +54,16 @@ def base_id(model_id: str) -> str:
     size = _SIZE_TAG.search(s)
     if size:
         s = s[: size.start()] + "-" + size.group(1)
+    s = re.sub(r"(-v\d+):\d+$", r"\1", s)  # Bedrock's -v1:0 revision
     match = _VARIANT.search(s)
     if match:
         variant, s = f":{match.group(1)}", s[: match.start()]
-    s = re.sub(r":\d+$", "", s)  # Bedrock's :0 revision
     s = s.rsplit("/", 1)[-1]  # routing prefixes: openai/gpt-4o, accounts/fireworks/models/...
     s = _BEDROCK_REGION.sub("", s)
     s = _BEDROCK_VENDOR.sub("", s)
     s = re.sub(r"(\d{8})-v\d+$", r"\1", s)  # Bedrock: ...-20241022-v2
     s = re.sub(r"(?:-v\d+)?@", "-", s)  # Vertex: ...-v2@20241022
-    s = re.sub(r"-(?:maas|latest)$", "", s)
+    s = re.sub(r"-maas$", "", s)
     s = re.sub(r"(20\d\d)-(\d\d)-(\d\d)$", r"\1\2\3", s)  # 2024-08-06 -> 20240806
     s = re.sub(r"(\d)p(\d)", r"\1.\2", s)  # Fireworks: llama-v3p1 -> llama-v3.1
     s = re.sub(r"-v(\d)", r"-\1", s)  # llama-v3.1 -> llama-3.1, mimo-v2 -> mimo-2
@@ -65,7 +71,12 @@ def base_id(model_id: str) -> str:
     s = s.replace("_", "-").replace(" ", "-")
     s = re.sub(r"(\d)\.(\d)", r"\1-\2", s)  # 3.5 -> 3-5
     s = re.sub(r"(\d)\.(\d)", r"\1-\2", s)  # again for 3.5.1
+    s = re.sub(r"(^|-)([a-z]{3,})(\d)", r"\1\2-\3", s)  # qwen2-5 -> qwen-2-5, llama3 -> llama-3
     s = s.replace("-instruct-turbo", "-instruct")
+    # Anthropic wrote version-first names up to Claude 3.7 and family-first from Claude 4 on;
+    # providers mix both orders.
+    s = re.sub(r"^claude-(sonnet|opus|haiku)-([1-3](?:-\d)?)(?=-|$)", r"claude-\2-\1", s)
+    s = re.sub(r"^claude-([4-9](?:-\d)?)-(sonnet|opus|haiku)(?=-|$)", r"claude-\2-\1", s)
     while _PRECISION.search(s):
         s = _PRECISION.sub("", s)
     s = re.sub(r"-{2,}", "-", s).strip("-.")
@@ -94,10 +105,14 @@ def _packaged_aliases() -> tuple[tuple[str, str], ...]:
 
 
 def _read_aliases(path: Path) -> Iterable[tuple[str, str]]:
+    """`(key, canonical_id)` pairs; the key is `provider|alias` when a row names a provider."""
     with path.open(newline="") as handle:
         for row in csv.DictReader(line for line in handle if not line.startswith("#")):
             if row.get("alias") and row.get("canonical_id"):
-                yield base_id(row["alias"]), base_id(row["canonical_id"])
+                provider = (row.get("provider") or "").strip()
+                key = base_id(row["alias"])
+                yield (f"{canonical_provider(provider)}|{key}" if provider else key,
+                       base_id(row["canonical_id"]))
 
 
 def load_aliases(extra: str | Path | None = None) -> dict[str, str]:
@@ -128,7 +143,13 @@ class Resolver:
         model_id = row.get("model_id") or ""
         if hf:
             return base_id(hf) + split_variant(base_id(model_id))[1]
-        return base_id(model_id)
+        base = base_id(model_id)
+        core, variant = split_variant(base)
+        # An id that stops at the size while the source's own name says "Instruct"
+        # (Vercel's meta/llama-3.1-8b, "Llama 3.1 8B Instruct") is the instruct model.
+        if _SIZE_END.search(core) and "instruct" in str(row.get("name") or "").lower():
+            return f"{core}-instruct{variant}"
+        return base
 
     def known_elsewhere(self, base: str, source: str | None) -> bool:
         return bool(self.sources_of.get(base, set()) - {source})
@@ -144,14 +165,14 @@ class Resolver:
                 base = dated
         if not self.known_elsewhere(base, source) and isinstance(extra.get("match"), dict):
             base = self._from_match(extra["match"], source) or base
-        return self._resolve(base)
+        return self._resolve(base, row.get("provider"))
 
-    def _resolve(self, base: str) -> str:
+    def _resolve(self, base: str, provider: str | None = None) -> str:
         core, variant = split_variant(base)
-        if base in self.aliases:
-            return self.aliases[base]
-        if core in self.aliases:
-            return self.aliases[core] + variant
+        for key, suffix in ((f"{provider}|{base}", ""), (f"{provider}|{core}", variant),
+                            (base, ""), (core, variant)):
+            if key in self.aliases:
+                return self.aliases[key] + suffix
         if not _DATE.search(core):
             dated = self.snapshots.get(core, set())
             if len(dated) == 1:
