@@ -153,6 +153,15 @@ class CatalogStore:
             query = query.where(source_offerings.c.source.in_(list(sources)))
         return self._rows(query)
 
+    def hugging_face_ids(self, exclude_source: str | None = None) -> list[str]:
+        """The distinct Hugging Face repositories the sources' rows name, sorted."""
+        column = source_offerings.c.hugging_face_id
+        query = sa.select(column).distinct().where(column.is_not(None), column != "")
+        if exclude_source:
+            query = query.where(source_offerings.c.source != exclude_source)
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(query).scalars())
+
     def catalog_rows(self, conn: sa.Connection | None = None) -> list[dict[str, Any]]:
         query = sa.select(model_catalog).order_by(model_catalog.c.provider,
                                                   model_catalog.c.model_id)

@@ -15,6 +15,7 @@ from model_sync.defs.metadata import preview, stats_metadata, table_schema
 from model_sync.defs.resources import CatalogDatabase
 from model_sync.defs.source_assets import OWNERS
 from model_sync.sources import SOURCES
+from model_sync.sources.base import OFFERING_ROLES
 
 CATALOG = "model_catalog"
 CATALOG_FRESHNESS_HOURS = 8  # the fastest source is synced every 6 hours
@@ -51,7 +52,8 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
     started, clock = datetime.now(UTC), time.monotonic()
     store = catalog_db.store()
     try:
-        offering_sources = [s.name for s in SOURCES if s.role != "benchmarks"]
+        # Benchmarks and Hub metadata describe models, not offerings: never catalog rows.
+        offering_sources = [s.name for s in SOURCES if s.role in OFFERING_ROLES]
         offerings = store.offerings(offering_sources)
         rows = build_catalog(offerings,
                              provider_sources=[s.name for s in SOURCES if s.role == "provider"],
