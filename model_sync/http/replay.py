@@ -23,6 +23,12 @@ SNAPSHOT = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})(?:\.(?P<variant>.+))?\.json
 HEADERS_SUFFIX = ".headers.json"
 
 
+def snapshot_name(day: str, variant: str | None, page: int, paged: bool) -> str:
+    """The file name of one recorded response: `2026-08-20[.variant][.page-N].json`."""
+    stem = f"{day}.{variant}" if variant else day
+    return f"{stem}.page-{page}.json" if paged else f"{stem}.json"
+
+
 def headers_path(page: Path) -> Path:
     """Where the recorded response headers of a page file live."""
     return page.with_name(page.name.removesuffix(".json") + HEADERS_SUFFIX)
