@@ -33,8 +33,9 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     The model API publishes no prices (they come from the curated sources); a model with a
     `deprecationDate` in the past is `deprecated`.
     """
-    data = expect(obj(payload).get("models", []), list, NAME,
-                  "the 'models' field of the response")
+    body = expect(payload, dict, NAME, "the response")
+    # proto3 JSON leaves out an empty list: a page without models may come as `{}`.
+    data = expect(body.get("models", []), list, NAME, "the 'models' field of the response")
     return [_model(entry, ctx, i) for i, entry in enumerate(data)]
 
 
