@@ -18,7 +18,8 @@ ASSETS = list(defs.assets)
 
 def materialize(http, catalog_db, selection=None, run_config=None):
     if run_config is None:  # the fixture sources' small minimum, for those selected
-        ops = {k: v for k, v in FIXTURE_CONFIG["ops"].items() if selection is None or k in selection}
+        ops = {k: v for k, v in FIXTURE_CONFIG["ops"].items()
+               if selection is None or k in selection}
         run_config = {"ops": ops} if ops else None
     return dg.materialize(ASSETS, selection=selection, instance=dg.DagsterInstance.ephemeral(),
                           resources={"http": http, "catalog_db": catalog_db},
