@@ -2,6 +2,7 @@
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -271,14 +272,16 @@ def rate_limit_wait(headers: Mapping[str, str]) -> float | None:
     `RateLimit-Remaining` / `RateLimit-Reset` (also with the `X-` prefix).
     """
     waits = []
-    for item in (headers.get("ratelimit") or "").split(","):
+    value = headers.get("ratelimit") or ""
+    # Draft 9 lists policies as `"name";r=..;t=..` items; earlier drafts one `remaining=, reset=`.
+    items = [value] if "remaining=" in value else value.split(",")
+    for item in items:
         fields = {}
-        for part in item.split(";"):
-            name, _, value = part.strip().partition("=")
-            fields[name.strip().lower()] = value.strip().strip('"')
-        remaining = fields.get("r", fields.get("remaining"))
-        reset = fields.get("t", fields.get("reset"))
-        wait = _spent(remaining, reset)
+        for part in re.split(r"[;,]", item):
+            name, _, number = part.strip().partition("=")
+            fields[name.strip().lower()] = number.strip().strip('"')
+        wait = _spent(fields.get("r", fields.get("remaining")),
+                      fields.get("t", fields.get("reset")))
         if wait is not None:
             waits.append(wait)
     for prefix in ("ratelimit-", "x-ratelimit-"):
