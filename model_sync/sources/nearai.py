@@ -104,5 +104,5 @@ SPEC = SourceSpec(
     parse=parse,
     auth=Auth(env_var="NEARAI_API_KEY"),
     min_rows=10,
-    docs_url="https://docs.near.ai/cloud/models",
+    docs_url="https://docs.near.ai/",
 )
