@@ -25,6 +25,16 @@ def main(argv: list[str] | None = None) -> int:
                       help=f"sources to sync (default: all): {', '.join(s.name for s in SOURCES)}")
     sync.add_argument("--dry-run", action="store_true",
                       help="fetch, parse and audit without writing anything")
+    sync.add_argument("--min-rows", type=int, metavar="N", default=None,
+                      help="accept N or more models from every source instead of each source's "
+                           "minimum (for small recordings)")
+
+    record = sub.add_parser("record", help="save the live responses of sources in the replay "
+                                           "layout, for MODEL_SYNC_REPLAY_DIR")
+    record.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="replay directory to write <source>/<date>[...].json into")
+    record.add_argument("--source", nargs="+", action="extend", metavar="NAME", default=None,
+                        help="sources to record (default: all with their keys set)")
 
     normalize = sub.add_parser("normalize", help="print the normalized offerings of one recorded "
                                                  "payload as JSON lines")
@@ -48,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         return _export(args.format, args.table, args.out, args.include_archived)
     if args.command == "normalize":
         return _normalize(args.source, args.file, args.as_of)
-    return _sync(args.select, args.dry_run)
+    if args.command == "record":
+        return _record(args.out, args.source)
+    return _sync(args.select, args.dry_run, args.min_rows)
 
 
 # -- normalize ---------------------------------------------------------------------------------
@@ -128,7 +140,7 @@ def _export(fmt: str, table: str, out: Path | None, include_archived: bool) -> i
 # -- sync --------------------------------------------------------------------------------------
 
 
-def _sync(select: list[str] | None, dry_run: bool) -> int:
+def _sync(select: list[str] | None, dry_run: bool, min_rows: int | None = None) -> int:
     from model_sync.sync import run_sync
 
     try:
@@ -137,12 +149,27 @@ def _sync(select: list[str] | None, dry_run: bool) -> int:
         print(f"model-sync: {exc.args[0]}", file=sys.stderr)
         return 2
     started = time.monotonic()
-    report = run_sync(names, dry_run=dry_run, echo=print)
+    report = run_sync(names, dry_run=dry_run, echo=print, min_rows=min_rows)
     print(report.render())
     home = os.environ.get("DAGSTER_HOME")
     print(f"\nfinished in {time.monotonic() - started:.1f}s; catalog: {report.database}"
           + (f"; Dagster instance: {home}" if home else ""))
     return report.exit_code
+
+
+# -- record ------------------------------------------------------------------------------------
+
+
+def _record(out: Path, select: list[str] | None) -> int:
+    from model_sync.record import record
+
+    try:
+        names = [get_source(n).name for n in select] if select else None
+        failed = record(out, names, echo=print)
+    except (KeyError, ValueError) as exc:
+        print(f"model-sync: {exc.args[0]}", file=sys.stderr)
+        return 2
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

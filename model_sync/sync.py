@@ -60,7 +60,8 @@ def _n(value: int | None) -> str:
 def run_sync(select: Sequence[str] | None = None, *, dry_run: bool = False,
              echo: Callable[[str], None] = lambda _: None,
              http: HttpClientResource | None = None, catalog_db: CatalogDatabase | None = None,
-             instance: dg.DagsterInstance | None = None, log_level: str = "INFO") -> SyncReport:
+             instance: dg.DagsterInstance | None = None, log_level: str = "INFO",
+             min_rows: int | None = None) -> SyncReport:
     """Materialize the selected sources, then the catalog; never raises on a source's failure."""
     from model_sync.definitions import defs
 
@@ -88,8 +89,10 @@ def run_sync(select: Sequence[str] | None = None, *, dry_run: bool = False,
     assets = list(defs.assets or [])
     resources = {"http": http, "catalog_db": catalog_db}
     config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    if dry_run:
-        config["ops"] = {name: {"config": {"dry_run": True}} for name in runnable}
+    source_config = {**({"dry_run": True} if dry_run else {}),
+                     **({"min_rows": min_rows} if min_rows is not None else {})}
+    if source_config:
+        config["ops"] = {name: {"config": source_config} for name in runnable}
     if runnable:
         echo(f"syncing {', '.join(runnable)}{' (dry run)' if dry_run else ''} ...")
         result = dg.materialize(assets, selection=runnable, instance=instance,

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
+from model_sync.sources import SOURCES
 from model_sync.sources.base import ParseContext
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,13 +40,32 @@ def payloads() -> Path:
     return SHARED
 
 
+# Sources whose recordings are the fixtures of this folder (no recorded response is shared).
+FIXTURE_SOURCES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+# Fixtures are small: syncs of them accept any non-empty listing.
+FIXTURE_CONFIG = {"ops": {name: {"config": {"min_rows": 1}} for name in FIXTURE_SOURCES}}
+SETTINGS = ("FIREWORKS_ACCOUNT_ID", "ALIBABA_CLOUD_REGION")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path):
     """No test sees the developer's keys, replay settings or database."""
+    keys = {s.auth.env_var for s in SOURCES if s.auth}
     for name in ("MODEL_SYNC_REPLAY_DIR", "MODEL_SYNC_REPLAY_DATE", "MODEL_SYNC_DATABASE_URL",
-                 "GROQ_API_KEY", "ARTIFICIAL_ANALYSIS_API_KEY", "DAGSTER_HOME"):
+                 "DAGSTER_HOME", *SETTINGS, *sorted(keys)):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def replay_root(payloads, tmp_path) -> Path:
+    """One replay dir: the shared recordings and this folder's fixtures, linked (never copied)."""
+    root = tmp_path / "replay"
+    root.mkdir()
+    for folder in sorted([*payloads.iterdir(), *FIXTURES.iterdir()]):
+        if folder.is_dir():
+            (root / folder.name).symlink_to(folder, target_is_directory=True)
+    return root
 
 
 @pytest.fixture
@@ -59,8 +79,14 @@ def catalog_db(db_url) -> CatalogDatabase:
 
 
 @pytest.fixture
-def replay_http(payloads) -> HttpClientResource:
-    return HttpClientResource(replay_dir=str(payloads))
+def replay_http(replay_root) -> HttpClientResource:
+    return HttpClientResource(replay_dir=str(replay_root))
+
+
+@pytest.fixture
+def fixtures_http() -> HttpClientResource:
+    """Replays this folder's fixtures only (no shared recordings needed)."""
+    return HttpClientResource(replay_dir=str(FIXTURES))
 
 
 def ctx(source: str, when: str = "2026-08-01") -> ParseContext:

@@ -166,3 +166,118 @@ def test_secret_query_values_are_masked_in_errors():
     with pytest.raises(FetchError) as err:
         c.get("https://x.test/models", source="x", params={"api_key": "SECRET", "q": "1"})
     assert "SECRET" not in str(err.value) and "q=1" in str(err.value)
+
+
+# -- rate limits (RateLimit headers), cursor and Link-header paging -------------------------------
+
+HF = SOURCES_BY_NAME["huggingface"]
+FIREWORKS = SOURCES_BY_NAME["fireworks"]
+FEATHERLESS = SOURCES_BY_NAME["featherless"]
+
+
+def hf_page(ids, next_cursor=None, **headers):
+    if next_cursor:
+        headers["link"] = (f'<https://huggingface.co/api/models?limit=2&cursor={next_cursor}>; '
+                           'rel="next"')
+    return httpx.Response(200, json=[{"id": i} for i in ids], headers=headers)
+
+
+def test_link_header_paging_follows_the_opaque_cursor_to_the_end():
+    handler = Recorder(hf_page(["a/1", "a/2"], "Y3Vyc29yMQ"), hf_page(["a/3", "a/4"], "Y3Vy2"),
+                       hf_page(["a/5"]))
+    c, _ = client(handler)
+    pages = list(c.fetch_pages(HF))
+    assert [len(p.payload) for p in pages] == [2, 2, 1]
+    first = handler.requests[0].url
+    assert first.params["pipeline_tag"] == "text-generation"
+    assert first.params["sort"] == "downloads" and first.params["direction"] == "-1"
+    assert first.params.get_list("expand[]")[:2] == ["downloads", "likes"]
+    assert handler.requests[1].url.params["cursor"] == "Y3Vyc29yMQ"
+    assert "pipeline_tag" not in handler.requests[1].url.params  # the link carries its query
+
+
+def test_spent_quota_waits_for_the_window_before_the_next_request():
+    # draft-ietf-httpapi-ratelimit-headers-09, as the Hugging Face Hub sends it
+    handler = Recorder(hf_page(["a/1"], "c2", ratelimit='"api";r=0;t=42',
+                               **{"ratelimit-policy": '"fixed window";"api";q=500;w=300'}),
+                       hf_page(["a/2"]))
+    c, delays = client(handler)
+    assert len(list(c.fetch_pages(HF))) == 2
+    assert delays == [42.0] and c.rate_limit_waits == [42.0]
+
+
+def test_quota_left_means_no_wait():
+    handler = Recorder(hf_page(["a/1"], "c2", ratelimit='"api";r=17;t=42'), hf_page(["a/2"]))
+    c, delays = client(handler)
+    list(c.fetch_pages(HF))
+    assert delays == []
+
+
+@pytest.mark.parametrize("headers", [
+    {"RateLimit-Remaining": "0", "RateLimit-Reset": "9"},
+    {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "9"},
+    {"RateLimit": "limit=500, remaining=0, reset=9"},
+])
+def test_older_rate_limit_headers_are_honoured(headers):
+    handler = Recorder(httpx.Response(200, json={"data": []}, headers=headers),
+                       httpx.Response(200, json={"data": []}))
+    c, delays = client(handler)
+    c.get("https://x.test/a", source="x")
+    c.get("https://x.test/b", source="x")
+    assert delays == [9.0]
+
+
+def test_429_without_retry_after_waits_for_the_ratelimit_reset():
+    handler = Recorder(httpx.Response(429, headers={"ratelimit": '"api";r=0;t=31'}),
+                       httpx.Response(200, json=[]))
+    c, delays = client(handler)
+    assert c.get("https://huggingface.co/api/models", source="huggingface").status_code == 200
+    assert delays == [31.0]
+
+
+def test_a_quota_reset_beyond_the_wait_limit_fails_clearly():
+    handler = Recorder(httpx.Response(429, headers={"ratelimit": '"api";r=0;t=900'}))
+    c, _ = client(handler)
+    with pytest.raises(FetchError, match="retry after 900s"):
+        c.get("https://huggingface.co/api/models", source="huggingface")
+    handler = Recorder(httpx.Response(200, json=[], headers={"ratelimit": '"api";r=0;t=900'}))
+    c, _ = client(handler)
+    with pytest.raises(FetchError, match="quota spent; it resets in 900s"):
+        c.get("https://huggingface.co/api/models", source="huggingface")
+
+
+def test_cursor_paging_sends_the_page_token_until_it_is_empty():
+    def page(names, token):
+        return httpx.Response(200, json={"models": [{"name": n} for n in names],
+                                         "nextPageToken": token})
+    handler = Recorder(page(["accounts/fireworks/models/a"], "tok1"),
+                       page(["accounts/fireworks/models/b"], "tok2"), page([], ""))
+    c, _ = client(handler)
+    pages = list(c.fetch_pages(FIREWORKS, api_key="fw"))
+    assert len(pages) == 3
+    params = [r.url.params for r in handler.requests]
+    assert [p.get("pageToken") for p in params] == [None, "tok1", "tok2"]
+    assert all(p["filter"] == "supports_serverless=true" for p in params)
+    assert handler.requests[0].headers["authorization"] == "Bearer fw"
+
+
+def test_featherless_empty_deep_page_ends_the_listing_instead_of_looping():
+    def page(n, count):
+        return httpx.Response(200, json={
+            "data": [{"id": f"org/m{n}-{i}"} for i in range(count)],
+            "pagination": {"current_page": n, "total_pages": 40, "total_items": 39_500}})
+    handler = Recorder(page(1, 1000), page(2, 1000), page(3, 0), page(4, 1000))
+    c, _ = client(handler)
+    pages = list(c.fetch_pages(FEATHERLESS))
+    assert [len(p.payload["data"]) for p in pages] == [1000, 1000, 0]
+    assert [r.url.params["page"] for r in handler.requests] == ["1", "2", "3"]
+    assert all(r.url.params["per_page"] == "1000" for r in handler.requests)
+
+
+def test_a_run_of_full_pages_is_bounded_by_max_pages():
+    handler = Recorder(*[httpx.Response(200, json={"data": [{"id": f"m{i}-{n}"}
+                                                            for i in range(1000)]})
+                         for n in range(70)])
+    c, _ = client(handler)
+    with pytest.raises(FetchError, match="more than 60 pages"):
+        list(c.fetch_pages(FEATHERLESS))

@@ -11,11 +11,16 @@ from model_sync.catalog.store import CatalogStore
 from model_sync.definitions import defs
 from model_sync.defs.resources import HttpClientResource
 from model_sync.sources import SOURCES
+from model_sync_tests.conftest import FIXTURE_CONFIG
 
 ASSETS = list(defs.assets)
 
 
 def materialize(http, catalog_db, selection=None, run_config=None):
+    if run_config is None:  # the fixture sources' small minimum, for those selected
+        ops = {k: v for k, v in FIXTURE_CONFIG["ops"].items()
+               if selection is None or k in selection}
+        run_config = {"ops": ops} if ops else None
     return dg.materialize(ASSETS, selection=selection, instance=dg.DagsterInstance.ephemeral(),
                           resources={"http": http, "catalog_db": catalog_db},
                           raise_on_error=False, run_config=run_config)
@@ -58,8 +63,10 @@ def test_catalog_prefers_the_providers_own_api_and_takes_prices_as_a_set(replay_
     for r in priced:
         assert {r["field_sources"].get(p) for p in ("input_price", "output_price")} == {
             r["price_source"]}
-    # Benchmarks are not offerings.
+    # Benchmarks and Hub repositories are not offerings.
     assert not [r for r in rows.values() if "artificial_analysis" in r["sources"]]
+    assert not [r for r in rows.values() if "huggingface" in r["sources"]]
+    assert catalog_db.store().source_count("huggingface") >= 8
 
 
 def test_second_identical_sync_changes_nothing(replay_http, catalog_db):

@@ -68,3 +68,41 @@ def test_replay_serves_through_a_real_httpx_client(replay_dir):
         r = c.get("https://openrouter.ai/api/v1/models",
                   extensions={"model_sync": {"source": "openrouter", "page": 1}})
     assert r.status_code == 200 and r.headers["x-model-sync-snapshot-date"] == "2025-03-01"
+
+
+def test_recorded_link_headers_are_served_so_replay_pages_like_the_api(tmp_path):
+    root = tmp_path / "replay"
+    (root / "huggingface").mkdir(parents=True)
+    for n in (1, 2, 3):
+        (root / "huggingface" / f"2026-01-02.page-{n}.json").write_text(
+            json.dumps([{"id": f"org/m{n}"}]))
+    for n in (1, 2):
+        (root / "huggingface" / f"2026-01-02.page-{n}.headers.json").write_text(json.dumps(
+            {"link": f'<https://huggingface.co/api/models?cursor=c{n + 1}>; rel="next"'}))
+    pages = fetch(root, "huggingface")
+    assert [p.payload[0]["id"] for p in pages] == ["org/m1", "org/m2", "org/m3"]
+    assert pages[0].headers["link"].endswith('cursor=c2>; rel="next"')
+    assert "link" not in pages[2].headers
+    # A headers file is not a snapshot of its own.
+    transport = ReplayTransport(root)
+    assert [p.name for _, p in transport.snapshots("huggingface")] == ["2026-01-02.page-1.json"]
+
+
+def test_without_its_headers_file_a_link_paged_recording_is_one_page(tmp_path):
+    root = tmp_path / "replay"
+    (root / "huggingface").mkdir(parents=True)
+    for n in (1, 2):
+        (root / "huggingface" / f"2026-01-02.page-{n}.json").write_text(json.dumps([{"id": "a/b"}]))
+    assert len(fetch(root, "huggingface")) == 1
+
+
+def test_run_params_name_the_variant_for_every_page_but_spec_defaults_do_not(tmp_path):
+    root = tmp_path / "replay"
+    (root / "huggingface").mkdir(parents=True)
+    for n, name in ((1, "2026-01-02.pipeline_tag-text2text-generation.page-1"),
+                    (2, "2026-01-02.pipeline_tag-text2text-generation.page-2")):
+        (root / "huggingface" / f"{name}.json").write_text(json.dumps([{"id": f"t/{n}"}]))
+    (root / "huggingface" / "2026-01-02.pipeline_tag-text2text-generation.page-1.headers.json"
+     ).write_text(json.dumps({"link": '<https://huggingface.co/api/models?cursor=x>; rel="next"'}))
+    pages = fetch(root, "huggingface", params={"pipeline_tag": "text2text-generation"})
+    assert [p.payload[0]["id"] for p in pages] == ["t/1", "t/2"]

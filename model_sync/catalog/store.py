@@ -127,6 +127,16 @@ class CatalogStore:
             query = query.where(source_offerings.c.state != ARCHIVED)
         return self._rows(query)
 
+    def hugging_face_ids(self, exclude_source: str | None = None) -> list[str]:
+        """The distinct Hugging Face repositories the sources' rows name, sorted."""
+        column = source_offerings.c.hugging_face_id
+        query = sa.select(column).distinct().where(column.is_not(None), column != "",
+                                                   source_offerings.c.state != ARCHIVED)
+        if exclude_source:
+            query = query.where(source_offerings.c.source != exclude_source)
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(query).scalars())
+
     def identity_rows(self) -> list[dict[str, Any]]:
         """The few columns identity resolution needs, for every listed row."""
         query = sa.select(source_offerings.c.source, source_offerings.c.model_id,

@@ -19,6 +19,7 @@ from model_sync.defs.metadata import preview, stats_metadata, table_schema
 from model_sync.defs.resources import CatalogDatabase
 from model_sync.defs.source_assets import OWNERS
 from model_sync.sources import SOURCES
+from model_sync.sources.base import OFFERING_ROLES
 
 CATALOG = "model_catalog"
 CATALOG_FRESHNESS_HOURS = 8  # the fastest source is synced every 6 hours
@@ -75,7 +76,8 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
         everything = store.offerings()
         renamed = resolve_all(store, everything)
         by_role = {s.name: s.role for s in SOURCES}
-        offerings = [r for r in everything if by_role.get(r["source"]) in ("provider", "registry")]
+        # Benchmarks and Hub metadata describe models, not offerings: never catalog rows.
+        offerings = [r for r in everything if by_role.get(r["source"]) in OFFERING_ROLES]
         rows = build_catalog(offerings,
                              provider_sources=[s.name for s in SOURCES if s.role == "provider"],
                              built_at=started)
@@ -97,9 +99,10 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
                                          f"{reason}. The previous catalog is kept.",
                              allow_retries=False)
         stats = store.publish_catalog(rows, run_id=run_id, started_at=started, now=started)
-        rollup = build_models(rows, [r for r in everything if by_role.get(r["source"]) ==
-                                     "benchmarks"],
-                              [r for r in everything if r["source"] == "huggingface"])
+        rollup = build_models(
+            rows,
+            benchmarks=[r for r in everything if by_role.get(r["source"]) == "benchmarks"],
+            hub=[r for r in everything if by_role.get(r["source"]) == "models"])
         models_written = store.publish_models(rollup, now=started)
         cleaned = store.cleanup(now=started, retention_days=config.retention_days)
     finally:

@@ -67,6 +67,14 @@ class HttpClientResource(dg.ConfigurableResource):
             return None
         return dg.EnvVar(spec.auth.env_var).get_value() or None
 
+    def setting(self, name: str) -> str | None:
+        """A source setting from the environment (an account id, a region), read at run time."""
+        return dg.EnvVar(name).get_value() or None
+
+    def endpoint(self, spec: SourceSpec) -> tuple[str, str | None]:
+        """The URL a source is read from and its region (`spec.region_env` chooses it)."""
+        return spec.endpoint(self.setting(spec.region_env) if spec.region_env else None)
+
     def disabled_reason(self, spec: SourceSpec) -> str | None:
         """Why a source cannot sync now (its key is not set), or None when it can."""
         if spec.auth is None or not spec.auth.required or self.replaying:

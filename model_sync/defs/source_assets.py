@@ -19,8 +19,8 @@ from model_sync.catalog.store import CatalogStore
 from model_sync.defs.checks import results, source_check_specs
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
-from model_sync.http import FetchError
-from model_sync.sources.base import ParseContext, ParseError, Row, SourceSpec
+from model_sync.http import FetchError, SourceClient
+from model_sync.sources.base import FetchContext, ParseContext, ParseError, Row, SourceSpec
 
 OWNERS = ["team:model-catalog"]
 SOURCE_GROUP = "sources"
@@ -38,36 +38,103 @@ class SourceSyncConfig(dg.Config):
     max_price_ratio: float = Field(default=10.0, description="Price moves above this ratio "
                                                              "are flagged (warning).")
     dry_run: bool = Field(default=False, description="Fetch, parse and audit without writing.")
+    max_rows: int | None = Field(default=None, description="Top-N sources (Hugging Face): how "
+                                 "many models to read; default from the source's spec.")
+    max_extra_requests: int | None = Field(default=None, description="Most further requests "
+                                           "(e.g. Hugging Face repositories other sources name).")
 
 
 class SyncBlocked(Exception):
     """The audit withheld a sync's rows."""
 
 
-def fetch_rows(spec: SourceSpec, http: HttpClientResource, params: dict[str, str],
-               log) -> tuple[list[Row], dict[str, Any]]:
-    """Fetch every page of a source and parse it into offerings; also return fetch metadata."""
-    client = http.client(log=log)
+def fetch_rows(spec: SourceSpec, http: HttpClientResource, params: dict[str, str], log, *,
+               store: CatalogStore | None = None, client: SourceClient | None = None,
+               max_rows: int | None = None,
+               max_extra_requests: int | None = None) -> tuple[list[Row], dict[str, Any]]:
+    """Fetch every page of a source and parse it into offerings; also return fetch metadata.
+
+    Pages are parsed one at a time, so only one raw page is held in memory. A top-N source stops
+    requesting pages after `max_rows`; further listings (`spec.extra_requests`) follow.
+    """
+    client = client or http.client(log=log)
+    api_key = http.api_key(spec)
+    url, region = http.endpoint(spec)
+    limit = max_rows if max_rows is not None else spec.max_rows
     rows: list[Row] = []
-    pages, size, snapshots = 0, 0, []
+    pages, size, snapshots, advertised = 0, 0, [], None
     fetched_at = utcnow()
-    for page in client.fetch_pages(spec, params=params, api_key=http.api_key(spec)):
+
+    def parse(page) -> list[Row]:
+        nonlocal pages, size
         as_of = page.snapshot_date
         when = datetime.fromisoformat(as_of).replace(tzinfo=UTC) if as_of else fetched_at
-        ctx = ParseContext(source=spec.name, fetched_at=when, params=params)
+        ctx = ParseContext(source=spec.name, fetched_at=when, params=params, region=region)
         parsed = spec.parse(page.payload, ctx)
-        rows.extend(parsed)
         pages, size = pages + 1, size + page.size
         if page.snapshot:
             snapshots.append(page.snapshot)
         where = f" (replayed {page.snapshot})" if page.snapshot else ""
         log.info(f"{spec.name}: page {page.number}: {len(parsed):,} models, "
                  f"{page.size / 1024:,.0f} KiB{where}")
+        return parsed
+
+    listing = client.fetch_pages(spec, params=params, api_key=api_key, url=url)
+    for page in listing:
+        rows.extend(parse(page))
+        if spec.advertised_total is not None:
+            advertised = spec.advertised_total(page.payload) or advertised
+        if limit is not None and len(rows) >= limit:
+            del rows[limit:]
+            listing.close()  # no further page is requested
+            log.info(f"{spec.name}: stopped at the first {limit:,} models")
+            break
+    meta: dict[str, Any] = {"region": region} if region else {}
+    if spec.extra_requests is not None:
+        meta.update(_fetch_extra(spec, http, client, store, rows, api_key, parse, log,
+                                 max_extra_requests))
     rows = _dedupe(rows, spec, log)
-    meta = {"pages": pages, "bytes": size, "requests": client.requests_made}
+    meta.update({"pages": pages, "bytes": size, "requests": client.requests_made})
+    if client.rate_limit_waits:
+        meta["rate_limit_wait_seconds"] = round(sum(client.rate_limit_waits), 1)
+    if advertised is not None:
+        meta["advertised_rows"] = advertised
+        if len(rows) < advertised:
+            meta["shortfall"] = advertised - len(rows)
+            log.warning(f"{spec.name}: the API advertises {advertised:,} models but its pages "
+                        f"held {len(rows):,}: {advertised - len(rows):,} missing (pages ran "
+                        "empty before the end); the rows that came are published")
     if snapshots:
         meta["replayed_snapshots"] = ", ".join(snapshots)
     return rows, meta
+
+
+def _fetch_extra(spec, http, client, store, rows, api_key, parse, log,
+                 limit: int | None) -> dict[str, Any]:
+    """Fetch the further listings a source asks for; a missing one is skipped with a warning."""
+    ids = store.hugging_face_ids(exclude_source=spec.name) if store is not None else []
+    context = FetchContext(rows=list(rows), setting=http.setting, hugging_face_ids=ids)
+    requests = list(spec.extra_requests(context))
+    limit = spec.max_extra_requests if limit is None else limit
+    if len(requests) > limit:
+        log.info(f"{spec.name}: {len(requests):,} further requests planned; the first "
+                 f"{limit:,} are made")
+        requests = requests[:limit]
+    missing = []
+    for request in requests:
+        try:
+            for page in client.fetch_pages(spec, api_key=api_key, url=request.url,
+                                           variant=request.variant, base_params=request.params,
+                                           paging=request.paging):
+                rows.extend(parse(page))
+        except FetchError as exc:
+            if exc.status not in (401, 403, 404):
+                raise
+            missing.append(request.variant)
+    if missing:
+        log.warning(f"{spec.name}: {len(missing)} of {len(requests)} further requests found "
+                    f"nothing (gone, private or not recorded), e.g. {missing[0]}")
+    return {"extra_requests": len(requests), "extra_missing": len(missing)}
 
 
 def _dedupe(rows: list[Row], spec: SourceSpec, log) -> list[Row]:
@@ -141,7 +208,9 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         store = catalog_db.store()
         run_id = context.run.run_id
         try:
-            rows, fetch_meta = fetch_rows(spec, http, config.params, context.log)
+            rows, fetch_meta = fetch_rows(spec, http, config.params, context.log, store=store,
+                                          max_rows=config.max_rows,
+                                          max_extra_requests=config.max_extra_requests)
             resolve_identities(spec, rows, store)
             findings = audit(spec, rows, store, config)
             blocked = [f for f in findings if f.blocks]

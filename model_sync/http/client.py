@@ -2,6 +2,7 @@
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REPLAY_HEADER = "x-model-sync-replay"
 SNAPSHOT_HEADER = "x-model-sync-snapshot-date"
 # Not part of a snapshot's variant name: they change from page to page.
-PAGING_PARAMS = frozenset({"page", "per_page", "limit", "offset", "cursor"})
+PAGING_PARAMS = frozenset({"page", "per_page", "limit", "offset", "cursor", "pageToken",
+                           "pageSize"})
+_UNSET: Any = object()
 
 
 class FetchError(RuntimeError):
@@ -71,6 +74,8 @@ class SourceClient:
     sleep: Callable[[float], None] = time.sleep
     jitter: Callable[[], float] = random.random
     requests_made: int = 0
+    rate_limit_waits: list[float] = field(default_factory=list)
+    _pause: float = 0.0  # the quota is spent: wait this long before the next request
 
     def _client(self) -> httpx.Client:
         s = self.settings
@@ -86,14 +91,27 @@ class SourceClient:
 
     def get(self, url: str, *, source: str, params: Mapping[str, str] | None = None,
             headers: Mapping[str, str] | None = None, page: int = 1,
-            client: httpx.Client | None = None) -> httpx.Response:
-        """GET with retries on 429/5xx/timeouts; returns a response whose body is read."""
+            client: httpx.Client | None = None, variant: str | None = _UNSET,
+            paged: bool = False) -> httpx.Response:
+        """GET with retries on 429/5xx/timeouts; returns a response whose body is read.
+
+        When the previous response said the rate-limit quota is spent (`RateLimit` headers),
+        waits for the window to reset first.
+        """
         if client is None:
             with self._client() as own:
                 return self.get(url, source=source, params=params, headers=headers, page=page,
-                                client=own)
-        extensions = {"model_sync": {"source": source, "page": page,
-                                     "variant": _variant(params)}}
+                                client=own, variant=variant, paged=paged)
+        if variant is _UNSET:
+            variant = _variant(params)
+        extensions = {"model_sync": {"source": source, "page": page, "variant": variant,
+                                     "paged": paged}}
+        if self._pause > 0:
+            wait, self._pause = self._pause, 0.0
+            self.log.warning(f"{source}: rate-limit quota spent; waiting {wait:.0f}s for the "
+                             "window to reset")
+            self.rate_limit_waits.append(wait)
+            self.sleep(wait)
         attempt = 0
         while True:
             attempt += 1
@@ -111,6 +129,7 @@ class SourceClient:
                 response = None
             else:
                 if response.status_code < 400 or response.headers.get(REPLAY_HEADER) == "missing":
+                    self._pause = self._quota_wait(response, source, shown)
                     return response
                 reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
                 if response.status_code not in RETRY_STATUSES:
@@ -145,10 +164,20 @@ class SourceClient:
         return httpx.Response(response.status_code, headers=response.headers,
                               content=b"".join(chunks), request=request)
 
+    def _quota_wait(self, response: httpx.Response, source: str, shown: str) -> float:
+        wait = rate_limit_wait(response.headers)
+        if wait and wait > self.settings.max_retry_after_seconds:
+            raise FetchError(source, shown, f"rate-limit quota spent; it resets in {wait:.0f}s, "
+                             f"over the {self.settings.max_retry_after_seconds:.0f}s this client "
+                             "waits")
+        return wait or 0.0
+
     def _delay(self, attempt: int, response: httpx.Response | None, source: str,
                shown: str) -> float:
         s = self.settings
         retry_after = _retry_after(response.headers.get("retry-after")) if response else None
+        if retry_after is None and response is not None:
+            retry_after = rate_limit_wait(response.headers)
         if retry_after is not None:
             if retry_after > s.max_retry_after_seconds:
                 raise FetchError(source, shown, f"rate limited; the server asks to retry after "
@@ -161,27 +190,38 @@ class SourceClient:
     # -- a whole source ------------------------------------------------------------------------
 
     def fetch_pages(self, spec: SourceSpec, *, params: Mapping[str, str] | None = None,
-                    api_key: str | None = None) -> Iterator[Page]:
-        """Yield every page of a source, following its paging style to the end."""
+                    api_key: str | None = None, url: str | None = None,
+                    variant: str | None = _UNSET, base_params: Mapping[str, str] | None = None,
+                    paging: str | None = None) -> Iterator[Page]:
+        """Yield every page of a source, following its paging style to the end.
+
+        `params` are the caller's query on top of the spec's (they name the replay variant);
+        `url`, `variant`, `base_params` and `paging` fetch another listing of the same source.
+        """
         headers = {}
         if spec.auth and api_key:
             headers[spec.auth.header] = spec.auth.header_value(api_key)
-        query = {**spec.params, **(params or {})}
-        url: str | None = spec.url
+        base = spec.params if base_params is None else base_params
+        query = {**base, **(params or {})}
+        if variant is _UNSET:
+            variant = _variant(params)
+        paging = paging or spec.paging
+        next_url: str | None = url or spec.url
         number = 1
         with self._client() as client:
-            while url is not None:
+            while next_url is not None:
                 if number > spec.max_pages:
-                    raise FetchError(spec.name, _shown_url(httpx.URL(url)),
+                    raise FetchError(spec.name, _shown_url(httpx.URL(next_url)),
                                      f"more than {spec.max_pages} pages; stopping")
-                if spec.paging == "page_param":
+                if paging == "page_param":
                     query[spec.page_param] = str(number)
-                response = self.get(url, source=spec.name, params=query or None,
-                                    headers=headers, page=number, client=client)
+                response = self.get(next_url, source=spec.name, params=query or None,
+                                    headers=headers, page=number, client=client, variant=variant,
+                                    paged=paging != "none")
                 if response.headers.get(REPLAY_HEADER) == "missing":
                     if number == 1:
                         raise FetchError(spec.name, str(response.request.url),
-                                         response.text or "no recorded snapshot")
+                                         response.text or "no recorded snapshot", 404)
                     self.log.warning(f"{spec.name}: the recorded snapshot ends at page "
                                      f"{number - 1}; the live API has more pages")
                     return
@@ -189,21 +229,29 @@ class SourceClient:
                 yield Page(url=_shown_url(response.request.url), number=number, payload=payload,
                            headers=response.headers, size=len(response.content),
                            snapshot=response.headers.get(REPLAY_HEADER))
-                url = self._next_url(spec, response, payload)
-                if spec.paging in ("links_next", "link_header"):
+                next_url = self._next_url(spec, paging, response, payload)
+                if paging in ("links_next", "link_header"):
                     query = {}  # the next link carries its own query
+                elif paging == "cursor" and next_url is not None:
+                    query[spec.cursor_param] = spec.next_cursor(payload)
+                    next_url = str(response.request.url.copy_with(query=None))
                 number += 1
 
     @staticmethod
-    def _next_url(spec: SourceSpec, response: httpx.Response, payload: Any) -> str | None:
+    def _next_url(spec: SourceSpec, paging: str, response: httpx.Response,
+                  payload: Any) -> str | None:
         current = str(response.request.url)
-        if spec.paging == "links_next":
+        if paging == "cursor":
+            if spec.next_cursor is None:
+                raise ParseError(spec.name, "cursor paging needs a next_cursor function")
+            return current if spec.next_cursor(payload) else None
+        if paging == "links_next":
             nxt = obj(obj(payload).get("links")).get("next")
             return urljoin(current, nxt) if isinstance(nxt, str) and nxt else None
-        if spec.paging == "link_header":
+        if paging == "link_header":
             nxt = response.links.get("next", {}).get("url")
             return urljoin(current, nxt) if nxt else None
-        if spec.paging == "page_param":
+        if paging == "page_param":
             if spec.has_more is None:
                 raise ParseError(spec.name, "page_param paging needs a has_more function")
             return spec.url if spec.has_more(payload) else None
@@ -214,6 +262,45 @@ def _variant(params: Mapping[str, str] | None) -> str | None:
     """The snapshot variant of a request: its non-paging query, e.g. `output_modalities-all`."""
     parts = [f"{k}-{v}" for k, v in sorted((params or {}).items()) if k not in PAGING_PARAMS]
     return ".".join(parts) or None
+
+
+def rate_limit_wait(headers: Mapping[str, str]) -> float | None:
+    """Seconds until the rate-limit window resets when its quota is spent, else None.
+
+    Reads `RateLimit: "api";r=0;t=60` (draft-ietf-httpapi-ratelimit-headers-09, as the
+    Hugging Face Hub sends it), the earlier `RateLimit: limit=500, remaining=0, reset=60`, and
+    `RateLimit-Remaining` / `RateLimit-Reset` (also with the `X-` prefix).
+    """
+    waits = []
+    value = headers.get("ratelimit") or ""
+    # Draft 9 lists policies as `"name";r=..;t=..` items; earlier drafts one `remaining=, reset=`.
+    items = [value] if "remaining=" in value else value.split(",")
+    for item in items:
+        fields = {}
+        for part in re.split(r"[;,]", item):
+            name, _, number = part.strip().partition("=")
+            fields[name.strip().lower()] = number.strip().strip('"')
+        wait = _spent(fields.get("r", fields.get("remaining")),
+                      fields.get("t", fields.get("reset")))
+        if wait is not None:
+            waits.append(wait)
+    for prefix in ("ratelimit-", "x-ratelimit-"):
+        wait = _spent(headers.get(prefix + "remaining"), headers.get(prefix + "reset"))
+        if wait is not None:
+            waits.append(wait)
+    return max(waits) if waits else None
+
+
+def _spent(remaining: str | None, reset: str | None) -> float | None:
+    try:
+        if remaining is None or reset is None or float(remaining) > 0:
+            return None
+        seconds = float(reset)
+    except ValueError:
+        return None
+    if seconds > 1_000_000_000:  # an epoch timestamp, not a delay
+        seconds -= datetime.now(UTC).timestamp()
+    return max(0.0, seconds)
 
 
 def _shown_url(url: httpx.URL) -> str:

@@ -4,6 +4,10 @@ Layout (the one of `../shared/payloads`): `<dir>/<source>/<YYYY-MM-DD>[.<variant
 the variant is the request's non-paging query (`output_modalities-all`) and, for paged APIs,
 `page-N` (`2026-06-27.page-1.json`). For each source the newest date on or before the replay
 date is chosen once and kept for all its pages, so a sync never mixes two snapshots.
+
+Response headers that paging needs (Hugging Face's `Link: <...>; rel="next"`) are recorded beside
+the page as `<same name>.headers.json`, a JSON object of header names to values; they are served
+with the page, so the client follows the same `Link` header offline as online.
 """
 
 import json
@@ -16,6 +20,18 @@ import httpx
 from model_sync.http.client import REPLAY_HEADER, SNAPSHOT_HEADER
 
 SNAPSHOT = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})(?:\.(?P<variant>.+))?\.json$")
+HEADERS_SUFFIX = ".headers.json"
+
+
+def snapshot_name(day: str, variant: str | None, page: int, paged: bool) -> str:
+    """The file name of one recorded response: `2026-08-20[.variant][.page-N].json`."""
+    stem = f"{day}.{variant}" if variant else day
+    return f"{stem}.page-{page}.json" if paged else f"{stem}.json"
+
+
+def headers_path(page: Path) -> Path:
+    """Where the recorded response headers of a page file live."""
+    return page.with_name(page.name.removesuffix(".json") + HEADERS_SUFFIX)
 
 
 class ReplayTransport(httpx.BaseTransport):
@@ -36,7 +52,7 @@ class ReplayTransport(httpx.BaseTransport):
             return []
         for path in folder.iterdir():
             match = SNAPSHOT.match(path.name)
-            if not match:
+            if not match or path.name.endswith(HEADERS_SUFFIX):
                 continue
             if _page_one(match["variant"]) == (variant or None):
                 found.append((match["date"], path))
@@ -64,13 +80,12 @@ class ReplayTransport(httpx.BaseTransport):
         path = self._path(source, day, variant, page)
         if path is None:
             return _missing(request, f"no recording of page {page} of {source} {day}")
-        return httpx.Response(
-            200,
-            content=path.read_bytes(),
-            headers={"content-type": "application/json", REPLAY_HEADER: path.name,
-                     SNAPSHOT_HEADER: day},
-            request=request,
-        )
+        headers = {"content-type": "application/json", REPLAY_HEADER: path.name,
+                   SNAPSHOT_HEADER: day}
+        recorded = headers_path(path)
+        if recorded.is_file():
+            headers = {**json.loads(recorded.read_text()), **headers}
+        return httpx.Response(200, content=path.read_bytes(), headers=headers, request=request)
 
     def _path(self, source: str, day: str, variant: str | None, page: int) -> Path | None:
         stem = f"{day}.{variant}" if variant else day

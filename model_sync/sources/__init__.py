@@ -1,13 +1,24 @@
 """The sources model_sync reads. Adding one is adding a module with a `SPEC` and a line here."""
 
 from model_sync.sources import (
+    alibaba_cloud,
     artificial_analysis,
+    cerebras,
     deepinfra,
+    deepseek,
+    featherless,
+    fireworks,
     genai_prices,
     groq,
+    huggingface,
     litellm,
+    mistral,
     models_dev,
+    nearai,
+    novita,
     openrouter,
+    together,
+    xai,
 )
 from model_sync.sources.base import ParseContext, ParseError, SourceSpec
 
@@ -19,6 +30,17 @@ SOURCES: tuple[SourceSpec, ...] = (
     deepinfra.SPEC,
     groq.SPEC,
     artificial_analysis.SPEC,
+    huggingface.SPEC,
+    together.SPEC,
+    fireworks.SPEC,
+    featherless.SPEC,
+    nearai.SPEC,
+    alibaba_cloud.SPEC,
+    cerebras.SPEC,
+    mistral.SPEC,
+    deepseek.SPEC,
+    xai.SPEC,
+    novita.SPEC,
 )
 
 SOURCES_BY_NAME: dict[str, SourceSpec] = {spec.name: spec for spec in SOURCES}

@@ -5,7 +5,7 @@ an asset, a schedule and checks; the HTTP client in `model_sync.http` fetches it
 """
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -15,8 +15,11 @@ from model_sync.catalog.money import PriceError, price_per_million
 from model_sync.catalog.providers import canonical_provider
 from model_sync.catalog.schema import OFFERING_COLUMNS
 
-Paging = Literal["none", "links_next", "page_param", "link_header"]
-Role = Literal["provider", "registry", "benchmarks"]
+Paging = Literal["none", "links_next", "page_param", "link_header", "cursor"]
+# provider: the provider's own API; registry: curated offerings of many providers; benchmarks and
+# models: rows about models (scores, Hub metadata), kept in source_offerings, never catalog rows.
+Role = Literal["provider", "registry", "benchmarks", "models"]
+OFFERING_ROLES = frozenset({"provider", "registry"})
 
 Row = dict[str, Any]
 
@@ -55,6 +58,7 @@ class ParseContext:
     source: str
     fetched_at: datetime
     params: Mapping[str, str] = field(default_factory=dict)
+    region: str | None = None  # the endpoint a regional source was read from (`intl`, `cn`)
 
     @property
     def today(self) -> date:
@@ -62,6 +66,30 @@ class ParseContext:
 
 
 Parser = Callable[[Any, ParseContext], list[Row]]
+
+
+@dataclass(frozen=True)
+class Request:
+    """A further listing a source fetches after its main one (one repository, one account).
+
+    `variant` names its recording in replay (`<date>.<variant>.json`); `params` replace the
+    spec's; `paging` defaults to the spec's.
+    """
+
+    url: str
+    variant: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    paging: Paging | None = None
+
+
+@dataclass(frozen=True)
+class FetchContext:
+    """What a source may use to plan further requests: the rows of its main listing, settings
+    from the environment, and the Hugging Face repositories other sources name."""
+
+    rows: Sequence[Row]
+    setting: Callable[[str], str | None] = lambda _name: None
+    hugging_face_ids: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -84,11 +112,31 @@ class SourceSpec:
     max_pages: int = 200
     page_param: str = "page"
     has_more: Callable[[Any], bool] | None = None  # page_param paging: whether a next page exists
+    next_cursor: Callable[[Any], str | None] | None = None  # cursor paging: the next page token
+    cursor_param: str = "pageToken"
+    # The number of entries the API says it has (read from each page); fewer rows is a shortfall.
+    advertised_total: Callable[[Any], int | None] | None = None
+    max_rows: int | None = None  # stop after this many rows (a top-N selection)
+    extra_requests: Callable[[FetchContext], Iterable[Request]] | None = None
+    max_extra_requests: int = 200
+    regions: Mapping[str, str] = field(default_factory=dict)  # region -> URL of its endpoint
+    region_env: str | None = None  # the variable choosing the region; default: the first
     docs_url: str | None = None
 
     @property
     def cadence(self) -> str:
         return f"`{self.cron}` ({self.timezone})"
+
+    def endpoint(self, region: str | None) -> tuple[str, str | None]:
+        """The URL to read and its region: the chosen one, else the first listed, else `url`."""
+        if not self.regions:
+            return self.url, None
+        chosen = region or next(iter(self.regions))
+        if chosen not in self.regions:
+            known = ", ".join(self.regions)
+            raise ValueError(f"{self.name}: unknown region {chosen!r} in {self.region_env}; "
+                             f"known: {known}")
+        return self.regions[chosen], chosen
 
 
 # ---------------------------------------------------------------------------------------------

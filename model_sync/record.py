@@ -1,0 +1,102 @@
+"""`model-sync record`: save the live responses of sources in the replay layout.
+
+Each source is fetched through the same client, paging and further requests as a sync; every
+response body is written as it came, and the `Link` header beside the page that carried it, so
+`MODEL_SYNC_REPLAY_DIR=DIR model-sync sync` replays the recording exactly.
+"""
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from model_sync.catalog.store import CatalogStore
+from model_sync.defs.resources import CatalogDatabase, HttpClientResource
+from model_sync.defs.source_assets import fetch_rows
+from model_sync.http import FetchError
+from model_sync.http.replay import headers_path, snapshot_name
+from model_sync.sources import SOURCES
+from model_sync.sources.base import ParseError
+
+_NOT_REPLAYED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """Passes requests on (to the network by default) and writes every 200 body to disk."""
+
+    def __init__(self, out: Path, day: str, inner: httpx.BaseTransport | None = None):
+        self.out, self.day = Path(out), day
+        self.inner = inner or httpx.HTTPTransport()
+        self.written: list[Path] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        info = request.extensions.get("model_sync") or {}
+        if response.status_code != 200 or not info.get("source"):
+            return response
+        body = response.read()  # decoded: the replay serves it without content-encoding
+        name = snapshot_name(self.day, info.get("variant"), info.get("page", 1),
+                             bool(info.get("paged")))
+        path = self.out / info["source"] / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+        self.written.append(path)
+        link, recorded = response.headers.get("link"), headers_path(path)
+        if link:
+            recorded.write_text(json.dumps({"link": link}, indent=2) + "\n")
+        elif recorded.exists():
+            recorded.unlink()
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in _NOT_REPLAYED]
+        return httpx.Response(response.status_code, headers=headers, content=body,
+                              request=request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def record(out: Path, select: Sequence[str] | None = None, *,
+           http: HttpClientResource | None = None, transport: httpx.BaseTransport | None = None,
+           store: CatalogStore | None = None, day: str | None = None,
+           echo: Callable[[str], None] = lambda _: None) -> int:
+    """Record the selected sources (default: all) into `out`; returns how many failed."""
+    http = http or HttpClientResource()
+    if http.replaying:
+        raise ValueError("record reads the live APIs: unset MODEL_SYNC_REPLAY_DIR")
+    day = day or datetime.now(UTC).date().isoformat()
+    store = store if store is not None else _existing_store()
+    log = logging.getLogger("model_sync.record")
+    failed = 0
+    for spec in [s for s in SOURCES if select is None or s.name in select]:
+        reason = http.disabled_reason(spec)
+        if reason:
+            echo(f"skipping {spec.name}: {reason}")
+            continue
+        recorder = RecordingTransport(out, day, transport)
+        client = http.client(log=log)
+        client.transport = recorder
+        try:
+            rows, _ = fetch_rows(spec, http, {}, log, store=store, client=client)
+        except (FetchError, ParseError) as exc:
+            echo(f"{spec.name}: failed: {exc}")
+            failed += 1
+            continue
+        finally:
+            if transport is None:
+                recorder.close()
+        echo(f"{spec.name}: {len(recorder.written)} responses, {len(rows):,} models -> "
+             f"{Path(out) / spec.name}")
+    return failed
+
+
+def _existing_store() -> CatalogStore | None:
+    """The catalog, when there is one: the Hugging Face source reads repository ids from it."""
+    url = CatalogDatabase().resolved_url()
+    database = sa.make_url(url).database
+    if url.startswith("sqlite") and not (database and Path(database).is_file()):
+        return None
+    return CatalogStore.from_url(url)

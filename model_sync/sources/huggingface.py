@@ -1,0 +1,121 @@
+"""Hugging Face Hub: the most downloaded text-generation repositories and every repository
+another source names, with downloads, likes, license, library, dates and gating."""
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from model_sync.sources.base import (
+    Auth,
+    FetchContext,
+    ParseContext,
+    Request,
+    Row,
+    SourceSpec,
+    expect,
+    obj,
+    offering,
+    required,
+    text,
+)
+
+NAME = "huggingface"
+API = "https://huggingface.co/api/models"
+PAGE_SIZE = 500
+TOP_N = 1000
+EXPAND = ("downloads", "likes", "library_name", "pipeline_tag", "createdAt", "lastModified",
+          "gated", "tags")
+
+
+def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+    """A page (bare array) of the listing, or one repository's object -> one row per model.
+
+    These rows describe repositories, not offerings (role `models`): they never become catalog
+    rows. Hub metadata goes in `extra`.
+    """
+    if isinstance(payload, dict):
+        payload = [payload]
+    data = expect(payload, list, NAME, "the response")
+    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+
+
+def named_repositories(context: FetchContext) -> Iterator[Request]:
+    """`GET /api/models/{repo}` for each repository other sources name but the top N lacks."""
+    listed = {row["source_key"].casefold() for row in context.rows}
+    for repo_id in context.hugging_face_ids:
+        if repo_id.casefold() in listed or repo_id.count("/") != 1:
+            continue
+        yield Request(url=f"{API}/{repo_id}", variant=repo_variant(repo_id),
+                      params={"expand[]": EXPAND}, paging="none")
+
+
+def repo_variant(repo_id: str) -> str:
+    """The replay name of one repository's recording: `repo-Qwen--Qwen3-8B`."""
+    return "repo-" + repo_id.replace("/", "--")
+
+
+def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
+    key = str(obj(entry).get("id") or f"#{index}")
+    repo_id = required(entry, "id", NAME, key)
+    tags = [t for t in entry.get("tags") or [] if isinstance(t, str)]
+    licenses = [t.removeprefix("license:") for t in tags if t.startswith("license:")]
+    card = obj(entry.get("cardData"))
+    gated = entry.get("gated")
+    extra = {
+        "downloads": entry.get("downloads"),
+        "likes": entry.get("likes"),
+        "license": text(card.get("license")) or (licenses[0] if licenses else None),
+        "library": text(entry.get("library_name")),
+        "pipeline_tag": text(entry.get("pipeline_tag")),
+        "gated": gated if isinstance(gated, str) else bool(gated) if gated is not None else None,
+        "created": text(entry.get("createdAt")),
+        "modified": text(entry.get("lastModified")),
+    }
+    return offering(
+        ctx,
+        source_key=repo_id,
+        source_provider=NAME,
+        model_id=repo_id,
+        creator=repo_id.split("/", 1)[0] if "/" in repo_id else None,
+        hugging_face_id=repo_id,
+        created_at=_timestamp(entry.get("createdAt")),
+        extra={k: v for k, v in extra.items() if v is not None},
+    )
+
+
+def _timestamp(value: Any) -> datetime | None:
+    value = text(value)
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+SPEC = SourceSpec(
+    name=NAME,
+    title="Hugging Face Hub",
+    description=(
+        "Repositories on the Hugging Face Hub, from `GET https://huggingface.co/api/models` "
+        "(`pipeline_tag`, `sort`, `direction`, `limit`, `expand[]`), paged by the `Link` header: "
+        f"the top {TOP_N:,} text-generation models by downloads, plus every repository another "
+        "source names in `hugging_face_id` (`GET /api/models/{repo}`). Downloads, likes, "
+        "license, library, pipeline tag, dates, gating. Optional `HF_TOKEN` raises the rate "
+        "limit (500 requests per 5 minutes anonymous); `RateLimit` headers are honoured."
+    ),
+    url=API,
+    parse=parse,
+    role="models",
+    paging="link_header",
+    params={"pipeline_tag": "text-generation", "sort": "downloads", "direction": "-1",
+            "limit": str(PAGE_SIZE), "expand[]": EXPAND},
+    max_rows=TOP_N,
+    extra_requests=named_repositories,
+    max_extra_requests=300,
+    auth=Auth(env_var="HF_TOKEN", required=False),
+    cron="0 3 * * *",  # after the 02:00 syncs, so their hugging_face_ids are fresh
+    min_rows=500,
+    max_pages=40,
+    docs_url="https://huggingface.co/docs/hub/api#get-apimodels",
+)

@@ -1,0 +1,84 @@
+"""Together AI: every model it serves, with prices in USD per 1M tokens."""
+
+from typing import Any
+
+from model_sync.catalog.money import PER_MILLION
+from model_sync.sources.base import (
+    Auth,
+    ParseContext,
+    Row,
+    SourceSpec,
+    expect,
+    integer,
+    obj,
+    offering,
+    price,
+    required,
+    text,
+    unix_time,
+)
+
+NAME = "together"
+KINDS = {"chat": "chat", "language": "completion", "code": "completion", "image":
+         "image_generation", "embedding": "embedding", "moderation": "moderation",
+         "rerank": "rerank", "audio": "audio_speech", "transcribe": "audio_transcription"}
+
+
+def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+    """A bare array of models -> one offering per model.
+
+    A `pricing` of all zeros is what the API shows for a model it does not price per token
+    (dedicated endpoints only): those prices are unpublished, not free. Together's free
+    endpoints say so in their id (`...-Free`) and keep their zero prices.
+    """
+    data = expect(payload, list, NAME, "the response")
+    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+
+
+def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
+    key = str(obj(entry).get("id") or f"#{index}")
+    model_id = required(entry, "id", NAME, key)
+    pricing = obj(entry.get("pricing"))
+    flags: set[str] = set()
+    input_price = price(pricing.get("input"), PER_MILLION, NAME, key, "pricing.input", flags)
+    output_price = price(pricing.get("output"), PER_MILLION, NAME, key, "pricing.output", flags)
+    free = model_id.lower().endswith("-free")
+    unpriced = not free and not input_price and not output_price
+    extra = {
+        "type": text(entry.get("type")),
+        "license": text(entry.get("license")),
+        "link": text(entry.get("link")),
+        "hourly_price": pricing.get("hourly") or None,
+        "per_token_pricing": False if unpriced and pricing else None,
+    }
+    return offering(
+        ctx,
+        source_key=model_id,
+        source_provider=NAME,
+        model_id=model_id,
+        flags=flags,
+        name=text(entry.get("display_name")),
+        creator=text(entry.get("organization")),
+        kind=KINDS.get(str(entry.get("type"))),
+        context_window=integer(entry.get("context_length")),
+        input_price=None if unpriced else input_price,
+        output_price=None if unpriced else output_price,
+        created_at=unix_time(entry.get("created")),
+        extra={k: v for k, v in extra.items() if v is not None},
+    )
+
+
+SPEC = SourceSpec(
+    name=NAME,
+    title="Together AI",
+    description=(
+        "Models served by Together AI, from `GET https://api.together.xyz/v1/models` (key in "
+        "`TOGETHER_API_KEY`): a bare array with type, context length, organization, license and "
+        "prices in USD per 1M tokens."
+    ),
+    url="https://api.together.xyz/v1/models",
+    parse=parse,
+    auth=Auth(env_var="TOGETHER_API_KEY"),
+    min_rows=50,
+    docs_url="https://docs.together.ai/reference/models",
+)

@@ -1,0 +1,82 @@
+"""xAI: its language models with prices in US cents per 100M tokens (integers)."""
+
+from typing import Any
+
+from model_sync.catalog.money import CENTS_PER_100M
+from model_sync.sources.base import (
+    Auth,
+    ParseContext,
+    Row,
+    SourceSpec,
+    expect,
+    obj,
+    offering,
+    price,
+    required,
+    strings,
+    text,
+    unix_time,
+)
+
+NAME = "xai"
+PRICES = (
+    ("input_price", "prompt_text_token_price"),
+    ("output_price", "completion_text_token_price"),
+    ("cache_read_price", "cached_prompt_text_token_price"),
+)
+
+
+def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+    """`{"models": [model]}` -> one offering per model; 30000 (cents per 100M) is 3 USD per 1M."""
+    data = expect(obj(payload).get("models"), list, NAME, "the 'models' field of the response")
+    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+
+
+def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
+    key = str(obj(entry).get("id") or f"#{index}")
+    model_id = required(entry, "id", NAME, key)
+    flags: set[str] = set()
+    prices = {column: price(entry.get(field), CENTS_PER_100M, NAME, key, field, flags)
+              for column, field in PRICES}
+    inputs = strings(entry.get("input_modalities"))
+    outputs = strings(entry.get("output_modalities"))
+    image_price = price(entry.get("prompt_image_token_price"), CENTS_PER_100M, NAME, key,
+                        "prompt_image_token_price", flags)
+    extra = {
+        "aliases": entry.get("aliases") or None,
+        "version": text(entry.get("version")),
+        "fingerprint": text(entry.get("fingerprint")),
+        "image_input_price": str(image_price) if image_price else None,
+        "search_price": entry.get("search_price"),  # cents per 100M searches, as published
+    }
+    return offering(
+        ctx,
+        source_key=model_id,
+        source_provider=NAME,
+        model_id=model_id,
+        flags=flags,
+        creator=text(entry.get("owned_by")),
+        kind="chat" if outputs and "text" in outputs else None,
+        **prices,
+        input_modalities=inputs,
+        output_modalities=outputs,
+        supports_vision=None if inputs is None else "image" in inputs,
+        created_at=unix_time(entry.get("created")),
+        extra={k: v for k, v in extra.items() if v is not None},
+    )
+
+
+SPEC = SourceSpec(
+    name=NAME,
+    title="xAI",
+    description=(
+        "xAI's language models, from `GET https://api.x.ai/v1/language-models` (key in "
+        "`XAI_API_KEY`), with modalities, aliases and prices as integer US cents per 100M "
+        "tokens, converted exactly to USD per 1M."
+    ),
+    url="https://api.x.ai/v1/language-models",
+    parse=parse,
+    auth=Auth(env_var="XAI_API_KEY"),
+    min_rows=5,
+    docs_url="https://docs.x.ai/docs/api-reference#list-language-models",
+)
