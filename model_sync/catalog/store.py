@@ -16,6 +16,7 @@ from model_sync.catalog.history import (
     ACTIVE,
     ARCHIVED,
     CATALOG_LIFECYCLE,
+    EVENT_FIELDS,
     REMOVED,
     Plan,
     SyncStats,
@@ -40,6 +41,11 @@ from model_sync.catalog.upsert import upsert
 DATABASE_URL_ENV = "MODEL_SYNC_DATABASE_URL"
 DEFAULT_DATABASE_PATH = Path("data") / "model_sync.db"
 CATALOG = "model_catalog"
+# Columns of a stored row that a diff reads (see `history.plan_source`).
+PREVIOUS_STATE_COLUMNS = (
+    "source", "source_key", "provider", "model_id", "canonical_id", "state", "content_hash",
+    "first_seen_at", "last_seen_at", "removed_at", "archived_at", *EVENT_FIELDS,
+)
 __all__ = ["CatalogStore", "SyncStats", "content_hash", "default_database_url", "make_engine"]
 
 
@@ -214,7 +220,7 @@ class CatalogStore:
         """
         now = now or datetime.now(UTC)
         with self.engine.begin() as conn:
-            previous = {r["source_key"]: r for r in self.source_rows(source, conn)}
+            previous = self._previous_state(conn, source)
             last = self._last_success_at(conn, source)
             plan = plan_source(source, previous, rows, now=now, run_id=run_id, last_sync=last)
             self._apply(conn, plan, source_offerings, STORED_OFFERING_COLUMNS, now)
@@ -348,6 +354,14 @@ class CatalogStore:
             conn.execute(sa.insert(price_history), plan.open_prices)
         if plan.events:
             conn.execute(sa.insert(catalog_changes), plan.events)
+
+    @staticmethod
+    def _previous_state(conn: sa.Connection, source: str) -> dict[str, dict[str, Any]]:
+        """What a diff needs of a source's stored rows: keys, hashes, lifecycle and the fields
+        that raise events (no JSON columns to decode)."""
+        columns = [source_offerings.c[name] for name in PREVIOUS_STATE_COLUMNS]
+        query = sa.select(*columns).where(source_offerings.c.source == source)
+        return {r["source_key"]: dict(r) for r in conn.execute(query).mappings()}
 
     @staticmethod
     def _last_success_at(conn: sa.Connection, source: str) -> datetime | None:
