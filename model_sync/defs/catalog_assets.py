@@ -12,7 +12,7 @@ from model_sync.catalog.clock import utcnow
 from model_sync.catalog.identity import Resolver
 from model_sync.catalog.merge import build_catalog
 from model_sync.catalog.rollup import build_models
-from model_sync.catalog.schema import CATALOG_FIELDS
+from model_sync.catalog.schema import CATALOG_FIELDS, LIFECYCLE_FIELDS
 from model_sync.catalog.store import CatalogStore
 from model_sync.defs.checks import CATALOG_RULES, results, specs
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
@@ -60,7 +60,7 @@ def resolve_all(store: CatalogStore, rows: list[dict]) -> int:
     freshness_policy=dg.FreshnessPolicy.time_window(
         fail_window=timedelta(hours=CATALOG_FRESHNESS_HOURS)),
     metadata={
-        "dagster/column_schema": table_schema(CATALOG_FIELDS),
+        "dagster/column_schema": table_schema(CATALOG_FIELDS + LIFECYCLE_FIELDS),
         "dagster/table_name": CATALOG,
     },
     pool="model_catalog",

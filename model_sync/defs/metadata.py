@@ -58,9 +58,17 @@ def price_changes_table(changes: Sequence[Mapping[str, Any]], limit: int = 10) -
     return "\n".join(lines)
 
 
+_TYPE_NAMES = {"ExactDecimal": "decimal", "JsonList": "json list", "JsonObject": "json",
+               "UtcDateTime": "timestamp (UTC)", "BigInteger": "integer", "Integer": "integer",
+               "String": "text", "Text": "text", "Boolean": "boolean", "Float": "float"}
+
+
 def table_schema(fields: Sequence[Field]) -> dg.TableSchema:
+    """The columns of a table as the UI shows them, with plain type names."""
     return dg.TableSchema(columns=[
-        dg.TableColumn(f.name, type=type(f.type).__name__, description=f.doc) for f in fields
+        dg.TableColumn(f.name, type=_TYPE_NAMES.get(type(f.type).__name__, "text"),
+                       description=f.doc)
+        for f in fields
     ])
 
 

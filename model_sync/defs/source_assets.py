@@ -14,7 +14,7 @@ from pydantic import Field
 from model_sync.catalog import validate
 from model_sync.catalog.clock import utcnow
 from model_sync.catalog.identity import Resolver
-from model_sync.catalog.schema import OFFERING_FIELDS
+from model_sync.catalog.schema import LIFECYCLE_FIELDS, OFFERING_FIELDS
 from model_sync.catalog.store import CatalogStore
 from model_sync.defs.checks import results, source_check_specs
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
@@ -193,7 +193,7 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             "docs": dg.MetadataValue.url(spec.docs_url) if spec.docs_url else None,
             "schedule": spec.cadence,
             "api_key_env": spec.auth.env_var if spec.auth else "none",
-            "dagster/column_schema": table_schema(OFFERING_FIELDS),
+            "dagster/column_schema": table_schema(OFFERING_FIELDS + LIFECYCLE_FIELDS),
             "dagster/table_name": "source_offerings",
         },
         pool=f"source_{spec.name}",
