@@ -27,7 +27,7 @@ def sync(root, catalog_db, selection, day=None, config=None):
 
 
 def run_events(store, result):
-    return {(e["model_id"], e["change"], e["field"]) for e in store.changes()
+    return {(e["source_key"], e["change"], e["field"]) for e in store.changes()
             if e["run_id"] == result.run_id}
 
 
@@ -35,16 +35,16 @@ def run_events(store, result):
 
 
 def per_million(text):
-    """A per-token price string as USD per 1M tokens; -1 and absent are no price."""
+    """A per-token price (string or JSON number) as USD per 1M tokens; -1/absent: no price."""
     if text in (None, ""):
         return None
-    value = Decimal(text)
+    value = Decimal(repr(text) if isinstance(text, float) else str(text))
     if value < 0:
         return None
     return Decimal(format(value * 1_000_000, ".15g"))
 
 
-def context(model):
+def openrouter_context(model):
     for value in (model.get("context_length"), (model.get("top_provider") or {}).get(
             "context_length")):
         if value and int(value) > 0:
@@ -52,13 +52,37 @@ def context(model):
     return None
 
 
-def expected_openrouter_events(snapshots):
-    """For each snapshot after the first: the (id, change, field) events it must cause."""
-    known: dict[str, dict] = {}  # last seen version of every id
+def openrouter_prices(model):
+    return {field: per_million(model["pricing"].get(name)) for field, name in PRICES}
+
+
+def litellm_prices(entry):
+    names = {"input_price": "input_cost_per_token", "output_price": "output_cost_per_token",
+             "cache_read_price": "cache_read_input_token_cost",
+             "cache_write_price": "cache_creation_input_token_cost"}
+    return {field: per_million(entry.get(name)) for field, name in names.items()}
+
+
+def litellm_context(entry):
+    value = entry.get("max_input_tokens")
+    return int(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def litellm_entries(payload):
+    return {k: v for k, v in payload.items() if isinstance(v, dict) and k != "sample_spec"}
+
+
+def expected_events(snapshots, entries, prices, context):
+    """For each snapshot: the (key, change, field) events it must cause, from the payloads.
+
+    `entries(payload)` maps keys to entries, `prices(entry)` gives the four prices in USD per
+    1M tokens, `context(entry)` the context window.
+    """
+    known: dict[str, dict] = {}  # last seen version of every key
     listed: set[str] = set()
     out = []
     for path in snapshots:
-        models = {m["id"]: m for m in json.loads(path.read_text())["data"]}
+        models = entries(json.loads(path.read_text()))
         events = set()
         for key, model in models.items():
             before = known.get(key)
@@ -67,10 +91,8 @@ def expected_openrouter_events(snapshots):
                 continue
             if key not in listed:
                 events.add((key, "restored", None))
-            for field, name in PRICES:
-                if per_million(before["pricing"].get(name)) != per_million(
-                        model["pricing"].get(name)):
-                    events.add((key, "price_changed", field))
+            old, new = prices(before), prices(model)
+            events |= {(key, "price_changed", f) for f in old if old[f] != new[f]}
             if context(before) != context(model):
                 events.add((key, "context_changed", "context_window"))
         events |= {(key, "removed", None) for key in listed - set(models)}
@@ -80,23 +102,27 @@ def expected_openrouter_events(snapshots):
     return out
 
 
-@pytest.fixture
-def openrouter_history(payloads):
-    return sorted(p for p in (payloads / "openrouter").glob("*.json") if p.name.count(".") == 1)
-
-
-def test_replaying_openrouter_in_date_order_writes_exactly_the_differences(
-        openrouter_history, catalog_db, payloads):
-    expected = expected_openrouter_events(openrouter_history)
+@pytest.mark.parametrize(
+    ("source", "entries", "prices", "context"),
+    [
+        ("openrouter", lambda p: {m["id"]: m for m in p["data"]}, openrouter_prices,
+         openrouter_context),
+        ("litellm", litellm_entries, litellm_prices, litellm_context),
+    ],
+)
+def test_replaying_snapshots_in_date_order_writes_exactly_the_differences(
+        source, entries, prices, context, catalog_db, payloads):
+    history = sorted(p for p in (payloads / source).glob("*.json") if p.name.count(".") == 1)
+    expected = expected_events(history, entries, prices, context)
     store = catalog_db.store()
-    for path, events in zip(openrouter_history, expected, strict=True):
-        result = sync(payloads, catalog_db, ["openrouter"], day=path.name[:10])
+    for path, events in zip(history, expected, strict=True):
+        result = sync(payloads, catalog_db, [source], day=path.name[:10])
         assert result.success, path.name
         assert run_events(store, result) == events, path.name
-    assert sum(len(e) for e in expected[1:]) > 0
+    assert len(history) >= 3 and sum(len(e) for e in expected[1:]) > 0
 
 
-def test_the_same_payload_twice_writes_no_event(openrouter_history, catalog_db, payloads):
+def test_the_same_payload_twice_writes_no_event(catalog_db, payloads):
     store = catalog_db.store()
     first = sync(payloads, catalog_db, ["openrouter"], day="2025-05-22")
     assert len(run_events(store, first)) == 319
