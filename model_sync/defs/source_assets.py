@@ -5,12 +5,13 @@ are never published, so the catalog keeps the source's last good rows.
 """
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from model_sync.cadence import Cadence
 from model_sync.catalog import validate
 from model_sync.catalog.schema import OFFERING_FIELDS
 from model_sync.catalog.store import CatalogStore
@@ -22,6 +23,11 @@ from model_sync.sources.base import ParseContext, ParseError, Row, SourceSpec
 
 OWNERS = ["team:model-catalog"]
 SOURCE_GROUP = "sources"
+# For outages longer than the HTTP client's own retries (seconds): a fetch error or an
+# unexpected error is retried after 1, 3 and 7 minutes, each +/- 1 minute; a blocked sync or a
+# parse error is not (`Failure(allow_retries=False)`: a retry would read the same bad data).
+SOURCE_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=60, backoff=dg.Backoff.EXPONENTIAL,
+                                     jitter=dg.Jitter.PLUS_MINUS)
 
 
 class SourceSyncConfig(dg.Config):
@@ -91,9 +97,10 @@ def audit(spec: SourceSpec, rows: list[Row], store: CatalogStore,
     ]
 
 
-def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
-    """The asset of one source: its description, kinds, owners, checks and freshness policy."""
-    description = f"{spec.description}\n\nSchedule: {spec.cadence}."
+def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinition:
+    """The asset of one source: its description, kinds, owners, checks and retry policy (its
+    freshness policy is applied with the project's others in `definitions.py`)."""
+    description = f"{spec.description}\n\nSchedule: {cadence.label}."
     if spec.auth and spec.auth.required:
         description += (f" Needs `{spec.auth.env_var}`: without it the source is disabled and "
                         "left out of schedules.")
@@ -105,13 +112,12 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         kinds={"httpx", "pandas", "sqlalchemy"},
         owners=OWNERS,
         check_specs=source_check_specs(spec),
-        freshness_policy=dg.FreshnessPolicy.time_window(
-            fail_window=timedelta(hours=spec.freshness_hours)),
+        retry_policy=SOURCE_RETRY_POLICY,
         tags={"model_sync/role": spec.role},
         metadata={
             "api": dg.MetadataValue.url(spec.url),
             "docs": dg.MetadataValue.url(spec.docs_url) if spec.docs_url else None,
-            "schedule": spec.cadence,
+            "schedule": cadence.label,
             "api_key_env": spec.auth.env_var if spec.auth else "none",
             "dagster/column_schema": table_schema(OFFERING_FIELDS),
             "dagster/table_name": "source_offerings",
