@@ -26,7 +26,7 @@ from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.defs.schedules import SOURCE_TAG
 from model_sync.sources import SOURCES
 
-RECENT_RUNS = 200
+RECENT_RUNS = 100
 
 
 class AlertWebhook(dg.ConfigurableResource):
@@ -46,15 +46,17 @@ class AlertWebhook(dg.ConfigurableResource):
         alerts.post(url, text)
 
 
-def run_subject(run: dg.DagsterRun) -> str:
-    """What a run was about: its source, its job, or the assets it selected."""
+def run_subject(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    """What a run was about: its source, its job, or the assets it selected or planned (runs
+    executed in-process, like `model-sync sync`'s, record no selection)."""
     if run.tags.get(SOURCE_TAG):
         return run.tags[SOURCE_TAG]
-    if not run.job_name.startswith("__") and run.job_name:
+    if run.job_name and not run.job_name.startswith("__"):
         return run.job_name
-    if run.asset_selection:
-        return ", ".join(sorted(k.to_user_string() for k in run.asset_selection))
-    return run.job_name
+    keys = run.asset_selection or {
+        record.dagster_event.asset_key for record in instance.all_logs(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)}
+    return ", ".join(sorted(k.to_user_string() for k in keys)) or run.job_name
 
 
 def _run_error(instance: dg.DagsterInstance, run_id: str) -> str:
@@ -75,7 +77,7 @@ def run_incidents(instance: dg.DagsterInstance, now: float,
     for record in sorted(finished, key=lambda r: r.end_time or r.update_timestamp.timestamp(),
                          reverse=True):
         run = record.dagster_run
-        subject = run_subject(run)
+        subject = run_subject(instance, run)
         if subject in seen:
             continue
         seen.add(subject)
@@ -91,7 +93,7 @@ def run_incidents(instance: dg.DagsterInstance, now: float,
             took = timedelta(seconds=now - record.start_time)
             found.append(alerts.Incident(
                 f"long_run:{run.run_id}",
-                f"run {run.run_id} of {run_subject(run)} is running long",
+                f"run {run.run_id} of {run_subject(instance, run)} is running long",
                 f"running for {human(took)}, over the {human(long_run)} threshold"))
     return found
 
