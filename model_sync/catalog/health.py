@@ -84,7 +84,9 @@ def human(delta: timedelta) -> str:
 def assess(name: str, history: Sequence[Mapping[str, Any]], *, now: datetime,
            warn_after: timedelta, fail_after: timedelta, rows: int | None = None,
            disabled: str | None = None, thresholds: Thresholds = Thresholds()) -> Health:
-    """The health of one source from its sync history, newest first."""
+    """The health of one source from its sync history, newest first. A sync interrupted by
+    terminating its run is neither a success nor a failure: it is left out."""
+    history = [r for r in history if r["status"] != "interrupted"]
     health = Health(name=name, rows=rows, disabled=disabled)
     add = health.findings.append
     successes = [r for r in history if r["status"] == "success"]

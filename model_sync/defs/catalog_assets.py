@@ -13,7 +13,7 @@ from model_sync.catalog.schema import CATALOG_FIELDS
 from model_sync.defs.checks import CATALOG_RULES, results, specs
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
 from model_sync.defs.resources import CatalogDatabase
-from model_sync.defs.source_assets import OWNERS
+from model_sync.defs.source_assets import OWNERS, record_quietly
 from model_sync.sources import SOURCES
 
 CATALOG = "model_catalog"
@@ -86,6 +86,11 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
                                          f"{reason}. The previous catalog is kept.",
                              allow_retries=False)
         stats = store.publish_catalog(rows, run_id=context.run.run_id, started_at=started)
+    except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
+        record_quietly(store, CATALOG, context.run.run_id, started, "interrupted",
+                       f"{CATALOG}: the run was terminated mid-build; the previous catalog is "
+                       "kept", context.log)
+        raise
     finally:
         store.dispose()
     duration = time.monotonic() - clock

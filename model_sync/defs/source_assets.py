@@ -97,6 +97,15 @@ def audit(spec: SourceSpec, rows: list[Row], store: CatalogStore,
     ]
 
 
+def record_quietly(store: CatalogStore, name: str, run_id: str, started: datetime, status: str,
+                   error: str, log) -> None:
+    """Record a sync that did not finish, without hiding the error that stopped it."""
+    try:
+        store.record_failure(name, run_id=run_id, started_at=started, status=status, error=error)
+    except Exception as exc:
+        log.warning(f"{name}: could not record the {status} sync in sync_runs: {exc}")
+
+
 def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinition:
     """The asset of one source: its description, kinds, owners, checks and retry policy (its
     freshness policy is applied with the project's others in `definitions.py`)."""
@@ -158,6 +167,16 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
             context.log.error(f"{spec.name}: sync blocked: {exc}")
             raise dg.Failure(description=f"{spec.name}: sync blocked by its checks: {exc}",
                              allow_retries=False) from exc
+        except Exception as exc:  # unexpected: recorded, then retried by the retry policy
+            record_quietly(store, spec.name, run_id, started, "failed",
+                           f"{spec.name}: {type(exc).__name__}: {exc}", context.log)
+            raise
+        except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
+            # The run was terminated: the publish transaction, if begun, rolled back.
+            record_quietly(store, spec.name, run_id, started, "interrupted",
+                           f"{spec.name}: the run was terminated mid-sync; the previous rows "
+                           "are kept", context.log)
+            raise
         finally:
             store.dispose()
         duration = time.monotonic() - clock
