@@ -132,6 +132,7 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
             "dagster/table_name": "source_offerings",
         },
         pool=f"source_{spec.name}",
+        output_required=False,  # a dry run materializes nothing
     )
     def _source(context: dg.AssetExecutionContext, config: SourceSyncConfig,
                 http: HttpClientResource, catalog_db: CatalogDatabase):
@@ -150,9 +151,11 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
             if blocked:
                 raise SyncBlocked("; ".join(f.description for f in blocked))
             if config.dry_run:
+                # An observation, not a materialization: nothing was written, so the asset
+                # must not look fresh nor trigger a catalog rebuild.
                 context.log.info(f"{spec.name}: dry run: {len(rows):,} rows audited, not written")
-                yield dg.MaterializeResult(metadata={"dry_run": True, "rows": len(rows),
-                                                     **fetch_meta})
+                yield dg.AssetObservation(asset_key=spec.name, metadata={
+                    "dry_run": True, "rows": len(rows), **fetch_meta})
                 return
             stats = store.publish_source(spec.name, rows, run_id=run_id, started_at=started)
         except (FetchError, ParseError) as exc:
