@@ -4,9 +4,10 @@ Overrides are read once, when the definitions load (schedules and freshness poli
 load-time objects), in this order, the first found winning:
 
 1. environment: `MODEL_SYNC_SCHEDULE_<SOURCE>` (a cron string), `MODEL_SYNC_TIMEZONE_<SOURCE>`,
-   `MODEL_SYNC_FRESHNESS_HOURS_<SOURCE>`, then `MODEL_SYNC_TIMEZONE` for every source;
+   `MODEL_SYNC_FRESHNESS_HOURS_<SOURCE>`, `MODEL_SYNC_PROBE_MINUTES_<SOURCE>`, then
+   `MODEL_SYNC_TIMEZONE` for every source;
 2. the YAML file named by `MODEL_SYNC_SCHEDULES_FILE` (see `schedules.example.yaml`);
-3. the source's `SourceSpec` (`cron`, `timezone`, `freshness_hours`).
+3. the source's `SourceSpec` (`cron`, `timezone`, `freshness_hours`, `probe_minutes`).
 
 Freshness follows the cadence: a source warns when it is a quarter hour past its longest gap
 between two ticks (one sync late) and fails at its spec's window, never less than that gap plus
@@ -34,7 +35,6 @@ FRESHNESS_ENV_PREFIX = "MODEL_SYNC_FRESHNESS_HOURS_"
 PROBE_ENV_PREFIX = "MODEL_SYNC_PROBE_MINUTES_"
 LATE_GRACE = timedelta(minutes=15)
 FAIL_GRACE = timedelta(hours=1)
-DEFAULT_PROBE_MINUTES = 15
 
 
 class CadenceError(ValueError):
@@ -153,7 +153,7 @@ def _cadence(spec: SourceSpec, env: Mapping[str, str], file: str | None, data: d
     hours, hours_origin = pick(FRESHNESS_ENV_PREFIX + suffix, "freshness_hours",
                                spec.freshness_hours)
     hours = _positive(hours, f"{spec.name} freshness_hours from {hours_origin}")
-    probe, probe_origin = pick(PROBE_ENV_PREFIX + suffix, "probe_minutes", DEFAULT_PROBE_MINUTES)
+    probe, probe_origin = pick(PROBE_ENV_PREFIX + suffix, "probe_minutes", spec.probe_minutes)
     probe = _positive(probe, f"{spec.name} probe_minutes from {probe_origin}", int)
     gap = longest_gap(cron, tz)
     fail = max(timedelta(hours=hours), gap + FAIL_GRACE)

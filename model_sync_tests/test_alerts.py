@@ -12,6 +12,7 @@ from model_sync.catalog.schema import sync_runs
 from model_sync.definitions import defs
 from model_sync.defs.alerts import AlertWebhook, alert_sensor
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
+from model_sync_tests.conftest import NO_COMPUTE_LOGS
 from model_sync_tests.servers import Receiver
 
 SECRET = "s3cr3t-token"
@@ -66,7 +67,7 @@ class World:
 def world(tmp_path, db_url):
     (tmp_path / "replay" / "openrouter").mkdir(parents=True)
     receiver = Receiver()
-    with receiver.running(), dg.instance_for_test() as instance:
+    with receiver.running(), dg.instance_for_test(overrides=NO_COMPUTE_LOGS) as instance:
         yield World(instance, db_url, tmp_path / "replay", receiver)
 
 

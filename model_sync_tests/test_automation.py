@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 
 from model_sync.defs.catalog_assets import CATALOG_CONDITION
+from model_sync_tests.conftest import NO_COMPUTE_LOGS
 
 GATE = threading.Event()
 FAIL = set()
@@ -37,7 +38,7 @@ ASSETS = [*SOURCES, catalog]
 def instance():
     FAIL.clear()
     GATE.clear()
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test(overrides=NO_COMPUTE_LOGS) as instance:
         yield instance
 
 

@@ -125,3 +125,13 @@ def test_schedule_ticks_in_its_timezone():
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("15 9 * * *",
                                                                       "Europe/Berlin")
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+
+
+def test_the_example_overrides_file_is_valid():
+    from model_sync_tests.conftest import REPO
+
+    cadences = resolve_cadences(SOURCES, env={
+        "MODEL_SYNC_SCHEDULES_FILE": str(REPO / "schedules.example.yaml")})
+    assert cadences["artificial_analysis"].probe_minutes == 720
+    assert cadences["artificial_analysis"].fail_after == timedelta(hours=26)
+    assert cadences["openrouter"].cron == "0 */6 * * *"

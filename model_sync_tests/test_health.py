@@ -11,15 +11,15 @@ from model_sync.catalog.store import CatalogStore
 from model_sync.cli import main
 from model_sync.sources import SOURCES
 
-NOW = datetime.now(UTC)
 ENABLED = [s.name for s in SOURCES if not (s.auth and s.auth.required)] + ["model_catalog"]
 
 
 def seed(store: CatalogStore, source: str, *runs: tuple[str, float], took: float = 30):
     """Sync attempts of a source, oldest first: (status, hours ago)."""
+    now = datetime.now(UTC)
     with store.engine.begin() as conn:
         for status, hours in runs:
-            finished = NOW - timedelta(hours=hours)
+            finished = now - timedelta(hours=hours)
             conn.execute(sa.insert(sync_runs).values(
                 run_id=f"run-{source}-{hours}", source=source, status=status,
                 started_at=finished - timedelta(seconds=took), finished_at=finished,
@@ -102,11 +102,13 @@ def test_a_source_never_synced_is_critical_unless_disabled(db_url, monkeypatch, 
 
 
 def test_failure_rate_needs_five_runs_and_counts_only_the_last_ten():
+    now = datetime.now(UTC)
+
     def history(*statuses):
-        return [{"status": s, "started_at": NOW, "finished_at": NOW, "error": "x"}
+        return [{"status": s, "started_at": now, "finished_at": now, "error": "x"}
                 for s in statuses]
 
-    window = {"now": NOW, "warn_after": timedelta(hours=1), "fail_after": timedelta(hours=2)}
+    window = {"now": now, "warn_after": timedelta(hours=1), "fail_after": timedelta(hours=2)}
     few = assess("s", history("success", "failed", "failed", "success"), **window)
     assert few.level == OK and few.failures == 2 and few.runs == 4
     old_failures = history(*(["success"] * 10 + ["failed"] * 10))

@@ -17,6 +17,7 @@ from model_sync.definitions import defs
 from model_sync.defs import source_assets
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.sources import SOURCES, SOURCES_BY_NAME
+from model_sync_tests.conftest import NO_COMPUTE_LOGS
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = SOURCES_BY_NAME["openrouter"]
@@ -154,7 +155,7 @@ def test_unexpected_errors_are_recorded_and_retried(catalog_db, monkeypatch):
 def instance_settings() -> dict:
     settings = yaml.safe_load((REPO / "dagster.yaml").read_text())
     settings.pop("telemetry", None)
-    return settings
+    return {**settings, **NO_COMPUTE_LOGS}
 
 
 def test_dagster_yaml_limits_each_source_to_one_run_and_one_step():

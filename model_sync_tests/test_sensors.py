@@ -108,6 +108,7 @@ def test_every_source_has_a_stopped_change_sensor_targeting_only_it():
     for name, spec in SOURCES_BY_NAME.items():
         sensor = repo.get_sensor_def(f"{name}_change_sensor")
         assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
-        assert sensor.minimum_interval_seconds == 15 * 60
+        assert sensor.minimum_interval_seconds == spec.probe_minutes * 60
+        assert spec.probe_minutes == (720 if name == "artificial_analysis" else 15)
         assert repo.get_job(sensor.job_name).asset_layer.executable_asset_keys == {
             dg.AssetKey(spec.name)}
