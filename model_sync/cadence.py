@@ -72,6 +72,7 @@ def longest_gap(cron: str, timezone: str, ticks: int = 400) -> timedelta:
 
 
 def validate_cron(cron: str, where: str) -> str:
+    """A cron string Dagster accepts, with single spaces; else a CadenceError naming `where`."""
     cron = " ".join(str(cron).split())
     if not is_valid_cron_string(cron):
         raise CadenceError(f"{where}: {cron!r} is not a valid cron string (five fields: "
@@ -80,6 +81,7 @@ def validate_cron(cron: str, where: str) -> str:
 
 
 def validate_timezone(name: str, where: str) -> str:
+    """An IANA time zone name; else a CadenceError naming `where`."""
     try:
         ZoneInfo(str(name))
     except (ZoneInfoNotFoundError, ValueError):

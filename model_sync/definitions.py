@@ -22,6 +22,7 @@ CADENCES = resolve_cadences(SOURCES)
 
 
 def freshness(warn: timedelta, fail: timedelta) -> dg.FreshnessPolicy:
+    """A time-window freshness policy: warn after `warn`, fail after `fail` without an update."""
     return dg.FreshnessPolicy.time_window(fail_window=fail, warn_window=warn)
 
 
