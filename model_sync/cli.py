@@ -1,4 +1,5 @@
-"""The `model-sync` command: sync sources into the catalog, or normalize one recorded payload."""
+"""The `model-sync` command: sync sources into the catalog, normalize one recorded payload, or
+report the health of every source."""
 
 import argparse
 import json
@@ -53,9 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--include-archived", action="store_true",
                         help="also export archived offerings")
 
+    health = sub.add_parser("health", help="each source's last success, age, rows and recent "
+                                           "failures; exits 0 healthy, 1 warning, 2 critical")
+    health.add_argument("--select", nargs="+", metavar="SOURCE", default=None,
+                        help="sources to report (default: all and model_catalog)")
+
     args = parser.parse_args(argv)
     if args.command == "export":
         return _export(args.format, args.table, args.out, args.include_archived)
+    if args.command == "health":
+        return _health(args.select)
     if args.command == "normalize":
         return _normalize(args.source, args.file, args.as_of)
     if args.command == "record":
@@ -170,6 +178,33 @@ def _record(out: Path, select: list[str] | None) -> int:
         print(f"model-sync: {exc.args[0]}", file=sys.stderr)
         return 2
     return 1 if failed else 0
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+def _health(select: list[str] | None) -> int:
+    from model_sync.cadence import CadenceError, health_windows, resolve_cadences
+    from model_sync.catalog.health import CATALOG, health_report, render
+    from model_sync.defs.resources import CatalogDatabase, HttpClientResource
+
+    try:
+        names = [n if n == CATALOG else get_source(n).name for n in select] if select else None
+        windows = health_windows(resolve_cadences(SOURCES))
+    except (KeyError, CadenceError) as exc:
+        print(f"model-sync: {exc.args[0]}", file=sys.stderr)
+        return 2
+    if names:
+        windows = {n: w for n, w in windows.items() if n in names}
+    http = HttpClientResource()
+    store = CatalogDatabase().store()
+    try:
+        report = health_report(store, windows,
+                               disabled={s.name: http.disabled_reason(s) for s in SOURCES})
+    finally:
+        store.dispose()
+    print(render(report))
+    return max((h.level for h in report), default=0)
 
 
 if __name__ == "__main__":

@@ -1,27 +1,50 @@
-"""The Dagster definitions of model_sync: assembled here, defined in `model_sync.defs`."""
+"""The Dagster definitions of model_sync: assembled here, defined in `model_sync.defs`.
+
+Cadences (schedules and freshness) are resolved once, at load, from the sources' specs and the
+overrides described in `model_sync.cadence`.
+"""
+
+from datetime import timedelta
 
 import dagster as dg
 
+from model_sync.cadence import catalog_windows, resolve_cadences
+from model_sync.defs.alerts import AlertWebhook, alert_sensor
 from model_sync.defs.catalog_assets import CATALOG, model_catalog
+from model_sync.defs.jobs import full_resync
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.defs.schedules import build_schedule
+from model_sync.defs.sensors import build_change_sensor, catalog_automation_sensor
 from model_sync.defs.source_assets import build_source_asset
 from model_sync.sources import SOURCES
 
-source_assets = [build_source_asset(spec) for spec in SOURCES]
+CADENCES = resolve_cadences(SOURCES)
 
-sync_all_job = dg.define_asset_job(
-    name="sync_all_job",
-    selection=dg.AssetSelection.groups("sources") | dg.AssetSelection.assets(CATALOG),
-    description="Syncs every source, then rebuilds the catalog.",
-)
+
+def freshness(warn: timedelta, fail: timedelta) -> dg.FreshnessPolicy:
+    """A time-window freshness policy: warn after `warn`, fail after `fail` without an update."""
+    return dg.FreshnessPolicy.time_window(fail_window=fail, warn_window=warn)
+
+
+def _apply_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
+    name = spec.key.to_user_string()
+    if name == CATALOG:
+        return dg.apply_freshness_policy(spec, freshness(*catalog_windows(CADENCES.values())))
+    cadence = CADENCES[name]
+    return dg.apply_freshness_policy(spec, freshness(cadence.warn_after, cadence.fail_after))
+
 
 defs = dg.Definitions(
-    assets=[*source_assets, model_catalog],
-    jobs=[sync_all_job],
-    schedules=[build_schedule(spec) for spec in SOURCES],
+    assets=dg.map_asset_specs(
+        _apply_freshness,
+        [*(build_source_asset(s, CADENCES[s.name]) for s in SOURCES), model_catalog]),
+    jobs=[full_resync],
+    schedules=[build_schedule(s, CADENCES[s.name]) for s in SOURCES],
+    sensors=[*(build_change_sensor(s, CADENCES[s.name]) for s in SOURCES),
+             catalog_automation_sensor, alert_sensor],
     resources={
         "http": HttpClientResource(),
         "catalog_db": CatalogDatabase(),
+        "alert_webhook": AlertWebhook(),
     },
 )

@@ -115,6 +115,10 @@ def _collect(result: dg.ExecuteInProcessResult, names: Sequence[str], report: Sy
     for event in result.get_asset_materialization_events():
         mat = event.materialization
         materialized[mat.asset_key.to_user_string()] = (mat.metadata, event.step_key)
+    for event in result.get_asset_observation_events():  # dry runs observe, never materialize
+        seen = event.asset_observation_data.asset_observation
+        if "dry_run" in seen.metadata:
+            materialized[seen.asset_key.to_user_string()] = (seen.metadata, event.step_key)
     failures = {e.step_key: e for e in result.get_step_failure_events()}
     blocked_assets = set()
     for evaluation in result.get_asset_check_evaluations():

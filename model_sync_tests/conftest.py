@@ -91,3 +91,9 @@ def fixtures_http() -> HttpClientResource:
 
 def ctx(source: str, when: str = "2026-08-01") -> ParseContext:
     return ParseContext(source=source, fetched_at=datetime.fromisoformat(when).replace(tzinfo=UTC))
+
+
+# Runs started from test threads must not capture compute logs: the capture redirects the
+# process's file descriptors and can stall a run that ends while another test thread runs.
+NO_COMPUTE_LOGS = {"compute_logs": {"module": "dagster.core.storage.noop_compute_log_manager",
+                                    "class": "NoOpComputeLogManager"}}

@@ -86,3 +86,18 @@ def test_sync_skips_sources_without_a_snapshot_before_the_replay_date(payloads, 
 def test_sync_rejects_unknown_sources(capsys):
     assert main(["sync", "--select", "nope"]) == 2
     assert "known sources:" in capsys.readouterr().err
+
+
+@needs_shared
+def test_sync_dry_run_reports_success_and_writes_nothing(payloads, tmp_path):
+    env = {"MODEL_SYNC_REPLAY_DIR": str(payloads), "PATH": "/usr/bin:/bin",
+           "MODEL_SYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"}
+    done = subprocess.run([sys.executable, "-m", "model_sync.cli", "sync", "--dry-run",
+                           "--select", "deepinfra"], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "deepinfra              success      142" in done.stdout
+    assert "dry run, nothing written" in done.stdout and "model_catalog" not in done.stdout
+    from model_sync.catalog.store import CatalogStore
+    assert CatalogStore.from_url(env["MODEL_SYNC_DATABASE_URL"]).table_counts()[
+        "source_offerings"] == 0

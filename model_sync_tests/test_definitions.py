@@ -14,7 +14,9 @@ def repo():
 
 def test_definitions_load_and_resolve_every_job(repo):
     dg.Definitions.validate_loadable(defs)
-    assert repo.get_job("sync_all_job")
+    job = repo.get_job("full_resync")
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {
+        s.name for s in SOURCES} | {"model_catalog"}
 
 
 def test_one_asset_per_source_plus_the_catalog(repo):
@@ -48,6 +50,9 @@ def test_every_source_has_a_stopped_schedule_with_its_cron_and_timezone(repo):
         assert schedule.cron_schedule == spec.cron
         assert schedule.execution_timezone == spec.timezone
         assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+        # a schedule syncs its source only: the catalog follows by declarative automation
+        job = repo.get_job(schedule.job_name)
+        assert job.asset_layer.executable_asset_keys == {dg.AssetKey(spec.name)}
     assert repo.get_schedule_def("openrouter_schedule").cron_schedule == "0 */6 * * *"
 
 
@@ -59,4 +64,5 @@ def test_schedule_of_a_source_without_its_key_skips_with_the_reason(repo, monkey
     assert "GROQ_API_KEY" in result.skip_message
     monkeypatch.setenv("GROQ_API_KEY", "k")
     with dg.build_schedule_context() as context:
-        assert len(schedule.evaluate_tick(context).run_requests) == 1
+        [request] = schedule.evaluate_tick(context).run_requests
+    assert request.tags["model_sync/source"] == "groq"  # the per-source run limit's tag

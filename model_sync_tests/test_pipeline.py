@@ -197,6 +197,10 @@ def test_dry_run_audits_without_writing(replay_http, catalog_db):
     assert result.success
     assert catalog_db.store().source_count("openrouter") == 0
     assert checks(result)["openrouter_min_rows"].passed
+    # observed, not materialized: the asset does not look fresh and the catalog is not triggered
+    assert not result.get_asset_materialization_events()
+    [observed] = result.get_asset_observation_events()
+    assert observed.asset_observation_data.asset_observation.metadata["rows"].value > 250
 
 
 def test_catalog_is_blocked_below_its_minimum_and_keeps_the_previous_catalog(replay_http,

@@ -2,7 +2,6 @@
 
 import time
 from collections import Counter
-from datetime import timedelta
 
 import dagster as dg
 from pydantic import Field
@@ -17,12 +16,26 @@ from model_sync.catalog.store import CatalogStore
 from model_sync.defs.checks import CATALOG_RULES, results, specs
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
 from model_sync.defs.resources import CatalogDatabase
-from model_sync.defs.source_assets import OWNERS
+from model_sync.defs.source_assets import OWNERS, record_quietly
 from model_sync.sources import SOURCES
 from model_sync.sources.base import OFFERING_ROLES
 
 CATALOG = "model_catalog"
-CATALOG_FRESHNESS_HOURS = 8  # the fastest source is synced every 6 hours
+
+CATALOG_CONDITION = (
+    (dg.AutomationCondition.newly_missing()
+     | dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated())
+     .with_label("any_source_updated"))
+    .since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("rebuild_after_source_updates")
+"""Rebuild when a source published new rows since the catalog was last requested or built, once
+no source sync is still running and no catalog build is in progress: a burst of source updates
+gives one build. A blocked sync publishes nothing (write-audit-publish), so it never triggers one.
+Unlike `eager()`: a source that never synced (its key is not set) does not hold the catalog back,
+and a run that planned the catalog but skipped it (one of its sources failed) is followed by a
+build, since the catalog merges whatever the sources last published."""
 
 
 class CatalogConfig(dg.Config):
@@ -57,8 +70,7 @@ def resolve_all(store: CatalogStore, rows: list[dict]) -> int:
     kinds={"pandas", "sqlalchemy"},
     owners=OWNERS,
     check_specs=specs(CATALOG, CATALOG_RULES),
-    freshness_policy=dg.FreshnessPolicy.time_window(
-        fail_window=timedelta(hours=CATALOG_FRESHNESS_HOURS)),
+    automation_condition=CATALOG_CONDITION,
     metadata={
         "dagster/column_schema": table_schema(CATALOG_FIELDS + LIFECYCLE_FIELDS),
         "dagster/table_name": CATALOG,
@@ -105,6 +117,11 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
             hub=[r for r in everything if by_role.get(r["source"]) == "models"])
         models_written = store.publish_models(rollup, now=started)
         cleaned = store.cleanup(now=started, retention_days=config.retention_days)
+    except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
+        record_quietly(store, CATALOG, run_id, started, "interrupted",
+                       f"{CATALOG}: the run was terminated mid-build; the previous catalog is "
+                       "kept", context.log)
+        raise
     finally:
         store.dispose()
     duration = time.monotonic() - clock

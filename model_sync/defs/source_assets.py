@@ -5,12 +5,13 @@ are never published, so the catalog keeps the source's last good rows.
 """
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from model_sync.cadence import Cadence
 from model_sync.catalog import validate
 from model_sync.catalog.clock import utcnow
 from model_sync.catalog.identity import Resolver
@@ -24,6 +25,11 @@ from model_sync.sources.base import FetchContext, ParseContext, ParseError, Row,
 
 OWNERS = ["team:model-catalog"]
 SOURCE_GROUP = "sources"
+# For outages longer than the HTTP client's own retries (seconds): a fetch error or an
+# unexpected error is retried after 1, 3 and 7 minutes, each +/- 1 minute; a blocked sync or a
+# parse error is not (`Failure(allow_retries=False)`: a retry would read the same bad data).
+SOURCE_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=60, backoff=dg.Backoff.EXPONENTIAL,
+                                     jitter=dg.Jitter.PLUS_MINUS)
 
 
 class SourceSyncConfig(dg.Config):
@@ -171,9 +177,19 @@ def audit(spec: SourceSpec, rows: list[Row], store: CatalogStore,
     ]
 
 
-def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
-    """The asset of one source: its description, kinds, owners, checks and freshness policy."""
-    description = f"{spec.description}\n\nSchedule: {spec.cadence}."
+def record_quietly(store: CatalogStore, name: str, run_id: str, started: datetime, status: str,
+                   error: str, log) -> None:
+    """Record a sync that did not finish, without hiding the error that stopped it."""
+    try:
+        store.record_failure(name, run_id=run_id, started_at=started, status=status, error=error)
+    except Exception as exc:
+        log.warning(f"{name}: could not record the {status} sync in sync_runs: {exc}")
+
+
+def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinition:
+    """The asset of one source: its description, kinds, owners, checks and retry policy (its
+    freshness policy is applied with the project's others in `definitions.py`)."""
+    description = f"{spec.description}\n\nSchedule: {cadence.label}."
     if spec.auth and spec.auth.required:
         description += (f" Needs `{spec.auth.env_var}`: without it the source is disabled and "
                         "left out of schedules.")
@@ -185,18 +201,18 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         kinds={"httpx", "pandas", "sqlalchemy"},
         owners=OWNERS,
         check_specs=source_check_specs(spec),
-        freshness_policy=dg.FreshnessPolicy.time_window(
-            fail_window=timedelta(hours=spec.freshness_hours)),
+        retry_policy=SOURCE_RETRY_POLICY,
         tags={"model_sync/role": spec.role},
         metadata={
             "api": dg.MetadataValue.url(spec.url),
             "docs": dg.MetadataValue.url(spec.docs_url) if spec.docs_url else None,
-            "schedule": spec.cadence,
+            "schedule": cadence.label,
             "api_key_env": spec.auth.env_var if spec.auth else "none",
             "dagster/column_schema": table_schema(OFFERING_FIELDS + LIFECYCLE_FIELDS),
             "dagster/table_name": "source_offerings",
         },
         pool=f"source_{spec.name}",
+        output_required=False,  # a dry run materializes nothing
     )
     def _source(context: dg.AssetExecutionContext, config: SourceSyncConfig,
                 http: HttpClientResource, catalog_db: CatalogDatabase):
@@ -218,9 +234,11 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             if blocked:
                 raise SyncBlocked("; ".join(f.description for f in blocked))
             if config.dry_run:
+                # An observation, not a materialization: nothing was written, so the asset
+                # must not look fresh nor trigger a catalog rebuild.
                 context.log.info(f"{spec.name}: dry run: {len(rows):,} rows audited, not written")
-                yield dg.MaterializeResult(metadata={"dry_run": True, "rows": len(rows),
-                                                     **fetch_meta})
+                yield dg.AssetObservation(asset_key=spec.name, metadata={
+                    "dry_run": True, "rows": len(rows), **fetch_meta})
                 return
             stats = store.publish_source(spec.name, rows, run_id=run_id, started_at=started,
                                          now=started)
@@ -236,6 +254,16 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             context.log.error(f"{spec.name}: sync blocked: {exc}")
             raise dg.Failure(description=f"{spec.name}: sync blocked by its checks: {exc}",
                              allow_retries=False) from exc
+        except Exception as exc:  # unexpected: recorded, then retried by the retry policy
+            record_quietly(store, spec.name, run_id, started, "failed",
+                           f"{spec.name}: {type(exc).__name__}: {exc}", context.log)
+            raise
+        except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
+            # The run was terminated: the publish transaction, if begun, rolled back.
+            record_quietly(store, spec.name, run_id, started, "interrupted",
+                           f"{spec.name}: the run was terminated mid-sync; the previous rows "
+                           "are kept", context.log)
+            raise
         finally:
             store.dispose()
         duration = time.monotonic() - clock

@@ -1,6 +1,6 @@
 """Fetching sources over HTTP (httpx): retries, limits, paging, and offline replay."""
 
-from model_sync.http.client import FetchError, HttpSettings, Page, SourceClient
+from model_sync.http.client import FetchError, HttpSettings, Page, Probe, SourceClient
 from model_sync.http.replay import ReplayTransport
 
-__all__ = ["FetchError", "HttpSettings", "Page", "ReplayTransport", "SourceClient"]
+__all__ = ["FetchError", "HttpSettings", "Page", "Probe", "ReplayTransport", "SourceClient"]

@@ -1,5 +1,6 @@
 """One HTTP client for every source: timeouts, retries with backoff, size limits, paging."""
 
+import hashlib
 import logging
 import random
 import re
@@ -187,6 +188,45 @@ class SourceClient:
         backoff = min(s.max_backoff_seconds, s.backoff_seconds * 2 ** (attempt - 1))
         return backoff * (0.5 + self.jitter() / 2)  # "equal jitter": between half and all of it
 
+    # -- a cheap change probe --------------------------------------------------------------------
+
+    def probe(self, spec: SourceSpec, *, previous: Mapping[str, str] | None = None,
+              api_key: str | None = None) -> "Probe":
+        """Ask whether a source's first page changed since `previous` (its validators).
+
+        A conditional GET (`If-None-Match` / `If-Modified-Since`) when the last answer carried
+        an ETag or Last-Modified; where the server sends neither, the SHA-256 of the first page
+        is the validator. In replay mode the replayed file's name is.
+        """
+        previous = dict(previous or {})
+        headers = {}
+        if spec.auth and api_key:
+            headers[spec.auth.header] = spec.auth.header_value(api_key)
+        if previous.get("etag"):
+            headers["If-None-Match"] = previous["etag"]
+        if previous.get("last_modified"):
+            headers["If-Modified-Since"] = previous["last_modified"]
+        query = dict(spec.params)
+        if spec.paging == "page_param":
+            query[spec.page_param] = "1"
+        response = self.get(spec.url, source=spec.name, params=query or None, headers=headers)
+        if response.headers.get(REPLAY_HEADER) == "missing":
+            raise FetchError(spec.name, spec.url, response.text or "no recorded snapshot")
+        if response.status_code == 304:
+            return Probe(changed=False, validators=previous, status=304)
+        if response.status_code >= 300:
+            raise FetchError(spec.name, spec.url, f"HTTP {response.status_code} on a probe",
+                             response.status_code)
+        validators = {k: v for k, v in (
+            ("etag", response.headers.get("etag")),
+            ("last_modified", response.headers.get("last-modified")),
+            ("snapshot", response.headers.get(REPLAY_HEADER)),
+        ) if v}
+        if not validators.keys() & {"etag", "last_modified"}:
+            validators["sha256"] = hashlib.sha256(response.content).hexdigest()
+        changed = _identity(validators) != _identity(previous)
+        return Probe(changed=changed, validators=validators, status=response.status_code)
+
     # -- a whole source ------------------------------------------------------------------------
 
     def fetch_pages(self, spec: SourceSpec, *, params: Mapping[str, str] | None = None,
@@ -256,6 +296,28 @@ class SourceClient:
                 raise ParseError(spec.name, "page_param paging needs a has_more function")
             return spec.url if spec.has_more(payload) else None
         return None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The answer to a change probe: whether the source changed, and its current validators."""
+
+    changed: bool
+    validators: dict[str, str]
+    status: int
+
+    @property
+    def version(self) -> str:
+        """A short, stable name of the source's current version, for run keys."""
+        return hashlib.sha256(_identity(self.validators).encode()).hexdigest()[:16]
+
+
+def _identity(validators: Mapping[str, str] | None) -> str:
+    """What identifies a version: the strongest validator present."""
+    for key in ("etag", "sha256", "snapshot", "last_modified"):
+        if validators and validators.get(key):
+            return f"{key}={validators[key]}"
+    return ""
 
 
 def _variant(params: Mapping[str, str] | None) -> str | None:

@@ -79,5 +79,6 @@ SPEC = SourceSpec(
     auth=Auth(env_var="ARTIFICIAL_ANALYSIS_API_KEY", header="x-api-key", scheme=""),
     min_rows=100,
     max_pages=20,
+    probe_minutes=720,  # a probe spends a request of the free tier's quota
     docs_url="https://artificialanalysis.ai/documentation",
 )

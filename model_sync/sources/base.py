@@ -108,6 +108,7 @@ class SourceSpec:
     cron: str = "0 2 * * *"
     timezone: str = "UTC"
     freshness_hours: int = 24
+    probe_minutes: int = 15  # how often the change sensor probes the first page
     min_rows: int = 1
     max_pages: int = 200
     page_param: str = "page"

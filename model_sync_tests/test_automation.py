@@ -1,0 +1,133 @@
+"""The catalog's automation condition: one build per burst of source updates, never during one."""
+
+import threading
+
+import dagster as dg
+import pytest
+
+from model_sync.defs.catalog_assets import CATALOG_CONDITION
+from model_sync_tests.conftest import NO_COMPUTE_LOGS
+
+GATE = threading.Event()
+FAIL = set()
+
+
+def source(name):
+    @dg.asset(name=name)
+    def _asset():
+        if name in FAIL:
+            raise dg.Failure(f"{name} failed", allow_retries=False)
+        if name == "slow":
+            assert GATE.wait(30)
+
+    return _asset
+
+
+SOURCES = [source(n) for n in ("alpha", "beta", "gamma", "slow")]
+
+
+@dg.asset(deps=["alpha", "beta", "gamma", "slow"], automation_condition=CATALOG_CONDITION)
+def catalog():
+    pass
+
+
+ASSETS = [*SOURCES, catalog]
+
+
+@pytest.fixture
+def instance():
+    FAIL.clear()
+    GATE.clear()
+    with dg.instance_for_test(overrides=NO_COMPUTE_LOGS) as instance:
+        yield instance
+
+
+class Evaluator:
+    def __init__(self, instance):
+        self.instance, self.cursor = instance, None
+
+    def requested(self) -> int:
+        result = dg.evaluate_automation_conditions(defs=ASSETS, instance=self.instance,
+                                                   cursor=self.cursor)
+        self.cursor = result.cursor
+        return result.get_num_requested(dg.AssetKey("catalog"))
+
+
+def run(instance, *names):
+    return dg.materialize(ASSETS, selection=list(names), instance=instance, raise_on_error=False)
+
+
+def test_a_burst_of_source_updates_gives_one_catalog_build(instance):
+    evaluate = Evaluator(instance)
+    assert evaluate.requested() == 0  # nothing happened yet
+    run(instance, "alpha")
+    run(instance, "beta")
+    run(instance, "gamma")
+    assert evaluate.requested() == 1
+    assert evaluate.requested() == 0  # handled: no second build for the same burst
+    run(instance, "alpha")
+    assert evaluate.requested() == 1
+
+
+def test_no_build_while_a_source_sync_is_running(instance):
+    evaluate = Evaluator(instance)
+    evaluate.requested()
+    slow = threading.Thread(target=run, args=(instance, "slow"))
+    slow.start()
+    try:
+        for _ in range(100):
+            if instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+                break
+            threading.Event().wait(0.1)
+        run(instance, "alpha")
+        assert evaluate.requested() == 0  # slow is still in progress
+    finally:
+        GATE.set()
+        slow.join(30)
+    assert evaluate.requested() == 1  # one build covers both updates
+    assert evaluate.requested() == 0
+
+
+def test_a_run_that_built_the_catalog_is_not_followed_by_another(instance):
+    evaluate = Evaluator(instance)
+    evaluate.requested()
+    GATE.set()
+    assert run(instance, "alpha", "beta", "gamma", "slow", "catalog").success
+    assert evaluate.requested() == 0
+
+
+def test_a_run_whose_catalog_step_was_skipped_is_followed_by_a_build(instance):
+    evaluate = Evaluator(instance)
+    evaluate.requested()
+    FAIL.add("gamma")
+    result = run(instance, "alpha", "gamma", "catalog")
+    assert not result.success and not result.asset_materializations_for_node("catalog")
+    assert evaluate.requested() == 1
+
+
+def test_a_source_that_never_synced_does_not_hold_the_catalog_back(instance):
+    evaluate = Evaluator(instance)
+    evaluate.requested()
+    run(instance, "alpha")  # beta, gamma and slow were never materialized
+    assert evaluate.requested() == 1
+
+
+def test_a_failed_or_blocked_sync_does_not_trigger_a_build(instance):
+    evaluate = Evaluator(instance)
+    evaluate.requested()
+    FAIL.add("alpha")
+    run(instance, "alpha")
+    assert evaluate.requested() == 0
+
+
+def test_the_catalog_carries_the_condition_and_a_running_sensor_evaluates_it():
+    from model_sync.definitions import defs
+
+    repo = defs.get_repository_def()
+    node = repo.asset_graph.get(dg.AssetKey("model_catalog"))
+    assert node.automation_condition.get_label() == "rebuild_after_source_updates"
+    sensor = repo.get_sensor_def("catalog_automation_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    for spec_key in repo.asset_graph.get_all_asset_keys():
+        if spec_key != dg.AssetKey("model_catalog"):
+            assert repo.asset_graph.get(spec_key).automation_condition is None
