@@ -8,7 +8,8 @@ from model_sync.sources.base import (
     Row,
     SourceSpec,
     day,
-    expect,
+    entry_id,
+    listed,
     obj,
     offering,
     required,
@@ -24,7 +25,7 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     These rows describe models, not offerings: the catalog joins their scores to offerings and
     never lists them as a provider's own. Median prices across providers stay in `extra`.
     """
-    data = expect(obj(payload).get("data"), list, NAME, "the 'data' field of the response")
+    data = listed(payload, NAME)
     return [_model(entry, ctx, i) for i, entry in enumerate(data)]
 
 
@@ -34,8 +35,7 @@ def has_more(payload: Any) -> bool:
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key = str(obj(entry).get("id") or f"#{index}")
-    uuid = required(entry, "id", NAME, key)
+    key, uuid = entry_id(entry, index, NAME)
     slug = required(entry, "slug", NAME, key)
     creator = obj(entry.get("model_creator"))
     evaluations = obj(entry.get("evaluations"))

@@ -169,6 +169,17 @@ def _json_name(python_name: str) -> str:
     return python_name.replace("dict", "object").replace("list", "array")
 
 
+def listed(payload: Any, source: str, field: str = "data") -> list[Any]:
+    """The entries of a `{field: [...]}` response; anything else is a ParseError."""
+    return expect(obj(payload).get(field), list, source, f"the '{field}' field of the response")
+
+
+def entry_id(entry: Any, index: int, source: str, field: str = "id") -> tuple[str, str]:
+    """An entry's key for messages (its id, else its position) and its required id."""
+    key = str(obj(entry).get(field) or f"#{index}")
+    return key, required(entry, field, source, key)
+
+
 def required(entry: Mapping[str, Any], name: str, source: str, key: str) -> Any:
     """A field every entry must carry; a missing or null one fails the sync with its name."""
     if not isinstance(entry, Mapping):
@@ -193,6 +204,13 @@ def price(value: Any, unit: int, source: str, key: str, name: str, flags: set[st
     if variable:
         flags.add("variable_price")
     return amount
+
+
+def price_set(values: Mapping[str, Any], fields: Iterable[tuple[str, str]], unit: int,
+           source: str, key: str, flags: set[str], prefix: str = "") -> dict[str, Any]:
+    """Contract prices from `(column, published field)` pairs, named `prefix + field` in errors."""
+    return {column: price(values.get(field), unit, source, key, f"{prefix}{field}", flags)
+            for column, field in fields}
 
 
 def integer(value: Any) -> int | None:

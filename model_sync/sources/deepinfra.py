@@ -7,12 +7,12 @@ from model_sync.sources.base import (
     ParseContext,
     Row,
     SourceSpec,
-    expect,
+    entry_id,
     integer,
+    listed,
     obj,
     offering,
-    price,
-    required,
+    price_set,
     text,
     unix_time,
 )
@@ -22,25 +22,20 @@ NAME = "deepinfra"
 
 def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     """`{"data": [model]}` -> one offering per model; `metadata: null` means no published price."""
-    data = expect(obj(payload).get("data"), list, NAME, "the 'data' field of the response")
+    data = listed(payload, NAME)
     return [_model(entry, ctx, i) for i, entry in enumerate(data)]
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key = str(obj(entry).get("id") or f"#{index}")
-    model_id = required(entry, "id", NAME, key)
+    key, model_id = entry_id(entry, index, NAME)
     meta = obj(entry.get("metadata"))
     pricing = obj(meta.get("pricing"))
     flags: set[str] = set()
-    prices = {
-        column: price(pricing.get(field), PER_MILLION, NAME, key, f"metadata.pricing.{field}",
-                      flags)
-        for column, field in (
+    prices = price_set(pricing, (
             ("input_price", "input_tokens"),
             ("output_price", "output_tokens"),
             ("cache_read_price", "cache_read_tokens"),
-        )
-    }
+        ), PER_MILLION, NAME, key, flags, "metadata.pricing.")
     tags = meta.get("tags") if isinstance(meta.get("tags"), list) else None
     return offering(
         ctx,

@@ -8,11 +8,11 @@ from model_sync.sources.base import (
     Row,
     SourceSpec,
     boolean,
-    expect,
+    entry_id,
     integer,
+    listed,
     obj,
     offering,
-    required,
     text,
 )
 
@@ -25,7 +25,7 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
 
     Featherless bills by subscription plan, not per token: its rows carry no prices.
     """
-    data = expect(obj(payload).get("data"), list, NAME, "the 'data' field of the response")
+    data = listed(payload, NAME)
     return [_model(entry, ctx, i) for i, entry in enumerate(data)]
 
 
@@ -52,8 +52,7 @@ def advertised_total(payload: Any) -> int | None:
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key = str(obj(entry).get("id") or f"#{index}")
-    model_id = required(entry, "id", NAME, key)
+    _key, model_id = entry_id(entry, index, NAME)
     extra = {
         "model_class": text(entry.get("model_class")),
         "is_gated": boolean(entry.get("is_gated")),

@@ -11,11 +11,11 @@ from model_sync.sources.base import (
     Row,
     SourceSpec,
     boolean,
+    entry_id,
     expect,
     integer,
     obj,
     offering,
-    required,
     text,
 )
 
@@ -52,8 +52,7 @@ def account_models(context: FetchContext) -> Iterator[Request]:
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key = str(obj(entry).get("name") or f"#{index}")
-    model_id = required(entry, "name", NAME, key)
+    _key, model_id = entry_id(entry, index, NAME, "name")
     deprecation = _date(entry.get("deprecationDate"))
     state = text(entry.get("state"))
     status = STATES.get(state or "", state.lower() if state else None)

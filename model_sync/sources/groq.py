@@ -7,11 +7,10 @@ from model_sync.sources.base import (
     ParseContext,
     Row,
     SourceSpec,
-    expect,
+    entry_id,
     integer,
-    obj,
+    listed,
     offering,
-    required,
     text,
     unix_time,
 )
@@ -21,13 +20,12 @@ NAME = "groq"
 
 def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     """`{"data": [model]}` -> one offering per model; prices come from the curated sources."""
-    data = expect(obj(payload).get("data"), list, NAME, "the 'data' field of the response")
+    data = listed(payload, NAME)
     return [_model(entry, ctx, i) for i, entry in enumerate(data)]
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key = str(obj(entry).get("id") or f"#{index}")
-    model_id = required(entry, "id", NAME, key)
+    _key, model_id = entry_id(entry, index, NAME)
     active = entry.get("active")
     return offering(
         ctx,

@@ -12,10 +12,10 @@ from model_sync.sources.base import (
     Request,
     Row,
     SourceSpec,
+    entry_id,
     expect,
     obj,
     offering,
-    required,
     text,
 )
 
@@ -55,8 +55,7 @@ def repo_variant(repo_id: str) -> str:
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key = str(obj(entry).get("id") or f"#{index}")
-    repo_id = required(entry, "id", NAME, key)
+    _key, repo_id = entry_id(entry, index, NAME)
     tags = [t for t in entry.get("tags") or [] if isinstance(t, str)]
     licenses = [t.removeprefix("license:") for t in tags if t.startswith("license:")]
     card = obj(entry.get("cardData"))

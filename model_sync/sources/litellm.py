@@ -13,7 +13,7 @@ from model_sync.sources.base import (
     expect,
     integer,
     offering,
-    price,
+    price_set,
     required,
     strings,
     text,
@@ -44,15 +44,12 @@ def model_id_for(key: str, source_provider: str) -> str:
 def _entry(key: str, entry: dict[str, Any], ctx: ParseContext) -> Row:
     source_provider = str(required(entry, "litellm_provider", NAME, key))
     flags: set[str] = set()
-    prices = {
-        column: price(entry.get(field), PER_TOKEN, NAME, key, field, flags)
-        for column, field in (
+    prices = price_set(entry, (
             ("input_price", "input_cost_per_token"),
             ("output_price", "output_cost_per_token"),
             ("cache_read_price", "cache_read_input_token_cost"),
             ("cache_write_price", "cache_creation_input_token_cost"),
-        )
-    }
+        ), PER_TOKEN, NAME, key, flags)
     tiers = {k: v for k, v in entry.items() if "_above_" in k and "cost" in k}
     if tiers:
         flags.add("tiered")

@@ -9,11 +9,11 @@ from model_sync.sources.base import (
     SourceSpec,
     boolean,
     day,
-    expect,
+    entry_id,
     integer,
+    listed,
     obj,
     offering,
-    required,
     text,
     unix_time,
 )
@@ -23,13 +23,12 @@ NAME = "mistral"
 
 def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     """`{"object": "list", "data": [model card]}` -> one offering per model id (no prices)."""
-    data = expect(obj(payload).get("data"), list, NAME, "the 'data' field of the response")
+    data = listed(payload, NAME)
     return [_model(entry, ctx, i) for i, entry in enumerate(data)]
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key = str(obj(entry).get("id") or f"#{index}")
-    model_id = required(entry, "id", NAME, key)
+    _key, model_id = entry_id(entry, index, NAME)
     caps = obj(entry.get("capabilities"))
     deprecation = day(entry.get("deprecation"))
     if entry.get("archived") is True:

@@ -13,7 +13,7 @@ from model_sync.sources.base import (
     integer,
     obj,
     offering,
-    price,
+    price_set,
     required,
     strings,
     text,
@@ -40,15 +40,12 @@ def _model(provider_id: str, model_key: str, model: Any, ctx: ParseContext) -> R
     model_id = text(model.get("id")) or model_key
     cost = obj(model.get("cost"))
     flags: set[str] = set()
-    prices = {
-        column: price(cost.get(field), PER_MILLION, NAME, key, f"cost.{field}", flags)
-        for column, field in (
+    prices = price_set(cost, (
             ("input_price", "input"),
             ("output_price", "output"),
             ("cache_read_price", "cache_read"),
             ("cache_write_price", "cache_write"),
-        )
-    }
+        ), PER_MILLION, NAME, key, flags, "cost.")
     if "context_over_200k" in cost or "tiers" in cost:
         flags.add("tiered")
     limit = obj(model.get("limit"))

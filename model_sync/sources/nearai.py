@@ -10,12 +10,12 @@ from model_sync.sources.base import (
     Row,
     SourceSpec,
     boolean,
-    expect,
+    entry_id,
     integer,
+    listed,
     obj,
     offering,
     price,
-    required,
     strings,
     text,
 )
@@ -29,13 +29,12 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     A cost `{"amount": 850, "scale": 9, "currency": "USD"}` is 850e-9 USD per token, 0.85 USD
     per 1M; a missing cost is unpublished, and a cost in another currency is kept in `extra`.
     """
-    data = expect(obj(payload).get("models"), list, NAME, "the 'models' field of the response")
+    data = listed(payload, NAME, "models")
     return [_model(entry, ctx, i) for i, entry in enumerate(data)]
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key = str(obj(entry).get("modelId") or f"#{index}")
-    model_id = required(entry, "modelId", NAME, key)
+    key, model_id = entry_id(entry, index, NAME, "modelId")
     meta = obj(entry.get("metadata"))
     arch = obj(meta.get("architecture"))
     flags: set[str] = set()

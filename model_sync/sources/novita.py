@@ -8,12 +8,11 @@ from model_sync.sources.base import (
     ParseContext,
     Row,
     SourceSpec,
-    expect,
+    entry_id,
     integer,
-    obj,
+    listed,
     offering,
-    price,
-    required,
+    price_set,
     text,
     unix_time,
 )
@@ -23,19 +22,16 @@ NAME = "novita"
 
 def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     """`{"data": [model]}` -> one offering per model; a price of 3900 is 0.39 USD per 1M."""
-    data = expect(obj(payload).get("data"), list, NAME, "the 'data' field of the response")
+    data = listed(payload, NAME)
     return [_model(entry, ctx, i) for i, entry in enumerate(data)]
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key = str(obj(entry).get("id") or f"#{index}")
-    model_id = required(entry, "id", NAME, key)
+    key, model_id = entry_id(entry, index, NAME)
     flags: set[str] = set()
-    prices = {
-        column: price(entry.get(field), TEN_THOUSANDTHS_PER_MILLION, NAME, key, field, flags)
-        for column, field in (("input_price", "input_token_price_per_m"),
-                              ("output_price", "output_token_price_per_m"))
-    }
+    fields = (("input_price", "input_token_price_per_m"),
+              ("output_price", "output_token_price_per_m"))
+    prices = price_set(entry, fields, TEN_THOUSANDTHS_PER_MILLION, NAME, key, flags)
     return offering(
         ctx,
         source_key=model_id,

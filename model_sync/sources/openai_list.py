@@ -6,10 +6,9 @@ from typing import Any
 from model_sync.sources.base import (
     ParseContext,
     Row,
-    expect,
-    obj,
+    entry_id,
+    listed,
     offering,
-    required,
     text,
     unix_time,
 )
@@ -21,11 +20,10 @@ def parse_model_list(payload: Any, ctx: ParseContext, source: str, provider: str
 
     These lists carry no prices or limits: the catalog takes them from the curated sources.
     """
-    data = expect(obj(payload).get("data"), list, source, "the 'data' field of the response")
+    data = listed(payload, source)
     rows = []
     for index, entry in enumerate(data):
-        key = str(obj(entry).get("id") or f"#{index}")
-        model_id = required(entry, "id", source, key)
+        _key, model_id = entry_id(entry, index, source)
         rows.append(offering(
             ctx,
             source_key=model_id,

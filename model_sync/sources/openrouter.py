@@ -7,11 +7,13 @@ from model_sync.sources.base import (
     ParseContext,
     Row,
     SourceSpec,
+    entry_id,
     expect,
     integer,
+    listed,
     obj,
     offering,
-    price,
+    price_set,
     required,
     strings,
     text,
@@ -26,24 +28,20 @@ _OTHER_PRICES = ("request", "image", "web_search", "internal_reasoning", "audio"
 
 def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     """`{"data": [model, ...]}` -> one offering per model, served by the provider `openrouter`."""
-    data = expect(obj(payload).get("data"), list, NAME, "the 'data' field of the response")
+    data = listed(payload, NAME)
     return [_model(entry, ctx, i) for i, entry in enumerate(data)]
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key = str(obj(entry).get("id") or f"#{index}")
-    model_id = required(entry, "id", NAME, key)
+    key, model_id = entry_id(entry, index, NAME)
     pricing = expect(required(entry, "pricing", NAME, key), dict, NAME, f"{key}.pricing")
     flags: set[str] = set()
-    prices = {
-        column: price(pricing.get(field), PER_TOKEN, NAME, key, f"pricing.{field}", flags)
-        for column, field in (
+    prices = price_set(pricing, (
             ("input_price", "prompt"),
             ("output_price", "completion"),
             ("cache_read_price", "input_cache_read"),
             ("cache_write_price", "input_cache_write"),
-        )
-    }
+        ), PER_TOKEN, NAME, key, flags, "pricing.")
     overrides = pricing.get("overrides")
     if overrides:
         flags.add("tiered")

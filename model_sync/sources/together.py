@@ -8,12 +8,12 @@ from model_sync.sources.base import (
     ParseContext,
     Row,
     SourceSpec,
+    entry_id,
     expect,
     integer,
     obj,
     offering,
     price,
-    required,
     text,
     unix_time,
 )
@@ -36,8 +36,7 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key = str(obj(entry).get("id") or f"#{index}")
-    model_id = required(entry, "id", NAME, key)
+    key, model_id = entry_id(entry, index, NAME)
     pricing = obj(entry.get("pricing"))
     flags: set[str] = set()
     input_price = price(pricing.get("input"), PER_MILLION, NAME, key, "pricing.input", flags)

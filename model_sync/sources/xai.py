@@ -8,11 +8,10 @@ from model_sync.sources.base import (
     ParseContext,
     Row,
     SourceSpec,
-    expect,
-    obj,
+    entry_id,
+    listed,
     offering,
     price,
-    required,
     strings,
     text,
     unix_time,
@@ -28,13 +27,12 @@ PRICES = (
 
 def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     """`{"models": [model]}` -> one offering per model; 30000 (cents per 100M) is 3 USD per 1M."""
-    data = expect(obj(payload).get("models"), list, NAME, "the 'models' field of the response")
+    data = listed(payload, NAME, "models")
     return [_model(entry, ctx, i) for i, entry in enumerate(data)]
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key = str(obj(entry).get("id") or f"#{index}")
-    model_id = required(entry, "id", NAME, key)
+    key, model_id = entry_id(entry, index, NAME)
     flags: set[str] = set()
     prices = {column: price(entry.get(field), CENTS_PER_100M, NAME, key, field, flags)
               for column, field in PRICES}
