@@ -129,7 +129,10 @@ class CatalogStore:
         return self.engine.url.render_as_string(hide_password=True)
 
     def create_schema(self) -> None:
-        metadata.create_all(self.engine)
+        """Create the tables, or upgrade them to the newest schema revision (Alembic)."""
+        from model_sync.catalog.migrations import upgrade
+
+        upgrade(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,57 @@
+"""Alembic's entry point for the catalog: online against a connection or URL, or offline (SQL).
+
+The URL is the `sqlalchemy.url` option when set, else MODEL_SYNC_DATABASE_URL, else the embedded
+SQLite default, as for the store itself.
+"""
+
+import os
+
+from alembic import context
+
+from model_sync.catalog.migrations import VERSION_TABLE
+from model_sync.catalog.schema import metadata
+from model_sync.catalog.store import DATABASE_URL_ENV, default_database_url, make_engine
+
+config = context.config
+
+
+def _url() -> str:
+    return (config.get_main_option("sqlalchemy.url") or os.environ.get(DATABASE_URL_ENV)
+            or default_database_url())
+
+
+OPTIONS = {
+    "target_metadata": metadata,
+    "version_table": VERSION_TABLE,
+    "compare_type": True,  # custom types compare by what they store on the dialect
+    "render_as_batch": True,  # SQLite alters tables by copying them: batch operations
+}
+
+
+def run_offline() -> None:
+    context.configure(url=_url(), literal_binds=True, **OPTIONS)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, **OPTIONS)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = make_engine(_url())
+    try:
+        with engine.begin() as connection:
+            context.configure(connection=connection, **OPTIONS)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    run_online()
