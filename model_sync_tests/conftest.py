@@ -1,5 +1,6 @@
 """Shared fixtures: the recorded payloads in ../shared, temporary databases, replayed resources."""
 
+import itertools
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.sources.base import ParseContext
+from model_sync_tests.servers import PostgresServer, postgres_bin_dir
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -65,3 +67,30 @@ def replay_http(payloads) -> HttpClientResource:
 
 def ctx(source: str, when: str = "2026-08-01") -> ParseContext:
     return ParseContext(source=source, fetched_at=datetime.fromisoformat(when).replace(tzinfo=UTC))
+
+
+# -- real servers (integration tests) --------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server on 127.0.0.1 for the whole session, stopped at the end."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed: install "
+                    "Debian's postgresql package, as .ci/run does")
+    server = PostgresServer.create(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def pg_url(postgres_server) -> str:
+    """A new empty PostgreSQL database for one test (postgresql+psycopg URL)."""
+    return postgres_server.create_database(f"test_{os.getpid()}_{next(_databases)}")

@@ -1,0 +1,202 @@
+"""Real local servers for the integration tests: PostgreSQL and `dagster dev`.
+
+Each server runs in its own process group on 127.0.0.1 and a free port, and is stopped by the
+fixture that started it, whatever the test did.
+"""
+
+import contextlib
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PG_USER = "model_sync"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str,
+               interval: float = 0.5) -> Any:
+    """Poll `condition` until it returns a truthy value; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def stop_process_group(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGINT the process group (`dagster dev` ignores SIGTERM), then SIGKILL after `grace`."""
+    if process.poll() is not None:
+        return
+    pgid = os.getpgid(process.pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGINT)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    # Children (code server, daemon, run workers) may outlive the leader: kill what is left.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=grace)
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------
+
+
+def postgres_bin_dir() -> Path | None:
+    """The server binaries of the newest installed PostgreSQL (Debian: /usr/lib/postgresql/N)."""
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()
+                        else 0)
+    if candidates:
+        return candidates[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster: its own data directory, port and password."""
+
+    bin_dir: Path
+    root: Path
+    port: int
+    password: str
+    process_user: str | None  # the user the server runs as when the tests run as root
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def url(self, database: str = "postgres", driver: str = "postgresql+psycopg") -> str:
+        return f"{driver}://{PG_USER}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        command = [str(self.bin_dir / args[0]), *args[1:]]
+        if self.process_user:
+            command = ["runuser", "-u", self.process_user, "--", *command]
+        return subprocess.run(command, check=True, capture_output=True, text=True,
+                              cwd=self.root, **kwargs)
+
+    def start(self) -> None:
+        pwfile = self.root / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        self._chown(pwfile)
+        self._run("initdb", "-D", str(self.data_dir), "-U", PG_USER, f"--pwfile={pwfile}",
+                  "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8")
+        pwfile.unlink()
+        options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+                   f"-c unix_socket_directories={self.root} -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir),
+                  "-l", str(self.root / "server.log"), "-o", options)
+
+    def stop(self) -> None:
+        if (self.data_dir / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self._run("pg_ctl", "stop", "-m", "fast", "-w", "-t", "60", "-D",
+                          str(self.data_dir))
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def create_database(self, name: str) -> str:
+        """A new empty database; returns its SQLAlchemy URL."""
+        import psycopg
+
+        with psycopg.connect(self.url(driver="postgresql"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def _chown(self, path: Path) -> None:
+        if self.process_user:
+            user = pwd.getpwnam(self.process_user)
+            os.chown(path, user.pw_uid, user.pw_gid)
+
+    @classmethod
+    def create(cls, bin_dir: Path) -> "PostgresServer":
+        process_user = None
+        if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+            process_user = "postgres"
+            pwd.getpwnam(process_user)  # KeyError: Debian's postgresql package creates it
+        root = Path(tempfile.mkdtemp(prefix="model-sync-pg-"))
+        server = cls(bin_dir=bin_dir, root=root, port=free_port(),
+                     password=secrets.token_urlsafe(18), process_user=process_user)
+        server._chown(root)
+        return server
+
+
+# -- dagster dev ----------------------------------------------------------------------------------
+
+
+@dataclass
+class DagsterDev:
+    """`dagster dev` serving this repository's workspace, with its webserver on 127.0.0.1."""
+
+    process: subprocess.Popen
+    port: int
+    home: Path
+    log: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def graphql(self, query: str, variables: dict | None = None, timeout: float = 60) -> dict:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        request = urllib.request.Request(f"{self.base_url}/graphql", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            payload = json.loads(response.read())
+        if payload.get("errors"):
+            raise AssertionError(f"GraphQL errors: {payload['errors']}")
+        return payload["data"]
+
+    def server_info(self) -> dict | None:
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/server_info", timeout=5) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+            return None
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    @classmethod
+    def start(cls, repo: Path, home: Path, env: dict[str, str], dagster: Path) -> "DagsterDev":
+        port = free_port()
+        home.mkdir(parents=True, exist_ok=True)
+        log = home / "dagster-dev.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port),
+                 "-w", str(repo / "workspace.yaml")],
+                cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, stopped as one
+            )
+        return cls(process=process, port=port, home=home, log=log)
+
+    def stop(self) -> None:
+        stop_process_group(self.process)
