@@ -61,6 +61,18 @@ def make_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+def _take_turns(conn: sa.Connection, name: str) -> None:
+    """Serialize the writers of one source (or of the catalog) until the transaction ends.
+
+    Two syncs of one source at once would otherwise both replace its rows from the same previous
+    state, and the second insert would hit the first's keys. SQLite already takes turns: every
+    transaction begins with BEGIN IMMEDIATE. PostgreSQL gets a transaction-level advisory lock.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+                     {"name": f"model_sync/{name}"})
+
+
 def safe_url(url: str) -> str:
     """A database URL fit for logs and metadata: the password is masked."""
     return sa.make_url(url).render_as_string(hide_password=True)
@@ -191,6 +203,7 @@ class CatalogStore:
                        started_at: datetime) -> SyncStats:
         """Replace a source's rows and record the sync, in one transaction."""
         with self.engine.begin() as conn:
+            _take_turns(conn, source)
             previous = self.source_rows(source, conn)
             stats = diff(previous, rows, ("source_key",))
             conn.execute(sa.delete(source_offerings).where(source_offerings.c.source == source))
@@ -204,6 +217,7 @@ class CatalogStore:
                         started_at: datetime) -> SyncStats:
         """Replace the combined catalog and record the build, in one transaction."""
         with self.engine.begin() as conn:
+            _take_turns(conn, CATALOG)
             previous = self.catalog_rows(conn)
             stats = diff(previous, rows, ("provider", "model_id"))
             conn.execute(sa.delete(model_catalog))
