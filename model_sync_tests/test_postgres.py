@@ -2,12 +2,14 @@
 and syncs racing on one source leave a consistent catalog."""
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
 import time
 from decimal import Decimal
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
@@ -15,7 +17,9 @@ from model_sync.catalog.money import format_decimal
 from model_sync.catalog.schema import PRICE_FIELDS
 from model_sync.catalog.store import CatalogStore
 from model_sync.defs.resources import CatalogDatabase
-from model_sync_tests.test_pipeline import checks, materialize
+from model_sync_tests.conftest import REPO
+from model_sync_tests.servers import PG_USER
+from model_sync_tests.test_pipeline import ASSETS, checks, materialize
 
 pytestmark = pytest.mark.integration
 
@@ -157,5 +161,47 @@ def test_two_sync_processes_racing_on_one_source_leave_a_consistent_catalog(payl
         assert [r["status"] for r in runs] == ["success", "success"]
         assert sorted(r["rows_inserted"] for r in runs) == [0, 414]
         assert {r["source"] for r in store.sync_history()} == {"openrouter", "model_catalog"}
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize("config", ["dagster.postgres.yaml", "dagster.postgres-url.yaml"])
+def test_dagster_instance_on_postgresql_records_runs_beside_the_catalog(
+        config, postgres_server, replay_http, tmp_path, monkeypatch):
+    database = f"dagster_{config.split('.')[1].replace('-', '_')}"
+    url = postgres_server.create_database(database)
+    password = postgres_server.password
+    monkeypatch.setenv("DAGSTER_PG_USERNAME", PG_USER)
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", password)
+    monkeypatch.setenv("DAGSTER_PG_HOST", "127.0.0.1")
+    monkeypatch.setenv("DAGSTER_PG_PORT", str(postgres_server.port))
+    monkeypatch.setenv("DAGSTER_PG_DB", database)
+    monkeypatch.setenv("DAGSTER_PG_URL",
+                       postgres_server.url(database, driver="postgresql+psycopg2"))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "deploy" / config, home / "dagster.yaml")
+
+    # The catalog shares the instance's database: each keeps its own Alembic version table.
+    catalog_db = CatalogDatabase(url=url)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+        assert password not in repr(instance.get_ref())  # the password stays an env reference
+        result = dg.materialize(ASSETS, selection=["openrouter"], instance=instance,
+                                resources={"http": replay_http, "catalog_db": catalog_db})
+        assert result.success
+    with dg.DagsterInstance.from_config(str(home)) as instance:  # a new process would see it
+        [record] = instance.get_run_records()
+        assert record.dagster_run.run_id == result.run_id
+        assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        event = instance.get_latest_materialization_event(dg.AssetKey("openrouter"))
+        assert event.asset_materialization.metadata["rows"].value == 414
+    store = CatalogStore.from_url(url)
+    try:
+        assert store.source_count("openrouter") == 414
+        tables = set(sa.inspect(store.engine).get_table_names())
+        assert {"runs", "event_logs", "alembic_version", "model_sync_alembic_version"} <= tables
     finally:
         store.dispose()
