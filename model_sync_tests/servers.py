@@ -45,20 +45,33 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str,
         time.sleep(interval)
 
 
+def live_group_members(pgid: int) -> list[int]:
+    """Processes of a process group that still run (zombies waiting to be reaped excluded)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
 def stop_process_group(process: subprocess.Popen, grace: float = 10.0) -> None:
     """SIGINT the process group (`dagster dev` ignores SIGTERM), then SIGKILL after `grace`."""
-    if process.poll() is not None:
-        return
-    pgid = os.getpgid(process.pid)
+    pgid = process.pid  # started with start_new_session: the leader's pid is the group id
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGINT)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
+    deadline = time.monotonic() + grace
+    while live_group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
     # Children (code server, daemon, run workers) may outlive the leader: kill what is left.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
+    if live_group_members(pgid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=grace)
 
@@ -185,16 +198,18 @@ class DagsterDev:
         return "\n".join(text.splitlines()[-lines:])
 
     @classmethod
-    def start(cls, repo: Path, home: Path, env: dict[str, str], dagster: Path) -> "DagsterDev":
+    def start(cls, workspace: Path, home: Path, env: dict[str, str],
+              dagster: Path) -> "DagsterDev":
+        """Start `dagster dev` in `home` (its cwd, so no stray .env is read) on a free port."""
         port = free_port()
-        home.mkdir(parents=True, exist_ok=True)
         log = home / "dagster-dev.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port),
-                 "-w", str(repo / "workspace.yaml")],
-                cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT,
+                [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)],
+                cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, stopped as one
+                # SIGINT must work even when the tests run with it ignored (nohup, `cmd &`).
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             )
         return cls(process=process, port=port, home=home, log=log)
 
