@@ -160,17 +160,44 @@ class PostgresServer:
         return server
 
 
-# -- dagster dev ----------------------------------------------------------------------------------
+# -- Dagster services -----------------------------------------------------------------------------
 
 
 @dataclass
-class DagsterDev:
-    """`dagster dev` serving this repository's workspace, with its webserver on 127.0.0.1."""
+class Service:
+    """A server started in its own process group, its output in a log file."""
 
     process: subprocess.Popen
-    port: int
-    home: Path
     log: Path
+
+    @classmethod
+    def start(cls, command: list[str], cwd: Path, env: dict[str, str], log: Path) -> "Service":
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, stopped as one
+                # SIGINT must work even when the tests run with it ignored (nohup, `cmd &`).
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            )
+        return cls(process=process, log=log)
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        stop_process_group(self.process)
+        assert not live_group_members(self.process.pid), f"{self.log.stem} left processes behind"
+
+
+@dataclass
+class Webserver(Service):
+    """A Dagster webserver on 127.0.0.1 (`dagster dev` or `dagster-webserver`) and its API."""
+
+    port: int = 0
 
     @property
     def base_url(self) -> str:
@@ -193,25 +220,30 @@ class DagsterDev:
         except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
             return None
 
-    def log_tail(self, lines: int = 60) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+    def location_loaded(self, name: str = "model_sync") -> bool:
+        data = self.graphql("""{ workspaceOrError { ... on Workspace { locationEntries {
+            name locationOrLoadError { __typename } } } } }""")
+        return any(e["name"] == name and e["locationOrLoadError"] and
+                   e["locationOrLoadError"]["__typename"] == "RepositoryLocation"
+                   for e in data["workspaceOrError"]["locationEntries"])
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        """Wait for /server_info and the code location; fail with the log if it exits."""
+        wait_until(lambda: not self.running() or self.server_info(), timeout,
+                   "the webserver's /server_info")
+        assert self.running(), f"the webserver exited:\n{self.log_tail()}"
+        wait_until(self.location_loaded, timeout, "the model_sync code location")
 
     @classmethod
-    def start(cls, workspace: Path, home: Path, env: dict[str, str],
-              dagster: Path) -> "DagsterDev":
-        """Start `dagster dev` in `home` (its cwd, so no stray .env is read) on a free port."""
-        port = free_port()
-        log = home / "dagster-dev.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)],
-                cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, stopped as one
-                # SIGINT must work even when the tests run with it ignored (nohup, `cmd &`).
-                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-            )
-        return cls(process=process, port=port, home=home, log=log)
+    def launch(cls, command: list[str], port: int, cwd: Path, env: dict[str, str],
+               log: Path) -> "Webserver":
+        service = Service.start(command, cwd, env, log)
+        return cls(process=service.process, log=log, port=port)
 
-    def stop(self) -> None:
-        stop_process_group(self.process)
+    @classmethod
+    def dev(cls, workspace: Path, home: Path, env: dict[str, str], bin_dir: Path) -> "Webserver":
+        """`dagster dev` run from `home` (so no stray .env is read) on 127.0.0.1:<free port>."""
+        port = free_port()
+        command = [str(bin_dir / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port),
+                   "-w", str(workspace)]
+        return cls.launch(command, port, home, env, home / "dagster-dev.log")

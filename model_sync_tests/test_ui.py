@@ -15,7 +15,7 @@ import yaml
 
 from model_sync.sources import SOURCES
 from model_sync_tests.conftest import REPO, SHARED, needs_shared
-from model_sync_tests.servers import DagsterDev, live_group_members, wait_until
+from model_sync_tests.servers import Webserver, wait_until
 
 pytestmark = [pytest.mark.integration, needs_shared]
 
@@ -95,29 +95,15 @@ def dagster_dev(tmp_path_factory):
            if not k.startswith(("MODEL_SYNC_", "DAGSTER_")) and not k.endswith("_API_KEY")}
     env |= {"DAGSTER_HOME": str(home), "MODEL_SYNC_REPLAY_DIR": str(SHARED),
             "MODEL_SYNC_DATABASE_URL": f"sqlite:///{home / 'catalog.db'}"}
-    server = DagsterDev.start(home / "workspace.yaml", home, env,
-                              dagster=Path(sys.executable).parent / "dagster")
+    server = Webserver.dev(home / "workspace.yaml", home, env, Path(sys.executable).parent)
     try:
-        wait_until(lambda: server.process.poll() is not None or server.server_info(), 180,
-                   "the webserver's /server_info")
-        assert server.process.poll() is None, f"dagster dev exited:\n{server.log_tail()}"
-        wait_until(lambda: _location_loaded(server), 180, "the model_sync code location")
+        server.wait_ready()
         yield server
     finally:
         server.stop()
-        assert not live_group_members(server.process.pid), "dagster dev left processes behind"
 
 
-def _location_loaded(server: DagsterDev) -> bool:
-    data = server.graphql("""{ workspaceOrError { ... on Workspace { locationEntries {
-        name locationOrLoadError { __typename } } } } }""")
-    entries = data["workspaceOrError"]["locationEntries"]
-    return any(e["name"] == "model_sync" and
-               e["locationOrLoadError"] and
-               e["locationOrLoadError"]["__typename"] == "RepositoryLocation" for e in entries)
-
-
-def launch(server: DagsterDev, assets: list[str], checks: list[tuple[str, str]]) -> str:
+def launch(server: Webserver, assets: list[str], checks: list[tuple[str, str]]) -> str:
     """Launch a run materializing `assets` and executing `checks` ((asset, check) pairs)."""
     selector = {
         **LOCATION,
@@ -133,11 +119,11 @@ def launch(server: DagsterDev, assets: list[str], checks: list[tuple[str, str]])
     return result["run"]["runId"]
 
 
-def run_status(server: DagsterDev, run_id: str) -> str:
+def run_status(server: Webserver, run_id: str) -> str:
     return server.graphql(RUN_STATUS, {"runId": run_id})["runOrError"]["status"]
 
 
-def wait_for_run(server: DagsterDev, run_id: str) -> str:
+def wait_for_run(server: Webserver, run_id: str) -> str:
     status = wait_until(lambda: (s := run_status(server, run_id)) in FINISHED and s,
                         RUN_TIMEOUT, f"run {run_id} to finish", interval=1)
     assert status == "SUCCESS", f"run {run_id}: {status}\n{server.log_tail()}"
@@ -148,13 +134,13 @@ def source_checks(names=SOURCE_NAMES) -> list[tuple[str, str]]:
     return [(name, f"{name}_{rule}") for name in names for rule in SOURCE_RULES]
 
 
-def latest_check(server: DagsterDev, asset: str, check: str) -> dict:
+def latest_check(server: Webserver, asset: str, check: str) -> dict:
     [execution] = server.graphql(CHECK_EXECUTIONS, {"asset": {"path": [asset]},
                                                     "check": check})["assetCheckExecutions"]
     return execution
 
 
-def latest_rows(server: DagsterDev, asset: str) -> tuple[str, int] | None:
+def latest_rows(server: Webserver, asset: str) -> tuple[str, int] | None:
     node = server.graphql(LATEST_MATERIALIZATION, {"asset": {"path": [asset]}})["assetOrError"]
     if not node["assetMaterializations"]:
         return None
@@ -163,7 +149,7 @@ def latest_rows(server: DagsterDev, asset: str) -> tuple[str, int] | None:
     return latest["runId"], rows
 
 
-def sync_every_source(server: DagsterDev) -> str:
+def sync_every_source(server: Webserver) -> str:
     run_id = launch(server, SOURCE_NAMES, source_checks())
     wait_for_run(server, run_id)
     return run_id
@@ -232,7 +218,7 @@ def page():
             browser.close()
 
 
-def materialize_from_asset_page(page, server: DagsterDev, asset: str, screenshot: str) -> str:
+def materialize_from_asset_page(page, server: Webserver, asset: str, screenshot: str) -> str:
     """Open the asset's page, click Materialize, follow the launched run until it succeeds."""
     page.goto(f"{server.base_url}/assets/{asset}")
     page.locator("button").filter(has_text="Materialize").first.click()  # waits until enabled
