@@ -75,6 +75,8 @@ def test_full_replayed_sync_on_postgresql_matches_sqlite(replay_http, catalog_db
             kinds = conn.execute(sa.text(
                 "SELECT column_name, data_type FROM information_schema.columns "
                 "WHERE table_name = 'model_catalog' AND column_name LIKE '%price'")).all()
+            application = conn.execute(sa.text("SELECT current_setting('application_name')"))
+            assert application.scalar_one() == "model_sync"  # named in pg_stat_activity
         assert {name: kind for name, kind in kinds if name in PRICE_FIELDS} == dict.fromkeys(
             PRICE_FIELDS, "numeric")
     finally:

@@ -38,7 +38,8 @@ def default_database_url() -> str:
 
 
 def make_engine(url: str) -> sa.Engine:
-    """An engine for the catalog; SQLite gets WAL, a busy timeout and immediate write locks."""
+    """An engine for the catalog; SQLite gets WAL, a busy timeout and immediate write locks,
+    PostgreSQL named, health-checked connections."""
     if url.startswith("sqlite"):
         database = sa.make_url(url).database
         if database and database != ":memory:":
@@ -58,7 +59,11 @@ def make_engine(url: str) -> sa.Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    options: dict[str, Any] = {"pool_pre_ping": True}  # survive server restarts and idle drops
+    if sa.make_url(url).get_backend_name() == "postgresql":
+        # Name the connections in pg_stat_activity; recycle them before proxies drop them.
+        options |= {"connect_args": {"application_name": "model_sync"}, "pool_recycle": 1800}
+    return sa.create_engine(url, **options)
 
 
 def _take_turns(conn: sa.Connection, name: str) -> None:
