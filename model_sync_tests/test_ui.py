@@ -213,9 +213,10 @@ def page():
         try:
             yield page
         finally:
-            # The last page seen, passed or failed: where to look first when this test fails.
-            page.screenshot(path=ARTIFACTS / "last-page.png", full_page=True)
-            browser.close()
+            try:  # the last page seen, passed or failed: where to look first after a failure
+                page.screenshot(path=ARTIFACTS / "last-page.png", full_page=True)
+            finally:
+                browser.close()
 
 
 def materialize_from_asset_page(page, server: Webserver, asset: str, screenshot: str) -> str:
