@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
+from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
+from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 
 from model_sync.catalog import migrations
@@ -188,3 +189,27 @@ def test_processes_starting_at_once_create_the_schema_once(database_url):
     assert revision(engines[0]) == migrations.head_revision()
     for engine in engines:
         engine.dispose()
+
+
+def test_autogenerate_writes_plain_frozen_types(tmp_path):
+    """A new revision must not import the live custom types (they may change later)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    config = migrations.alembic_config()
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        script = migrations.scripts()
+        revision_file = None
+
+        def capture(rev, context):  # render the would-be revision against an empty database
+            nonlocal revision_file
+            revision_file = render_python_code(
+                produce_migrations(context, metadata).upgrade_ops,
+                render_item=context.opts["render_item"])
+            return []
+
+        with EnvironmentContext(config, script, fn=capture):
+            script.run_env()
+    engine.dispose()
+    assert "model_sync.catalog.schema" not in revision_file
+    assert 'sa.String(64).with_variant(sa.Numeric(), "postgresql")' in revision_file
+    assert "sa.DateTime(timezone=True)" in revision_file

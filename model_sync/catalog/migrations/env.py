@@ -9,7 +9,7 @@ import os
 from alembic import context
 
 from model_sync.catalog.migrations import VERSION_TABLE
-from model_sync.catalog.schema import metadata
+from model_sync.catalog.schema import ExactDecimal, JsonList, UtcDateTime, metadata
 from model_sync.catalog.store import DATABASE_URL_ENV, default_database_url, make_engine
 
 config = context.config
@@ -20,11 +20,26 @@ def _url() -> str:
             or default_database_url())
 
 
+def _render_item(kind, obj, autogen_context):
+    """Autogenerate writes the custom column types as the plain types they store, so a revision
+    keeps meaning the same whatever later becomes of `schema.py` (see `baseline.py`)."""
+    if kind != "type":
+        return False
+    if isinstance(obj, ExactDecimal):
+        return 'sa.String(64).with_variant(sa.Numeric(), "postgresql")'
+    if isinstance(obj, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    if isinstance(obj, JsonList):  # and JsonObject: JSON as text
+        return "sa.Text()"
+    return False
+
+
 OPTIONS = {
     "target_metadata": metadata,
     "version_table": VERSION_TABLE,
     "compare_type": True,  # custom types compare by what they store on the dialect
     "render_as_batch": True,  # SQLite alters tables by copying them: batch operations
+    "render_item": _render_item,
 }
 
 
