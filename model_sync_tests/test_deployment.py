@@ -15,7 +15,7 @@ import yaml
 from model_sync.catalog.store import CatalogStore
 from model_sync_tests.conftest import REPO, SHARED, needs_shared
 from model_sync_tests.servers import PG_USER, Service, Webserver, free_port, wait_until
-from model_sync_tests.test_ui import latest_check, launch, wait_for_run
+from model_sync_tests.test_ui import latest_check, launch, source_checks, wait_for_run
 
 DEPLOY = REPO / "deploy"
 UNITS = DEPLOY / "systemd"
@@ -121,10 +121,8 @@ def test_the_systemd_layout_runs_a_sync_on_postgresql(postgres_server, tmp_path)
         services.append(Service.start(command, tmp_path, daemon_env, tmp_path / "daemon.log"))
         webserver.wait_ready()
 
-        checks = [("openrouter", f"openrouter_{rule}")
-                  for rule in ("min_rows", "drop_guard", "price_coverage")]
-        run_id = launch(webserver, ["openrouter"], checks)  # queued; the daemon starts it
-        wait_for_run(webserver, run_id)
+        run_id = launch(webserver, ["openrouter"], source_checks(["openrouter"]))  # queued
+        wait_for_run(webserver, run_id)  # started by the daemon, run by the code server
         assert latest_check(webserver, "openrouter", "openrouter_min_rows")["runId"] == run_id
     finally:
         for service in reversed(services):
