@@ -6,6 +6,8 @@ committed, so a failed or interrupted sync never leaves a source half-written or
 
 import hashlib
 import json
+import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,8 +52,8 @@ def make_engine(url: str) -> sa.Engine:
         def _connect(dbapi_connection, _record):
             dbapi_connection.isolation_level = None  # let the "begin" hook issue BEGIN
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=60000")
+            _enable_wal(cursor)
             cursor.close()
 
         @sa.event.listens_for(engine, "begin")
@@ -64,6 +66,23 @@ def make_engine(url: str) -> sa.Engine:
         # Name the connections in pg_stat_activity; recycle them before proxies drop them.
         options |= {"connect_args": {"application_name": "model_sync"}, "pool_recycle": 1800}
     return sa.create_engine(url, **options)
+
+
+def _enable_wal(cursor, attempts: int = 100) -> None:
+    """Switch a SQLite database to WAL (once per file: the mode is persistent).
+
+    The switch needs the file to itself and does not wait on the busy timeout: processes opening
+    a new database at once retry it instead of failing with "database is locked".
+    """
+    for attempt in range(attempts):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
 
 
 def _take_turns(conn: sa.Connection, name: str) -> None:
