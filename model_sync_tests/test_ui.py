@@ -224,6 +224,10 @@ def materialize_from_asset_page(page, server: Webserver, asset: str, screenshot:
     page.goto(f"{server.base_url}/assets/{asset}")
     page.locator("button").filter(has_text="Materialize").first.click()  # waits until enabled
     toast = page.get_by_text("Launched run")
+    confirm = page.get_by_role("button", name="Confirm")  # asked when an upstream never ran
+    toast.or_(confirm).first.wait_for()
+    if confirm.is_visible():
+        confirm.click()
     toast.wait_for()
     page.get_by_role("link", name="View", exact=True).click()  # the toast's link to the run
     page.wait_for_url("**/runs/*")
@@ -241,7 +245,8 @@ def test_browser_materializes_a_source_from_its_page_and_sees_the_catalog_checks
     if latest_rows(dagster_dev, "models_dev") is None:  # run alone: the catalog needs sources
         sync_every_source(dagster_dev)
 
-    page.set_viewport_size({"width": 1400, "height": 2000})  # the whole group in one view
+    # The graph draws only the nodes in view: make the view tall enough for the whole group.
+    page.set_viewport_size({"width": 1400, "height": 400 + 260 * len(SOURCES)})
     page.goto(f"{dagster_dev.base_url}/locations/model_sync/asset-groups/sources")
     for name in [*SOURCE_NAMES, "model_catalog"]:
         page.get_by_text(name, exact=True).first.wait_for()
