@@ -89,6 +89,10 @@ def fill_baseline(engine) -> None:
 
 
 def assert_baseline_rows_survived(store: CatalogStore) -> None:
+    # Still there for the pipeline, not only in the table (new columns need their backfill).
+    assert store.source_count("openrouter") == 1
+    assert [r["source_key"] for r in store.offerings()] == ["google/gemini-3.7-flash"]
+    assert len(store.catalog_frame()) == 1
     [row] = store.source_rows("openrouter")
     assert row["input_price"] == Decimal("0.375") and row["output_price"] == Decimal("3")
     assert format_decimal(row["cache_write_price"]) == "0.0208333333333333"
