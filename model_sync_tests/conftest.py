@@ -1,5 +1,6 @@
 """Shared fixtures: the recorded payloads in ../shared, temporary databases, replayed resources."""
 
+import itertools
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.sources import SOURCES
 from model_sync.sources.base import ParseContext
+from model_sync_tests.servers import PostgresServer, postgres_bin_dir
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -97,3 +99,30 @@ def ctx(source: str, when: str = "2026-08-01") -> ParseContext:
 # process's file descriptors and can stall a run that ends while another test thread runs.
 NO_COMPUTE_LOGS = {"compute_logs": {"module": "dagster.core.storage.noop_compute_log_manager",
                                     "class": "NoOpComputeLogManager"}}
+
+
+# -- real servers (integration tests) --------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server on 127.0.0.1 for the whole session, stopped at the end."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed: install "
+                    "Debian's postgresql package, as .ci/run does")
+    server = PostgresServer.create(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def pg_url(postgres_server) -> str:
+    """A new empty PostgreSQL database for one test (postgresql+psycopg URL)."""
+    return postgres_server.create_database(f"test_{os.getpid()}_{next(_databases)}")

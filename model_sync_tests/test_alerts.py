@@ -13,7 +13,7 @@ from model_sync.definitions import defs
 from model_sync.defs.alerts import AlertWebhook, alert_sensor
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync_tests.conftest import NO_COMPUTE_LOGS
-from model_sync_tests.servers import Receiver
+from model_sync_tests.http_servers import Receiver
 
 SECRET = "s3cr3t-token"
 

@@ -10,7 +10,7 @@ from model_sync.cadence import resolve_cadences
 from model_sync.defs.resources import HttpClientResource
 from model_sync.defs.sensors import build_change_sensor
 from model_sync.sources import SOURCES_BY_NAME
-from model_sync_tests.servers import SourceServer
+from model_sync_tests.http_servers import SourceServer
 
 BODY = json.dumps({"data": [{"id": "a/b", "pricing": {"prompt": "0.000001"}}]}).encode()
 

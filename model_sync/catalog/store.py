@@ -4,6 +4,8 @@ Every publish is one transaction: the previous rows stay in place until the new 
 committed, so a failed or interrupted sync never leaves a source half-written or empty.
 """
 
+import sqlite3
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,7 +57,8 @@ def default_database_url() -> str:
 
 
 def make_engine(url: str) -> sa.Engine:
-    """An engine for the catalog; SQLite gets WAL, a busy timeout and immediate write locks."""
+    """An engine for the catalog; SQLite gets WAL, a busy timeout and immediate write locks,
+    PostgreSQL named, health-checked connections."""
     if url.startswith("sqlite"):
         database = sa.make_url(url).database
         if database and database != ":memory:":
@@ -66,8 +69,8 @@ def make_engine(url: str) -> sa.Engine:
         def _connect(dbapi_connection, _record):
             dbapi_connection.isolation_level = None  # let the "begin" hook issue BEGIN
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=60000")
+            _enable_wal(cursor)
             cursor.close()
 
         @sa.event.listens_for(engine, "begin")
@@ -75,7 +78,40 @@ def make_engine(url: str) -> sa.Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    options: dict[str, Any] = {"pool_pre_ping": True}  # survive server restarts and idle drops
+    if sa.make_url(url).get_backend_name() == "postgresql":
+        # Name the connections in pg_stat_activity; recycle them before proxies drop them.
+        options |= {"connect_args": {"application_name": "model_sync"}, "pool_recycle": 1800}
+    return sa.create_engine(url, **options)
+
+
+def _enable_wal(cursor, attempts: int = 100) -> None:
+    """Switch a SQLite database to WAL (once per file: the mode is persistent).
+
+    The switch needs the file to itself and does not wait on the busy timeout: processes opening
+    a new database at once retry it instead of failing with "database is locked".
+    """
+    for attempt in range(attempts):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
+def _take_turns(conn: sa.Connection, name: str) -> None:
+    """Serialize the writers of one source (or of the catalog) until the transaction ends.
+
+    Two syncs of one source at once would otherwise both replace its rows from the same previous
+    state, and the second insert would hit the first's keys. SQLite already takes turns: every
+    transaction begins with BEGIN IMMEDIATE. PostgreSQL gets a transaction-level advisory lock.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+                     {"name": f"model_sync/{name}"})
 
 
 def safe_url(url: str) -> str:
@@ -100,7 +136,10 @@ class CatalogStore:
         return self.engine.url.render_as_string(hide_password=True)
 
     def create_schema(self) -> None:
-        metadata.create_all(self.engine)
+        """Create the tables, or upgrade them to the newest schema revision (Alembic)."""
+        from model_sync.catalog.migrations import upgrade
+
+        upgrade(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -220,6 +259,7 @@ class CatalogStore:
         """
         now = now or datetime.now(UTC)
         with self.engine.begin() as conn:
+            _take_turns(conn, source)
             previous = self._previous_state(conn, source)
             last = self._last_success_at(conn, source)
             plan = plan_source(source, previous, rows, now=now, run_id=run_id, last_sync=last)
@@ -232,6 +272,9 @@ class CatalogStore:
                         run_id: str | None) -> SyncStats:
         """Archive every source row removed for longer than the grace period."""
         with self.engine.begin() as conn:
+            for source in sorted({r["source"] for r in self._rows(
+                    sa.select(source_offerings.c.source).distinct(), conn)}):
+                _take_turns(conn, source)  # in order: no deadlock with the sources' own syncs
             removed = self._rows(sa.select(source_offerings).where(
                 source_offerings.c.state == REMOVED), conn)
             plan = plan_archive(removed, now=now, grace_days=grace_days, run_id=run_id)
@@ -242,6 +285,8 @@ class CatalogStore:
         """Store new canonical ids of source rows (after new aliases or sources appeared)."""
         changed = []
         with self.engine.begin() as conn:
+            for source in sorted({source for source, _ in mapping}):
+                _take_turns(conn, source)  # in order: no deadlock with the sources' own syncs
             for row in self._rows(sa.select(source_offerings), conn):
                 new = mapping.get((row["source"], row["source_key"]))
                 if new is not None and new != row["canonical_id"]:
@@ -257,6 +302,7 @@ class CatalogStore:
         """Write the catalog rows that changed; rows no source lists any more are archived."""
         now = now or datetime.now(UTC)
         with self.engine.begin() as conn:
+            _take_turns(conn, CATALOG)
             previous = {(r["provider"], r["model_id"]): r for r in self.catalog_rows(conn)}
             stats = SyncStats(rows=len(rows), previous_rows=sum(
                 1 for r in previous.values() if r["state"] != ARCHIVED))

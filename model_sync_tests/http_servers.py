@@ -1,0 +1,103 @@
+"""Real HTTP servers on 127.0.0.1 for tests: a webhook receiver and a source with validators."""
+
+import hashlib
+import json
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@contextmanager
+def serve(handler_class):
+    """Run a handler on a free port of 127.0.0.1; stopped and closed on exit."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+class Receiver:
+    """A chat webhook: records every JSON body posted to it; answers `status`."""
+
+    def __init__(self):
+        self.posts: list[dict] = []
+        self.raw: list[bytes] = []
+        self.status = 200
+        self.url = ""
+
+    @property
+    def texts(self) -> list[str]:
+        return [p["text"] for p in self.posts]
+
+    @contextmanager
+    def running(self):
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if receiver.status < 300:
+                    receiver.raw.append(body)
+                    receiver.posts.append(json.loads(body))
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        with serve(Handler) as server:
+            self.url = f"http://127.0.0.1:{server.server_port}/hooks/T000/B000/s3cr3t-token"
+            yield self
+
+
+class SourceServer:
+    """A source API whose body and validators (ETag, Last-Modified or none) a test changes."""
+
+    def __init__(self, body: bytes, validator: str = "etag"):
+        self.body = body
+        self.validator = validator  # etag, last_modified, none
+        self.last_modified = "Wed, 19 Aug 2026 02:00:00 GMT"
+        self.requests: list[dict] = []
+        self.url = ""
+
+    def etag(self) -> str:
+        return '"' + hashlib.md5(self.body).hexdigest() + '"'
+
+    @contextmanager
+    def running(self):
+        source = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                source.requests.append(dict(self.headers))
+                headers = {}
+                if source.validator == "etag":
+                    headers["ETag"] = source.etag()
+                    if self.headers.get("If-None-Match") == source.etag():
+                        return self._answer(304, headers, b"")
+                if source.validator == "last_modified":
+                    headers["Last-Modified"] = source.last_modified
+                    if self.headers.get("If-Modified-Since") == source.last_modified:
+                        return self._answer(304, headers, b"")
+                headers["Content-Type"] = "application/json"
+                return self._answer(200, headers, source.body)
+
+            def _answer(self, status, headers, body):
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        with serve(Handler) as server:
+            self.url = f"http://127.0.0.1:{server.server_port}/api/v1/models"
+            yield self
