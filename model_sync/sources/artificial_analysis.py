@@ -59,7 +59,7 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         name=text(entry.get("name")),
         creator=text(creator.get("name")),
         release_date=day(entry.get("release_date")),
-        extra={k: v for k, v in extra.items() if v is not None},
+        extra=extra,
     )
 
 

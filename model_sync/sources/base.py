@@ -258,7 +258,7 @@ def strings(value: Any) -> list[str] | None:
 
 def offering(ctx: ParseContext, *, source_key: str, source_provider: str, model_id: str,
              flags: Iterable[str] = (), **values: Any) -> Row:
-    """Build one normalized offering with every contract column present."""
+    """Build one normalized offering with every contract column present (no null `extra` keys)."""
     row: Row = dict.fromkeys(OFFERING_COLUMNS)
     row.update(values)
     unknown = set(values) - set(OFFERING_COLUMNS)
@@ -271,6 +271,6 @@ def offering(ctx: ParseContext, *, source_key: str, source_provider: str, model_
     row["model_id"] = model_id
     row["price_flags"] = sorted(set(flags)) or None
     row["fetched_at"] = ctx.fetched_at
-    if not row.get("extra"):
-        row["extra"] = None
+    extra = row.get("extra") or {}
+    row["extra"] = {k: v for k, v in extra.items() if v is not None} or None  # no null keys
     return row

@@ -69,7 +69,7 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         max_output_tokens=integer(entry.get("max_completion_tokens")),
         open_weights=True,  # every model is a public Hugging Face repository
         hugging_face_id=model_id if "/" in model_id else None,
-        extra={k: v for k, v in extra.items() if v is not None},
+        extra=extra,
     )
 
 

@@ -80,7 +80,7 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         hf_url.startswith(HF_PREFIX) else None,
         deprecation_date=deprecation,
         status=status,
-        extra={k: v for k, v in extra.items() if v is not None},
+        extra=extra,
     )
 
 

@@ -78,7 +78,7 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         creator=repo_id.split("/", 1)[0] if "/" in repo_id else None,
         hugging_face_id=repo_id,
         created_at=_timestamp(entry.get("createdAt")),
-        extra={k: v for k, v in extra.items() if v is not None},
+        extra=extra,
     )
 
 

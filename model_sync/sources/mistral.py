@@ -58,7 +58,7 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         deprecation_date=deprecation,
         status=status,
         created_at=unix_time(entry.get("created")),
-        extra={k: v for k, v in extra.items() if v is not None},
+        extra=extra,
     )
 
 

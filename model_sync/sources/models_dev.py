@@ -79,7 +79,7 @@ def _model(provider_id: str, model_key: str, model: Any, ctx: ParseContext) -> R
         family=text(model.get("family")),
         release_date=day(model.get("release_date")),
         status=text(model.get("status")),
-        extra={k: v for k, v in extra.items() if v is not None},
+        extra=extra,
     )
 
 

@@ -69,7 +69,7 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         input_modalities=inputs,
         output_modalities=outputs,
         supports_vision=None if inputs is None else "image" in inputs,
-        extra={k: v for k, v in extra.items() if v is not None},
+        extra=extra,
     )
 
 

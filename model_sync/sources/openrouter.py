@@ -81,7 +81,7 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         hugging_face_id=text(entry.get("hugging_face_id")),
         deprecation_date=text(entry.get("expiration_date")),
         created_at=unix_time(entry.get("created")),
-        extra={k: v for k, v in extra.items() if v is not None},
+        extra=extra,
     )
 
 

@@ -63,7 +63,7 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         input_price=None if unpriced else input_price,
         output_price=None if unpriced else output_price,
         created_at=unix_time(entry.get("created")),
-        extra={k: v for k, v in extra.items() if v is not None},
+        extra=extra,
     )
 
 

@@ -60,7 +60,7 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         output_modalities=outputs,
         supports_vision=None if inputs is None else "image" in inputs,
         created_at=unix_time(entry.get("created")),
-        extra={k: v for k, v in extra.items() if v is not None},
+        extra=extra,
     )
 
 
