@@ -162,6 +162,10 @@ def test_genai_prices_dated_list_seeds_the_history(catalog_db, payloads):
         (Decimal("10"), Decimal("40"), None, datetime(2025, 6, 10, tzinfo=UTC)),
         (Decimal("2"), Decimal("8"), datetime(2025, 6, 10, tzinfo=UTC), None),
     ]
+    # An off-peak rate is an alternative of the same period, not history: one price in force.
+    chat = catalog_db.store().price_intervals(source="genai_prices", model_id="deepseek-chat")
+    assert [(i["input_price"], i["valid_from"], i["valid_to"]) for i in chat] == [
+        (Decimal("0.27"), chat[0]["valid_from"], None)]
     # A price scheduled after the sync date is not history yet.
     sonnet5 = catalog_db.store().price_intervals(source="genai_prices",
                                                  model_id="claude-sonnet-5")

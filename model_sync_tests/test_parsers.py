@@ -154,6 +154,15 @@ def test_genai_prices_takes_the_price_in_force_and_keeps_the_history():
 
 
 @needs_shared
+def test_genai_prices_off_peak_rate_is_an_alternative_not_history():
+    chat = rows_of("genai_prices", "2026-07-25.json")["deepseek/deepseek-chat"]
+    assert chat["input_price"] == Decimal("0.27")  # the rate for 16 of 24 hours
+    assert chat["price_flags"] == ["time_of_day"]
+    assert "price_history" not in chat["extra"]
+    assert [p["input_price"] for p in chat["extra"]["time_of_day_prices"]] == ["0.135"]
+
+
+@needs_shared
 def test_deepinfra_null_metadata_means_unpriced_not_free():
     rows = rows_of("deepinfra", "2026-03-01.json")
     assert rows["BAAI/bge-m3"]["input_price"] is None

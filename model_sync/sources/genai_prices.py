@@ -60,8 +60,9 @@ def _model(provider_id: str, model: Any, index: int, ctx: ParseContext) -> Row:
     if alternates:
         flags.add("time_of_day")
     extra: dict[str, Any] = {"match": model.get("match")}
-    if len(entries) > 1:
-        extra["price_history"] = [_history_entry(e, key) for e in entries]
+    history = _periods(entries)
+    if len(history) > 1:
+        extra["price_history"] = [_history_entry(e, key) for e in history]
     if alternates:
         extra["time_of_day_prices"] = [_history_entry(e, key) for e in alternates]
     others = {k: v for k, v in current["prices"].items() if k not in dict(_PRICE_KEYS).values()}
@@ -100,22 +101,34 @@ def _start(entry: dict[str, Any]) -> date:
     return date.fromisoformat(start[:10]) if start else date.min
 
 
-def _in_force(entries: list[dict[str, Any]], today: date):
-    """The entry in force on `today`, and any time-of-day alternates of the same period.
+def _periods(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per start date, oldest first: the price history.
 
-    Time-of-day windows (off-peak discounts) would make the price flip with the hour of the
-    sync; the rate in force for most of the day is taken as the list price instead.
+    Time-of-day windows (off-peak discounts) of one period are alternatives, not history: the
+    rate in force for most of the day stands for the period.
     """
-    started = [e for e in entries if _start(e) <= today] or [min(entries, key=_start)]
-    latest = max(_start(e) for e in started)
-    period = [e for e in started if _start(e) == latest]
+    by_start: dict[date, list[dict[str, Any]]] = {}
+    for entry in entries:
+        by_start.setdefault(_start(entry), []).append(entry)
+    return [_day_rate(period) for _, period in sorted(by_start.items())]
+
+
+def _day_rate(period: list[dict[str, Any]]) -> dict[str, Any]:
     if len(period) == 1:
-        return period[0], []
+        return period[0]
     windowed = [e for e in period if "start_time" in e["constraint"]]
     covered = sum(_window_hours(e) for e in windowed)
     coverage = {id(e): (_window_hours(e) if e in windowed else 24 - covered) for e in period}
-    current = max(period, key=lambda e: coverage[id(e)])
-    return current, [e for e in period if e is not current]
+    return max(period, key=lambda e: coverage[id(e)])
+
+
+def _in_force(entries: list[dict[str, Any]], today: date):
+    """The entry in force on `today` (else the earliest), and its time-of-day alternates."""
+    periods = _periods(entries)
+    current = [p for p in periods if _start(p) <= today][-1:] or periods[:1]
+    current = current[0]
+    alternates = [e for e in entries if _start(e) == _start(current) and e is not current]
+    return current, alternates
 
 
 def _window_hours(entry: dict[str, Any]) -> float:
