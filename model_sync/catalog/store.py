@@ -183,9 +183,10 @@ class CatalogStore:
             return sorted(conn.execute(query).scalars())
 
     def identity_rows(self) -> list[dict[str, Any]]:
-        """The few columns identity resolution needs, for every listed row."""
+        """The columns identity resolution reads of other rows (`Resolver` builds its index of
+        known ids from them), for every listed row."""
         query = sa.select(source_offerings.c.source, source_offerings.c.model_id,
-                          source_offerings.c.hugging_face_id).where(
+                          source_offerings.c.hugging_face_id, source_offerings.c.name).where(
             source_offerings.c.state != ARCHIVED)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
