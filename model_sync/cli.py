@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--dry-run", action="store_true",
                       help="fetch, parse and audit without writing anything")
     sync.add_argument("--min-rows", type=int, metavar="N", default=None,
-                      help="accept N or more models from every source instead of each source's "
-                           "minimum (for small recordings)")
+                      help="accept N or more models from every source, and N or more offerings "
+                           "in the catalog, instead of the defaults (for small recordings)")
 
     record = sub.add_parser("record", help="save the live responses of sources in the replay "
                                            "layout, for MODEL_SYNC_REPLAY_DIR")

@@ -8,6 +8,7 @@ import dagster as dg
 
 from model_sync.defs.catalog_assets import CATALOG
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
+from model_sync.defs.source_assets import TRIGGER_TAG
 from model_sync.http import ReplayTransport
 from model_sync.sources import SOURCES
 
@@ -97,15 +98,17 @@ def run_sync(select: Sequence[str] | None = None, *, dry_run: bool = False,
         echo(f"syncing {', '.join(runnable)}{' (dry run)' if dry_run else ''} ...")
         result = dg.materialize(assets, selection=runnable, instance=instance,
                                 resources=resources, raise_on_error=False, run_config=config,
-                                tags={"model_sync/trigger": "cli"})
+                                tags={TRIGGER_TAG: "cli"})
         _collect(result, runnable, report)
     succeeded = [s for s in report.steps if s.status == "success"]
+    catalog_config = ({"ops": {CATALOG: {"config": {"min_rows": min_rows}}}}
+                      if min_rows is not None else {})
     if succeeded and not dry_run:
         echo("rebuilding the catalog ...")
         result = dg.materialize(assets, selection=[CATALOG], instance=instance,
                                 resources=resources, raise_on_error=False,
-                                run_config={"loggers": config["loggers"]},
-                                tags={"model_sync/trigger": "cli"})
+                                run_config={"loggers": config["loggers"], **catalog_config},
+                                tags={TRIGGER_TAG: "cli"})
         _collect(result, [CATALOG], report)
     return report
 

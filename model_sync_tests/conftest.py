@@ -46,7 +46,14 @@ def payloads() -> Path:
 FIXTURE_SOURCES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
 # Fixtures are small: syncs of them accept any non-empty listing.
 FIXTURE_CONFIG = {"ops": {name: {"config": {"min_rows": 1}} for name in FIXTURE_SOURCES}}
-SETTINGS = ("FIREWORKS_ACCOUNT_ID", "ALIBABA_CLOUD_REGION")
+SETTINGS = ("FIREWORKS_ACCOUNT_ID", "ALIBABA_CLOUD_REGION", "MODEL_SYNC_ALERT_WEBHOOK_URL",
+            "MODEL_SYNC_ALIASES_FILE")
+# Cadence overrides are read when the definitions are imported, before any fixture runs: the
+# developer's own overrides must not change what the tests see.
+for _name in [n for n in os.environ if n.startswith((
+        "MODEL_SYNC_SCHEDULE", "MODEL_SYNC_TIMEZONE", "MODEL_SYNC_FRESHNESS_HOURS",
+        "MODEL_SYNC_PROBE_MINUTES"))]:
+    del os.environ[_name]
 
 
 @pytest.fixture(autouse=True)

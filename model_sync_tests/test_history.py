@@ -1,7 +1,6 @@
 """History over time: change events between real snapshots, price intervals, soft removal."""
 
 import json
-import shutil
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -312,10 +311,3 @@ def test_a_tenfold_price_jump_is_flagged_but_published(tmp_path, catalog_db, clo
     assert catalog_db.store().source_rows("openrouter")[0]["input_price"] == Decimal("20")
     meta = result.asset_materializations_for_node("openrouter")[0].metadata
     assert "lab/a" in meta["largest_price_changes"].value
-
-
-def test_copy_of_shared_payload_is_only_made_in_tmp(tmp_path, payloads):
-    # The fixture helpers above write into tmp_path only; the repository holds no payload copy.
-    target = tmp_path / "x.json"
-    shutil.copy(payloads / "groq" / "2026-02-22.json", target)
-    assert target.read_bytes() == (payloads / "groq" / "2026-02-22.json").read_bytes()

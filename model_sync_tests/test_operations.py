@@ -53,12 +53,12 @@ def materialize(catalog_db, instance=None):
                           raise_on_error=False)
 
 
-def run_asset(catalog_db, monkeypatch, policy=None):
+def run_asset(catalog_db, monkeypatch, policy=None, tags=None, config=CONFIG):
     """One openrouter sync through Dagster's step machinery, with the given retry policy
     (none by default: a test need not wait minutes for the project's backoff)."""
     monkeypatch.setattr(source_assets, "SOURCE_RETRY_POLICY", policy)
     asset = source_assets.build_source_asset(SPEC, resolve_cadences([SPEC], env={})["openrouter"])
-    return dg.materialize([asset], run_config=CONFIG, raise_on_error=False,
+    return dg.materialize([asset], run_config=config, raise_on_error=False, tags=tags,
                           instance=dg.DagsterInstance.ephemeral(),
                           resources={"http": FakeHttp(max_retries=0), "catalog_db": catalog_db})
 
@@ -139,6 +139,42 @@ def test_bad_data_is_not_retried(catalog_db, monkeypatch, answer):
     result = run_asset(catalog_db, monkeypatch, QUICK)
     assert not result.success and retries(result) == 0
     assert len(catalog_db.store().sync_history("openrouter")) == 1
+
+
+@pytest.mark.parametrize("answer", [httpx.Response(503), RuntimeError("disk on fire")])
+def test_model_sync_sync_reports_failures_at_once_without_run_retries(catalog_db, monkeypatch,
+                                                                       answer):
+    def respond(request):
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    HANDLER["fn"] = respond
+    result = run_asset(catalog_db, monkeypatch, QUICK, tags={source_assets.TRIGGER_TAG: "cli"})
+    assert not result.success and retries(result) == 0
+    assert len(catalog_db.store().sync_history("openrouter")) == 1
+
+
+def test_an_entry_of_an_unexpected_shape_is_a_parse_error_not_retried(catalog_db, monkeypatch):
+    weird = json.dumps({"data": [{"id": 42, "pricing": {"prompt": "0", "completion": "0"}}]}
+                       ).encode()  # a number where the parser expects text: a TypeError inside
+    HANDLER["fn"] = lambda request: httpx.Response(200, content=weird)
+    result = run_asset(catalog_db, monkeypatch, QUICK,
+                       config={"ops": {"openrouter": {"config": {"min_rows": 1}}}})
+    assert not result.success and retries(result) == 0
+    error = catalog_db.store().sync_history("openrouter", limit=1)[0]["error"]
+    assert error.startswith("openrouter: page 1 has an entry of an unexpected shape (TypeError")
+
+
+def test_a_failed_dry_run_leaves_no_trace_in_the_sync_history(catalog_db, monkeypatch):
+    HANDLER["fn"] = lambda request: httpx.Response(200, content=b"{broken")
+    dry = {"ops": {"openrouter": {"config": {"min_rows": 5, "dry_run": True}}}}
+    result = run_asset(catalog_db, monkeypatch, config=dry)
+    assert not result.success
+    assert catalog_db.store().sync_history("openrouter") == []
+    HANDLER["fn"] = lambda request: httpx.Response(200, content=body(1))  # blocked by min_rows
+    assert not run_asset(catalog_db, monkeypatch, config=dry).success
+    assert catalog_db.store().sync_history("openrouter") == []
 
 
 def test_unexpected_errors_are_recorded_and_retried(catalog_db, monkeypatch):

@@ -34,7 +34,7 @@ def test_full_replayed_sync_fills_every_table_and_passes_every_check(replay_http
     result = materialize(replay_http, catalog_db)
     assert result.success
     evaluations = checks(result)
-    assert len(evaluations) == 4 * len(SOURCES) + 5
+    assert len(evaluations) == 4 * len(SOURCES) + 6
     assert all(e.passed for e in evaluations.values()), [
         e.description for e in evaluations.values() if not e.passed]
     store = catalog_db.store()
@@ -220,3 +220,18 @@ def test_catalog_is_blocked_below_its_minimum_and_keeps_the_previous_catalog(rep
     result = materialize(replay_http, catalog_db, ["model_catalog"], run_config=config)
     assert not result.success and not checks(result)["model_catalog_min_rows"].passed
     assert len(CatalogStore.from_url(catalog_db.url).catalog_rows()) == before
+
+
+def test_a_catalog_build_that_crashes_is_recorded_and_keeps_the_catalog(replay_http, catalog_db,
+                                                                        monkeypatch):
+    assert materialize(replay_http, catalog_db).success
+    before = len(catalog_db.store().catalog_rows())
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr("model_sync.defs.catalog_assets.build_catalog", crash)
+    assert not materialize(replay_http, catalog_db, ["model_catalog"]).success
+    last = catalog_db.store().sync_history("model_catalog", limit=1)[0]
+    assert last["status"] == "failed" and "RuntimeError: out of memory" in last["error"]
+    assert len(catalog_db.store().catalog_rows()) == before

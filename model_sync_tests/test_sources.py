@@ -292,7 +292,8 @@ def test_xai_cents_per_hundred_million_tokens_divide_exactly():
     assert rows["grok-code-fast-1"]["cache_read_price"] == Decimal("0.02")
     vision = rows["grok-2-vision-1212"]
     assert vision["cache_read_price"] is None  # not published for this model
-    assert vision["supports_vision"] is True and vision["extra"]["image_input_price"] == "2"
+    assert vision["supports_vision"] is True
+    assert vision["extra"]["image_input_price"] == Decimal("2")
     assert rows["grok-4-0709"]["extra"]["aliases"] == ["grok-4", "grok-4-latest"]
 
 

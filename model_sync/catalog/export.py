@@ -4,8 +4,6 @@ JSON is shaped like models.dev's `api.json`: one object per provider with its mo
 exact JSON numbers (`0.0208333333333333`, never a binary float). CSV and Parquet are flat tables.
 """
 
-import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -13,10 +11,9 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from model_sync.catalog.money import format_decimal
+from model_sync.catalog.money import exact_json, format_decimal
 
 Format = Literal["json", "csv", "parquet"]
-_DECIMAL = re.compile(r'"\\u0000dec:([0-9.]+)"')
 
 
 def catalog_document(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -63,8 +60,7 @@ def models_document(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 def dumps(document: Any) -> str:
     """JSON with Decimals written as exact number literals."""
-    text = json.dumps(document, default=_encode, ensure_ascii=False, indent=1, sort_keys=False)
-    return _DECIMAL.sub(r"\1", text)
+    return exact_json(document, ensure_ascii=False, indent=1)
 
 
 def frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *,
@@ -98,19 +94,11 @@ def write(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: Format
     return None
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return f"\u0000dec:{format_decimal(value)}"
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
 def _flat(value: Any, decimals_as_text: bool = False) -> Any:
     if decimals_as_text and isinstance(value, Decimal):
         return format_decimal(value)
     if isinstance(value, list | dict):
-        return json.dumps(value, sort_keys=True, default=str)
+        return exact_json(value, sort_keys=True)
     if hasattr(value, "tzinfo"):
         return value.isoformat()
     return value

@@ -9,6 +9,7 @@ input price is never paired with another source's output price.
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from model_sync.catalog.schema import CATALOG_COLUMNS, DESCRIPTIVE_FIELDS, PRICE_FIELDS
@@ -18,6 +19,9 @@ from model_sync.catalog.schema import CATALOG_COLUMNS, DESCRIPTIVE_FIELDS, PRICE
 METADATA_PRECEDENCE = ("models_dev", "litellm", "genai_prices")
 PRICE_PRECEDENCE = ("genai_prices", "models_dev", "litellm")
 PRICE_SET = (*PRICE_FIELDS, "price_flags")
+# The dearest real token prices are in the hundreds of USD per 1M tokens (o1-pro's output:
+# 600); thousands are unit slips, e.g. a per-1M price written where a per-token one belongs.
+PLAUSIBLE_MAX_PRICE = Decimal(1000)
 _METADATA_FIELDS = [f.name for f in DESCRIPTIVE_FIELDS if f.name not in PRICE_SET]
 
 
@@ -69,7 +73,13 @@ def _merge(rows, by_metadata, by_price, built_at) -> dict[str, Any]:
                 merged[name] = value
                 lineage[name] = row["source"]
                 break
-    priced = next((r for r in sorted(rows, key=by_price) if _has_prices(r)), None)
+    candidates = [r for r in sorted(rows, key=by_price) if _has_prices(r)]
+    # A price set with an implausible price (a unit slip upstream) gives way to another
+    # source's plausible one; with no alternative it is withheld: null prices, flagged.
+    priced = next((r for r in candidates if plausible(r)), None)
+    if priced is None and candidates:
+        merged["price_flags"] = ["implausible_price"]
+        merged["price_source"] = candidates[0]["source"]
     if priced is not None:
         for name in PRICE_SET:
             merged[name] = priced.get(name)
@@ -96,6 +106,11 @@ def _lifecycle(merged: dict[str, Any], rows) -> None:
     merged["removed_at"] = None if listed else max(
         (r["removed_at"] for r in rows if r.get("removed_at")), default=None)
     merged["archived_at"] = None
+
+
+def plausible(row: Mapping[str, Any]) -> bool:
+    """Whether every price of a row is at most PLAUSIBLE_MAX_PRICE USD per 1M tokens."""
+    return all(row.get(p) is None or row[p] <= PLAUSIBLE_MAX_PRICE for p in PRICE_FIELDS)
 
 
 def _has_prices(row: Mapping[str, Any]) -> bool:

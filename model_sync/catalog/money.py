@@ -4,7 +4,10 @@ Sources publish numbers either as JSON numbers or as decimal strings. JSON is pa
 `parse_float=Decimal`, so `2.5e-06` arrives as exactly `Decimal("0.0000025")`.
 """
 
+import json
+import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
 
 # A binary double holds 15 significant decimal digits exactly; longer literals such as
 # 0.49299999999999994 are float artifacts of the publisher's own arithmetic, so they are
@@ -91,3 +94,21 @@ def format_decimal(value: Decimal | None) -> str | None:
         return None
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "0") else text
+
+
+_MARKED = re.compile(r'"\\u0000dec:(-?[0-9.]+)"')
+
+
+def exact_json(value: Any, **options: Any) -> str:
+    """JSON text in which every Decimal is an exact number literal (`0.0208333333333333`, not
+    a string and never a binary float). Read it back with `json.loads(..., parse_float=Decimal)`.
+    """
+    return _MARKED.sub(r"\1", json.dumps(value, default=_mark, **options))
+
+
+def _mark(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"\u0000dec:{format_decimal(value)}"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")

@@ -12,7 +12,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-from model_sync.catalog.money import format_decimal
+from model_sync.catalog.money import exact_json, format_decimal
 
 
 class ExactDecimal(TypeDecorator):
@@ -73,14 +73,17 @@ class JsonList(TypeDecorator):
 
 
 class JsonObject(JsonList):
-    """A JSON object (source-specific extras, per-field lineage)."""
+    """A JSON object (source-specific extras, per-field lineage); decimals stay exact numbers."""
 
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+        return exact_json(value, separators=(",", ":"), sort_keys=True)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else json.loads(value, parse_float=Decimal)
 
 
 @dataclass(frozen=True)

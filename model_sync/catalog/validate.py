@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from model_sync.catalog.merge import catalog_key
+from model_sync.catalog.merge import PLAUSIBLE_MAX_PRICE, catalog_key
 from model_sync.catalog.money import format_decimal
 from model_sync.catalog.schema import PRICE_FIELDS
 
@@ -110,6 +110,28 @@ def generates_text(row: Mapping[str, Any]) -> bool:
     if row.get("kind") is not None:
         return row["kind"] in TEXT_KINDS
     return "text" in (row.get("output_modalities") or ())
+
+
+def prices_plausible(rows: Rows) -> Finding:
+    """ERROR: no published price above 1,000 USD per 1M tokens. Such prices are unit slips
+    upstream (a per-1M price written where a per-token one belongs): the merge withholds them,
+    and this check reports which offerings it withheld."""
+    bad = [f"{r['provider']}/{r['model_id']} {p}={format_decimal(r[p])}"
+           for r in rows for p in PRICE_FIELDS
+           if r.get(p) is not None and r[p] > PLAUSIBLE_MAX_PRICE]
+    withheld = [f"{r['provider']}/{r['model_id']} ({r.get('price_source')})" for r in rows
+                if "implausible_price" in (r.get("price_flags") or ())]
+    if bad:
+        text = (f"{len(bad)} prices above {PLAUSIBLE_MAX_PRICE:,} USD per 1M tokens: "
+                + ", ".join(bad[:5]))
+    else:
+        text = f"no price above {PLAUSIBLE_MAX_PRICE:,} USD per 1M tokens"
+        if withheld:
+            text += (f"; {len(withheld)} offerings' implausible source prices withheld "
+                     "(unpriced, flagged implausible_price): " + ", ".join(withheld[:5]))
+    return Finding("prices_plausible", not bad, "ERROR", text,
+                   {"implausible_prices": len(bad), "withheld": len(withheld),
+                    "sample": (bad or withheld)[:10]})
 
 
 def output_price_present(rows: Rows) -> Finding:

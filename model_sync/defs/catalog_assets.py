@@ -98,6 +98,7 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
             validate.min_rows(active, config.min_rows, CATALOG),
             validate.unique_offerings(rows),
             validate.prices_non_negative(rows),
+            validate.prices_plausible(rows),
             validate.output_price_present(active),
             validate.context_window_range(active),
         ]
@@ -117,6 +118,13 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
             hub=[r for r in everything if by_role.get(r["source"]) == "models"])
         models_written = store.publish_models(rollup, now=started)
         cleaned = store.cleanup(now=started, retention_days=config.retention_days)
+    except dg.Failure:
+        raise  # a blocked build, already recorded
+    except Exception as exc:
+        record_quietly(store, CATALOG, run_id, started, "failed",
+                       f"{CATALOG}: {type(exc).__name__}: {exc}; the previous catalog is kept",
+                       context.log)
+        raise
     except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
         record_quietly(store, CATALOG, run_id, started, "interrupted",
                        f"{CATALOG}: the run was terminated mid-build; the previous catalog is "

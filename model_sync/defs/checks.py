@@ -25,12 +25,16 @@ CATALOG_RULES = {
     "min_rows": "Blocking: the catalog has at least the minimum number of offerings.",
     "unique_offerings": "Blocking: one row per (provider, model_id).",
     "prices_non_negative": "Blocking: no price is negative.",
+    "prices_plausible": "Blocking: no price above 1,000 USD per 1M tokens. Such source prices "
+                        "are unit slips: another source's plausible prices are used, or the "
+                        "offering is left unpriced and flagged implausible_price.",
     "output_price_present": "Warning: text-generation offerings priced for input are priced "
                             "for output too.",
     "context_window_range": "Warning: text-generation context windows lie between 256 and "
                             "100M tokens.",
 }
-BLOCKING = {"min_rows", "drop_guard", "price_coverage", "unique_offerings", "prices_non_negative"}
+BLOCKING = {"min_rows", "drop_guard", "price_coverage", "unique_offerings", "prices_non_negative",
+            "prices_plausible"}
 
 
 def check_name(asset: str, rule: str) -> str:

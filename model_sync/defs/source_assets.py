@@ -24,6 +24,7 @@ from model_sync.http import FetchError, SourceClient
 from model_sync.sources.base import FetchContext, ParseContext, ParseError, Row, SourceSpec
 
 OWNERS = ["team:model-catalog"]
+TRIGGER_TAG = "model_sync/trigger"  # what started a run: cli, full_resync, change_sensor, ...
 SOURCE_GROUP = "sources"
 # For outages longer than the HTTP client's own retries (seconds): a fetch error or an
 # unexpected error is retried after 1, 3 and 7 minutes, each +/- 1 minute; a blocked sync or a
@@ -76,7 +77,15 @@ def fetch_rows(spec: SourceSpec, http: HttpClientResource, params: dict[str, str
         as_of = page.snapshot_date
         when = datetime.fromisoformat(as_of).replace(tzinfo=UTC) if as_of else fetched_at
         ctx = ParseContext(source=spec.name, fetched_at=when, params=params, region=region)
-        parsed = spec.parse(page.payload, ctx)
+        try:
+            parsed = spec.parse(page.payload, ctx)
+        except ParseError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            # A shape the parser did not expect (a number where text belongs, ...): bad data,
+            # reported as such and not retried.
+            raise ParseError(spec.name, f"page {page.number} has an entry of an unexpected "
+                             f"shape ({type(exc).__name__}: {exc})") from exc
         pages, size = pages + 1, size + page.size
         if page.snapshot:
             snapshots.append(page.snapshot)
@@ -223,6 +232,14 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
             raise dg.Failure(description=reason, allow_retries=False)
         store = catalog_db.store()
         run_id = context.run.run_id
+        # `model-sync sync` reports failures at once: Dagster's run retries are for the daemon.
+        retriable = context.run.tags.get(TRIGGER_TAG) != "cli"
+
+        def record(status: str, error: str, **counts) -> None:
+            if not config.dry_run:  # a dry run leaves no trace in the sync history
+                store.record_failure(spec.name, run_id=run_id, started_at=started,
+                                     status=status, error=error, **counts)
+
         try:
             rows, fetch_meta = fetch_rows(spec, http, config.params, context.log, store=store,
                                           max_rows=config.max_rows,
@@ -243,20 +260,22 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
             stats = store.publish_source(spec.name, rows, run_id=run_id, started_at=started,
                                          now=started)
         except (FetchError, ParseError) as exc:
-            store.record_failure(spec.name, run_id=run_id, started_at=started, status="failed",
-                                 error=str(exc))
+            record("failed", str(exc))
             context.log.error(f"{exc}. The previous rows of {spec.name} are kept.")
             raise dg.Failure(description=f"{exc}. The previous rows are kept.",
-                             allow_retries=isinstance(exc, FetchError)) from exc
+                             allow_retries=retriable and isinstance(exc, FetchError)) from exc
         except SyncBlocked as exc:
-            store.record_failure(spec.name, run_id=run_id, started_at=started, status="blocked",
-                                 error=str(exc), rows_fetched=len(rows))
+            record("blocked", str(exc), rows_fetched=len(rows))
             context.log.error(f"{spec.name}: sync blocked: {exc}")
             raise dg.Failure(description=f"{spec.name}: sync blocked by its checks: {exc}",
                              allow_retries=False) from exc
         except Exception as exc:  # unexpected: recorded, then retried by the retry policy
-            record_quietly(store, spec.name, run_id, started, "failed",
-                           f"{spec.name}: {type(exc).__name__}: {exc}", context.log)
+            if not config.dry_run:
+                record_quietly(store, spec.name, run_id, started, "failed",
+                               f"{spec.name}: {type(exc).__name__}: {exc}", context.log)
+            if not retriable:
+                raise dg.Failure(description=f"{spec.name}: {type(exc).__name__}: {exc}",
+                                 allow_retries=False) from exc
             raise
         except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
             # The run was terminated: the publish transaction, if begun, rolled back.

@@ -7,6 +7,7 @@ from model_sync.sources.base import (
     ParseContext,
     Row,
     SourceSpec,
+    day,
     entry_id,
     expect,
     integer,
@@ -79,7 +80,7 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         supports_reasoning=None if params is None else bool(REASONING_PARAMS & params),
         supports_structured_output=None if params is None else "structured_outputs" in params,
         hugging_face_id=text(entry.get("hugging_face_id")),
-        deprecation_date=text(entry.get("expiration_date")),
+        deprecation_date=day(entry.get("expiration_date")),
         created_at=unix_time(entry.get("created")),
         extra=extra,
     )

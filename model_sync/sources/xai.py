@@ -44,7 +44,7 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         "aliases": entry.get("aliases") or None,
         "version": text(entry.get("version")),
         "fingerprint": text(entry.get("fingerprint")),
-        "image_input_price": str(image_price) if image_price else None,
+        "image_input_price": image_price,  # USD per 1M image tokens
         "search_price": entry.get("search_price"),  # cents per 100M searches, as published
     }
     return offering(
