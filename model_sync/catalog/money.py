@@ -17,7 +17,6 @@ SIGNIFICANT_DIGITS = 15
 
 # Units the sources publish prices in, as powers of ten relative to USD per 1M tokens.
 PER_TOKEN = 6  # USD per token: multiply by 10**6
-PER_THOUSAND = 3  # USD per 1K tokens
 PER_MILLION = 0  # USD per 1M tokens: as published
 CENTS_PER_100M = -4  # US cents per 100M tokens (xAI): 1 cent / 100M = 10**-4 USD per 1M
 TEN_THOUSANDTHS_PER_MILLION = -4  # 1/10,000 USD per 1M tokens (Novita): 3900 = 0.39 USD

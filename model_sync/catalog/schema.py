@@ -285,12 +285,3 @@ catalog_changes = sa.Table(
     sa.Index("ix_catalog_changes_detected", "detected_at"),
     sa.Index("ix_catalog_changes_offering", "provider", "model_id"),
 )
-
-TABLE_DOCS = {
-    "source_offerings": "the latest published rows of each source (one per source entry)",
-    "model_catalog": "the combined catalog: one row per provider x model_id",
-    "models": "one row per canonical model, rolled up across providers",
-    "sync_runs": "one row per sync attempt of a source or of the catalog",
-    "price_history": "each distinct set of prices of an offering, with its validity interval",
-    "catalog_changes": "one row per change event: added, removed, repriced, restored, archived",
-}

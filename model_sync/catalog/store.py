@@ -29,6 +29,7 @@ from model_sync.catalog.history import (
 from model_sync.catalog.schema import (
     CATALOG_COLUMNS,
     MODEL_COLUMNS,
+    PRICE_FIELDS,
     STORED_OFFERING_COLUMNS,
     catalog_changes,
     metadata,
@@ -112,11 +113,6 @@ def _take_turns(conn: sa.Connection, name: str) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
                      {"name": f"model_sync/{name}"})
-
-
-def safe_url(url: str) -> str:
-    """A database URL fit for logs and metadata: the password is masked."""
-    return sa.make_url(url).render_as_string(hide_password=True)
 
 
 class CatalogStore:
@@ -234,10 +230,6 @@ class CatalogStore:
             query = query.where(sync_runs.c.source == source)
         return self._rows(query.limit(limit))
 
-    def last_success(self, source: str) -> dict[str, Any] | None:
-        rows = [r for r in self.sync_history(source, limit=200) if r["status"] == "success"]
-        return rows[0] if rows else None
-
     def table_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
@@ -322,14 +314,10 @@ class CatalogStore:
                 stats.updated += 1
                 if old["state"] != ACTIVE and row["state"] == ACTIVE:
                     stats.restored += 1
-                if any(old[p] != row[p] for p in ("input_price", "output_price",
-                                                   "cache_read_price", "cache_write_price")):
+                if any(old[p] != row[p] for p in PRICE_FIELDS):
                     stats.repriced += 1
-                    stats.price_changes.append({
-                        "key": f"{row['provider']}/{row['model_id']}",
-                        **{p: (old[p], row[p]) for p in ("input_price", "output_price",
-                                                          "cache_read_price",
-                                                          "cache_write_price")}})
+                    stats.price_changes.append({"key": f"{row['provider']}/{row['model_id']}",
+                                                **{p: (old[p], row[p]) for p in PRICE_FIELDS}})
             for old in previous.values():  # no source describes it any more
                 if old["state"] != ARCHIVED:
                     writes.append(dict(old, state=ARCHIVED, archived_at=now, updated_at=now))

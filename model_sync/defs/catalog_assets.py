@@ -12,15 +12,13 @@ from model_sync.catalog.identity import Resolver
 from model_sync.catalog.merge import build_catalog
 from model_sync.catalog.rollup import build_models
 from model_sync.catalog.schema import CATALOG_FIELDS, LIFECYCLE_FIELDS
-from model_sync.catalog.store import CatalogStore
+from model_sync.catalog.store import CATALOG, CatalogStore
 from model_sync.defs.checks import CATALOG_RULES, results, specs
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
 from model_sync.defs.resources import CatalogDatabase
 from model_sync.defs.source_assets import OWNERS, record_quietly
 from model_sync.sources import SOURCES
 from model_sync.sources.base import OFFERING_ROLES
-
-CATALOG = "model_catalog"
 
 CATALOG_CONDITION = (
     (dg.AutomationCondition.newly_missing()

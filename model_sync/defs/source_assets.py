@@ -76,7 +76,7 @@ def fetch_rows(spec: SourceSpec, http: HttpClientResource, params: dict[str, str
         nonlocal pages, size
         as_of = page.snapshot_date
         when = datetime.fromisoformat(as_of).replace(tzinfo=UTC) if as_of else fetched_at
-        ctx = ParseContext(source=spec.name, fetched_at=when, params=params, region=region)
+        ctx = ParseContext(source=spec.name, fetched_at=when, region=region)
         try:
             parsed = spec.parse(page.payload, ctx)
         except ParseError:

@@ -57,7 +57,6 @@ class ParseContext:
 
     source: str
     fetched_at: datetime
-    params: Mapping[str, str] = field(default_factory=dict)
     region: str | None = None  # the endpoint a regional source was read from (`intl`, `cn`)
 
     @property
@@ -124,9 +123,6 @@ class SourceSpec:
     region_env: str | None = None  # the variable choosing the region; default: the first
     docs_url: str | None = None
 
-    @property
-    def cadence(self) -> str:
-        return f"`{self.cron}` ({self.timezone})"
 
     def endpoint(self, region: str | None) -> tuple[str, str | None]:
         """The URL to read and its region: the chosen one, else the first listed, else `url`."""
