@@ -240,10 +240,32 @@ def test_a_quota_reset_beyond_the_wait_limit_fails_clearly():
     c, _ = client(handler)
     with pytest.raises(FetchError, match="retry after 900s"):
         c.get("https://huggingface.co/api/models", source="huggingface")
+    # a good answer that spends the quota is kept; the request after it fails without being sent
     handler = Recorder(httpx.Response(200, json=[], headers={"ratelimit": '"api";r=0;t=900'}))
-    c, _ = client(handler)
-    with pytest.raises(FetchError, match="quota spent; it resets in 900s"):
-        c.get("https://huggingface.co/api/models", source="huggingface")
+    c, delays = client(handler)
+    assert c.get("https://huggingface.co/api/models", source="huggingface").status_code == 200
+    with pytest.raises(FetchError, match="quota spent; it resets in 900s, over the 300s"):
+        c.get("https://huggingface.co/api/models/a/b", source="huggingface")
+    assert len(handler.requests) == 1 and delays == []
+
+
+def test_a_good_last_page_is_kept_when_the_quota_resets_too_late():
+    handler = Recorder(hf_page(["a/1"], "c2", ratelimit='"api";r=0;t=10'),
+                       hf_page(["a/2"], ratelimit='"api";r=0;t=900'))
+    c, delays = client(handler)
+    pages = list(c.fetch_pages(HF))
+    assert [p.payload for p in pages] == [[{"id": "a/1"}], [{"id": "a/2"}]]
+    assert delays == [10.0]
+
+
+def test_a_spent_quota_stops_before_the_next_page_not_at_the_good_one():
+    handler = Recorder(hf_page(["a/1"], "c2", ratelimit='"api";r=0;t=900'), hf_page(["a/2"]))
+    c, delays = client(handler)
+    listing = c.fetch_pages(HF)
+    assert next(listing).payload == [{"id": "a/1"}]
+    with pytest.raises(FetchError, match="resets in 900s"):
+        next(listing)
+    assert len(handler.requests) == 1 and delays == []
 
 
 def test_cursor_paging_sends_the_page_token_until_it_is_empty():

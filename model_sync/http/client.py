@@ -97,7 +97,7 @@ class SourceClient:
         """GET with retries on 429/5xx/timeouts; returns a response whose body is read.
 
         When the previous response said the rate-limit quota is spent (`RateLimit` headers),
-        waits for the window to reset first.
+        waits for the window to reset first, or fails when that is longer than the client waits.
         """
         if client is None:
             with self._client() as own:
@@ -109,6 +109,11 @@ class SourceClient:
                                      "paged": paged}}
         if self._pause > 0:
             wait, self._pause = self._pause, 0.0
+            if wait > self.settings.max_retry_after_seconds:
+                raise FetchError(source, _shown_url(httpx.URL(url)),
+                                 f"rate-limit quota spent; it resets in {wait:.0f}s, over the "
+                                 f"{self.settings.max_retry_after_seconds:.0f}s this client "
+                                 "waits")
             self.log.warning(f"{source}: rate-limit quota spent; waiting {wait:.0f}s for the "
                              "window to reset")
             self.rate_limit_waits.append(wait)
@@ -130,7 +135,8 @@ class SourceClient:
                 response = None
             else:
                 if response.status_code < 400 or response.headers.get(REPLAY_HEADER) == "missing":
-                    self._pause = self._quota_wait(response, source, shown)
+                    # The page is good: a spent quota delays (or stops) the next request only.
+                    self._pause = rate_limit_wait(response.headers) or 0.0
                     return response
                 reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
                 if response.status_code not in RETRY_STATUSES:
@@ -164,14 +170,6 @@ class SourceClient:
             response.close()
         return httpx.Response(response.status_code, headers=response.headers,
                               content=b"".join(chunks), request=request)
-
-    def _quota_wait(self, response: httpx.Response, source: str, shown: str) -> float:
-        wait = rate_limit_wait(response.headers)
-        if wait and wait > self.settings.max_retry_after_seconds:
-            raise FetchError(source, shown, f"rate-limit quota spent; it resets in {wait:.0f}s, "
-                             f"over the {self.settings.max_retry_after_seconds:.0f}s this client "
-                             "waits")
-        return wait or 0.0
 
     def _delay(self, attempt: int, response: httpx.Response | None, source: str,
                shown: str) -> float:
