@@ -1,5 +1,6 @@
 """The HTTP client against httpx.MockTransport: paging, retries, limits, bad bodies, secrets."""
 
+import dataclasses
 import json
 import logging
 
@@ -303,3 +304,62 @@ def test_a_run_of_full_pages_is_bounded_by_max_pages():
     c, _ = client(handler)
     with pytest.raises(FetchError, match="more than 60 pages"):
         list(c.fetch_pages(FEATHERLESS))
+
+# -- paging loops, the URL that is paged, and where keys go ---------------------------------------
+
+
+def test_a_repeated_next_link_is_a_paging_loop():
+    handler = Recorder(
+        httpx.Response(200, json={"data": [model(1)], "links": {"next": "/api/v1/models?o=1"}}),
+        httpx.Response(200, json={"data": [model(2)], "links": {"next": "/api/v1/models?o=1"}}),
+        *[httpx.Response(200, json={"data": []}) for _ in range(5)])
+    c, _ = client(handler)
+    with pytest.raises(FetchError, match="page 2 links back to a page already read"):
+        list(c.fetch_pages(OPENROUTER))
+    assert len(handler.requests) == 2
+
+
+def test_a_next_link_back_to_the_first_page_is_a_paging_loop():
+    handler = Recorder(
+        httpx.Response(200, json={"data": [], "links": {"next": "/api/v1/models?o=1"}}),
+        httpx.Response(200, json={"data": [], "links": {"next": OPENROUTER.url}}))
+    c, _ = client(handler)
+    with pytest.raises(FetchError, match="paging loop"):
+        list(c.fetch_pages(OPENROUTER))
+    assert len(handler.requests) == 2
+
+
+def test_a_repeated_link_header_cursor_is_a_paging_loop():
+    handler = Recorder(hf_page(["a/1"], "c1"), hf_page(["a/2"], "c1"), hf_page(["a/3"]))
+    c, _ = client(handler)
+    with pytest.raises(FetchError, match="page 2 links back to a page already read"):
+        list(c.fetch_pages(HF))
+    assert len(handler.requests) == 2
+
+
+def test_a_repeated_page_token_is_a_paging_loop():
+    def page(token):
+        return httpx.Response(200, json={"models": [{"name": "accounts/f/models/a"}],
+                                         "nextPageToken": token})
+    handler = Recorder(page("tok1"), page("tok2"), page("tok1"), page(""))
+    c, _ = client(handler)
+    with pytest.raises(FetchError, match="page 3 gives a page token already followed"):
+        list(c.fetch_pages(FIREWORKS, api_key="fw"))
+    assert len(handler.requests) == 3
+
+
+def test_page_number_paging_stays_on_the_url_being_paged():
+    """A regional endpoint or a further request is paged in place, not on `spec.url`."""
+    def page(n, more):
+        return httpx.Response(200, json={"pagination": {"has_more": more},
+                                         "data": [{"id": f"u{n}", "slug": f"s{n}"}]})
+    handler = Recorder(page(1, True), page(2, True), page(3, False))
+    c, _ = client(handler)
+    regional = "https://eu.artificialanalysis.ai/api/v2/language/models/free"
+    spec = dataclasses.replace(AA, regions={"us": AA.url, "eu": regional})
+    pages = list(c.fetch_pages(spec, url=regional, api_key="k"))
+    assert len(pages) == 3
+    assert [str(r.url.copy_with(query=None)) for r in handler.requests] == [regional] * 3
+    assert [r.url.params["page"] for r in handler.requests] == ["1", "2", "3"]
+    assert all(r.headers["x-api-key"] == "k" for r in handler.requests)
+

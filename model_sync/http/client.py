@@ -235,6 +235,8 @@ class SourceClient:
 
         `params` are the caller's query on top of the spec's (they name the replay variant);
         `url`, `variant`, `base_params` and `paging` fetch another listing of the same source.
+        A next-page link or token that repeats one already followed is a paging loop: it stops
+        the listing with a FetchError at once.
         """
         headers = {}
         if spec.auth and api_key:
@@ -246,6 +248,7 @@ class SourceClient:
         paging = paging or spec.paging
         next_url: str | None = url or spec.url
         number = 1
+        followed: set[str] = set()  # the links (or page tokens) already followed
         with self._client() as client:
             while next_url is not None:
                 if number > spec.max_pages:
@@ -253,6 +256,7 @@ class SourceClient:
                                      f"more than {spec.max_pages} pages; stopping")
                 if paging == "page_param":
                     query[spec.page_param] = str(number)
+                requested = next_url
                 response = self.get(next_url, source=spec.name, params=query or None,
                                     headers=headers, page=number, client=client, variant=variant,
                                     paged=paging != "none")
@@ -270,9 +274,23 @@ class SourceClient:
                 next_url = self._next_url(spec, paging, response, payload)
                 if paging in ("links_next", "link_header"):
                     query = {}  # the next link carries its own query
+                    followed.update({str(httpx.URL(requested)), str(response.request.url)})
+                    if next_url is not None and str(httpx.URL(next_url)) in followed:
+                        raise FetchError(spec.name, _shown_url(httpx.URL(next_url)),
+                                         f"page {number} links back to a page already read "
+                                         "(a paging loop); stopping")
                 elif paging == "cursor" and next_url is not None:
-                    query[spec.cursor_param] = spec.next_cursor(payload)
+                    token = spec.next_cursor(payload)
+                    if token in followed:
+                        raise FetchError(spec.name, _shown_url(response.request.url),
+                                         f"page {number} gives a page token already followed "
+                                         "(a paging loop); stopping")
+                    followed.add(token)
+                    query[spec.cursor_param] = token
                     next_url = str(response.request.url.copy_with(query=None))
+                elif paging == "page_param" and next_url is not None:
+                    # the same listing (a regional endpoint, a further request), next page
+                    next_url = str(httpx.URL(requested).copy_with(query=None))
                 number += 1
 
     @staticmethod
@@ -292,7 +310,7 @@ class SourceClient:
         if paging == "page_param":
             if spec.has_more is None:
                 raise ParseError(spec.name, "page_param paging needs a has_more function")
-            return spec.url if spec.has_more(payload) else None
+            return current if spec.has_more(payload) else None
         return None
 
 
