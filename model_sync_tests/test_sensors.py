@@ -4,6 +4,7 @@ import dataclasses
 import json
 
 import dagster as dg
+import httpx
 import pytest
 
 from model_sync.cadence import resolve_cadences
@@ -99,6 +100,40 @@ def test_probe_failure_skips_and_keeps_the_cursor():
     assert not result.run_requests
     assert result.skip_message.startswith("probe failed, will retry next tick: openrouter: GET")
     assert result.cursor in (None, cursor)
+
+
+class RecordingHttp(HttpClientResource):
+    """The real client over a MockTransport that records every request."""
+
+    def transport(self):
+        return httpx.MockTransport(lambda request: (SEEN.append(request), httpx.Response(
+            200, json={"object": "list", "data": [{"id": "qwen-max"}]}))[1])
+
+
+SEEN: list[httpx.Request] = []
+
+
+@pytest.mark.parametrize(("region", "host"), [(None, "dashscope-intl.aliyuncs.com"),
+                                              ("cn", "dashscope.aliyuncs.com")])
+def test_the_probe_reads_the_endpoint_of_the_configured_region(monkeypatch, region, host):
+    SEEN.clear()
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test")
+    if region:
+        monkeypatch.setenv("ALIBABA_CLOUD_REGION", region)
+    result = tick(sensor_for("alibaba_cloud"), http=RecordingHttp(max_retries=0))
+    assert len(result.run_requests) == 1
+    [request] = SEEN
+    assert request.url.host == host
+    assert request.headers["authorization"] == "Bearer sk-test"
+
+
+def test_an_unknown_region_skips_the_probe_with_the_reason(monkeypatch):
+    SEEN.clear()
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test")
+    monkeypatch.setenv("ALIBABA_CLOUD_REGION", "mars")
+    result = tick(sensor_for("alibaba_cloud"), http=RecordingHttp(max_retries=0))
+    assert not result.run_requests and SEEN == []
+    assert "unknown region 'mars' in ALIBABA_CLOUD_REGION" in result.skip_message
 
 
 def test_every_source_has_a_stopped_change_sensor_targeting_only_it():

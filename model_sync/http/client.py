@@ -189,14 +189,16 @@ class SourceClient:
     # -- a cheap change probe --------------------------------------------------------------------
 
     def probe(self, spec: SourceSpec, *, previous: Mapping[str, str] | None = None,
-              api_key: str | None = None) -> "Probe":
+              api_key: str | None = None, url: str | None = None) -> "Probe":
         """Ask whether a source's first page changed since `previous` (its validators).
 
+        `url` is the endpoint the source is read from (its region's), default `spec.url`.
         A conditional GET (`If-None-Match` / `If-Modified-Since`) when the last answer carried
         an ETag or Last-Modified; where the server sends neither, the SHA-256 of the first page
         is the validator. In replay mode the replayed file's name is.
         """
         previous = dict(previous or {})
+        url = url or spec.url
         headers = {}
         if spec.auth and api_key:
             headers[spec.auth.header] = spec.auth.header_value(api_key)
@@ -207,13 +209,13 @@ class SourceClient:
         query = dict(spec.params)
         if spec.paging == "page_param":
             query[spec.page_param] = "1"
-        response = self.get(spec.url, source=spec.name, params=query or None, headers=headers)
+        response = self.get(url, source=spec.name, params=query or None, headers=headers)
         if response.headers.get(REPLAY_HEADER) == "missing":
-            raise FetchError(spec.name, spec.url, response.text or "no recorded snapshot")
+            raise FetchError(spec.name, url, response.text or "no recorded snapshot")
         if response.status_code == 304:
             return Probe(changed=False, validators=previous, status=304)
         if response.status_code >= 300:
-            raise FetchError(spec.name, spec.url, f"HTTP {response.status_code} on a probe",
+            raise FetchError(spec.name, url, f"HTTP {response.status_code} on a probe",
                              response.status_code)
         validators = {k: v for k, v in (
             ("etag", response.headers.get("etag")),
