@@ -331,6 +331,15 @@ def test_a_next_link_back_to_the_first_page_is_a_paging_loop():
     assert len(handler.requests) == 2
 
 
+def test_a_link_to_the_same_path_with_another_query_is_not_a_loop():
+    handler = Recorder(
+        httpx.Response(200, json=[{"id": "a/1"}],
+                       headers={"link": '<https://huggingface.co/api/models>; rel="next"'}),
+        hf_page(["a/2"]))
+    c, _ = client(handler)
+    assert len(list(c.fetch_pages(HF))) == 2  # the first request had the spec's query
+
+
 def test_a_repeated_link_header_cursor_is_a_paging_loop():
     handler = Recorder(hf_page(["a/1"], "c1"), hf_page(["a/2"], "c1"), hf_page(["a/3"]))
     c, _ = client(handler)

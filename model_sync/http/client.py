@@ -322,6 +322,7 @@ class SourceClient:
                 if paging == "page_param":
                     query[spec.page_param] = str(number)
                 requested = next_url
+                asked = str(client.build_request("GET", next_url, params=query or None).url)
                 response = self.get(next_url, source=spec.name, params=query or None,
                                     page=number, client=client, variant=variant,
                                     paged=paging != "none", credentials=credentials)
@@ -339,7 +340,7 @@ class SourceClient:
                 next_url = self._next_url(spec, paging, response, payload)
                 if paging in ("links_next", "link_header"):
                     query = {}  # the next link carries its own query
-                    followed.update({str(httpx.URL(requested)), str(response.request.url)})
+                    followed.update({asked, str(response.request.url)})
                     if next_url is not None and str(httpx.URL(next_url)) in followed:
                         raise FetchError(spec.name, _shown_url(httpx.URL(next_url)),
                                          f"page {number} links back to a page already read "
