@@ -136,21 +136,16 @@ def _cadence(spec: SourceSpec, env: Mapping[str, str], file: str | None, data: d
              entry: dict) -> Cadence:
     suffix = spec.name.upper()
 
-    def pick(env_name: str | None, key: str, default: Any, file_default: Any = None):
+    def pick(env_name: str | None, key: str, default: Any):
         if env_name and env.get(env_name):
             return env[env_name], env_name
         if key in entry:
             return entry[key], f"{file} (sources.{spec.name}.{key})"
-        if file_default is not None:
-            return file_default, f"{file} (timezone)"
         return default, "spec"
 
     cron, origin = pick(SCHEDULE_ENV_PREFIX + suffix, "cron", spec.cron)
     cron = validate_cron(cron, f"{spec.name} schedule from {origin}")
-    tz, tz_origin = pick(TIMEZONE_ENV_PREFIX + suffix, "timezone", spec.timezone,
-                         data.get("timezone"))
-    if tz_origin == "spec" and env.get(TIMEZONE_ENV):
-        tz, tz_origin = env[TIMEZONE_ENV], TIMEZONE_ENV
+    tz, tz_origin = _timezone(spec, env, file, data, entry)
     tz = validate_timezone(tz, f"{spec.name} timezone from {tz_origin}")
     hours, hours_origin = pick(FRESHNESS_ENV_PREFIX + suffix, "freshness_hours",
                                spec.freshness_hours)
@@ -162,6 +157,22 @@ def _cadence(spec: SourceSpec, env: Mapping[str, str], file: str | None, data: d
     warn = min(gap + LATE_GRACE, fail - timedelta(minutes=1))
     return Cadence(source=spec.name, cron=cron, timezone=tz, warn_after=warn, fail_after=fail,
                    probe_minutes=probe, origin=origin)
+
+
+def _timezone(spec: SourceSpec, env: Mapping[str, str], file: str | None, data: dict,
+              entry: dict) -> tuple[Any, str]:
+    """A source's timezone and where it came from: the environment (the source's variable, then
+    `MODEL_SYNC_TIMEZONE`) wins over the file (the source's entry, then its global `timezone`),
+    which wins over the spec."""
+    per_source = TIMEZONE_ENV_PREFIX + spec.name.upper()
+    for name in (per_source, TIMEZONE_ENV):
+        if env.get(name):
+            return env[name], name
+    if "timezone" in entry:
+        return entry["timezone"], f"{file} (sources.{spec.name}.timezone)"
+    if data.get("timezone") is not None:
+        return data["timezone"], f"{file} (timezone)"
+    return spec.timezone, "spec"
 
 
 def catalog_windows(cadences: Iterable[Cadence]) -> tuple[timedelta, timedelta]:

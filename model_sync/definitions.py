@@ -11,7 +11,7 @@ import dagster as dg
 from model_sync.cadence import catalog_windows, resolve_cadences
 from model_sync.defs.alerts import AlertWebhook, alert_sensor
 from model_sync.defs.catalog_assets import CATALOG, model_catalog
-from model_sync.defs.jobs import full_resync
+from model_sync.defs.jobs import build_full_resync
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.defs.schedules import build_schedule
 from model_sync.defs.sensors import build_change_sensor, catalog_automation_sensor
@@ -38,7 +38,7 @@ defs = dg.Definitions(
     assets=dg.map_asset_specs(
         _apply_freshness,
         [*(build_source_asset(s, CADENCES[s.name]) for s in SOURCES), model_catalog]),
-    jobs=[full_resync],
+    jobs=[build_full_resync()],  # the sources whose keys are set now
     schedules=[build_schedule(s, CADENCES[s.name]) for s in SOURCES],
     sensors=[*(build_change_sensor(s, CADENCES[s.name]) for s in SOURCES),
              catalog_automation_sensor, alert_sensor],

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from model_sync.catalog.schema import sync_runs
 from model_sync.definitions import defs
+from model_sync.defs import alerts as alert_defs
 from model_sync.defs.alerts import AlertWebhook, alert_sensor
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync_tests.conftest import NO_COMPUTE_LOGS
@@ -110,6 +111,48 @@ def test_failed_run_and_failed_check_alert_once_then_recover(world):
         assert SECRET.encode() not in raw and b"127.0.0.1" not in raw
     for body in world.receiver.posts:
         assert set(body) == {"text", "content"} and body["text"] == body["content"]
+
+
+@dg.asset
+def unrelated():
+    """Another job's asset: its runs push older runs out of the recent ones."""
+
+
+def other_runs(world, count):
+    for _ in range(count):
+        assert dg.materialize([unrelated], instance=world.instance).success
+
+
+RESOLVED_RUN = ":white_check_mark: model_sync: resolved: run of openrouter failed"
+
+
+def test_a_failed_run_stays_open_when_it_ages_out_of_the_recent_runs(world, monkeypatch):
+    """Only a later successful run of the same target resolves a failed run, however many
+    other runs finished since."""
+    monkeypatch.setattr(alert_defs, "RECENT_RUNS", 3)
+    assert world.sync(50)
+    assert not world.sync(20)  # blocked by the drop guard
+    posted = world.tick()
+    assert any("run of openrouter failed" in t for t in posted)
+
+    other_runs(world, 4)  # the failed run is no longer among the 3 most recent
+    assert world.tick() == []  # not "resolved": nothing of openrouter ran since
+
+    monkeypatch.setattr(alert_defs, "LOOKBACK_RUNS", 3)
+    assert world.tick() == []  # no run of openrouter found at all: still not resolved
+
+    assert world.sync(20, max_drop_share=0.9)
+    assert RESOLVED_RUN in world.tick()
+
+
+def test_a_recovery_found_further_back_resolves_the_failed_run(world, monkeypatch):
+    monkeypatch.setattr(alert_defs, "RECENT_RUNS", 3)
+    assert world.sync(50)
+    assert not world.sync(20)
+    assert any("run of openrouter failed" in t for t in world.tick())
+    assert world.sync(20, max_drop_share=0.9)
+    other_runs(world, 4)  # the recovery, too, is older than the 3 most recent runs
+    assert RESOLVED_RUN in world.tick()
 
 
 def seed(db_url, source, hours_ago, status="success"):

@@ -82,6 +82,35 @@ def test_yaml_file_overrides_and_the_environment_wins(tmp_path):
     assert cadences["litellm"].timezone == "Asia/Tokyo"
 
 
+def test_the_environment_timezone_wins_over_the_file(tmp_path):
+    """MODEL_SYNC_TIMEZONE beats the file's global and per-source timezones; a source's own
+    variable beats MODEL_SYNC_TIMEZONE."""
+    path = tmp_path / "schedules.yaml"
+    path.write_text("timezone: Asia/Tokyo\n"
+                    "sources:\n"
+                    "  openrouter: {timezone: Australia/Sydney}\n")
+    env = {"MODEL_SYNC_SCHEDULES_FILE": str(path), "MODEL_SYNC_TIMEZONE": "Europe/Berlin",
+           "MODEL_SYNC_TIMEZONE_LITELLM": "America/New_York"}
+    cadences = resolve_cadences(SOURCES, env=env)
+    assert cadences["openrouter"].timezone == "Europe/Berlin"  # over the file's source entry
+    assert cadences["models_dev"].timezone == "Europe/Berlin"  # over the file's global timezone
+    assert cadences["litellm"].timezone == "America/New_York"
+    without = resolve_cadences(SOURCES, env={"MODEL_SYNC_SCHEDULES_FILE": str(path)})
+    assert without["openrouter"].timezone == "Australia/Sydney"
+    assert without["models_dev"].timezone == "Asia/Tokyo"
+
+
+def test_a_bad_file_timezone_names_where_it_came_from(tmp_path):
+    path = tmp_path / "schedules.yaml"
+    path.write_text("timezone: Mars/Olympus\n")
+    with pytest.raises(CadenceError, match=r"schedules.yaml \(timezone\): 'Mars/Olympus'"):
+        resolve_cadences(SOURCES, env={"MODEL_SYNC_SCHEDULES_FILE": str(path)})
+    # the environment wins, so the file's value is never used
+    cadences = resolve_cadences(SOURCES, env={"MODEL_SYNC_SCHEDULES_FILE": str(path),
+                                              "MODEL_SYNC_TIMEZONE": "UTC"})
+    assert cadences["openrouter"].timezone == "UTC"
+
+
 def test_a_weekly_cron_never_leaves_a_source_permanently_stale():
     cadences = resolve_cadences(SOURCES, env={"MODEL_SYNC_SCHEDULE_LITELLM": "0 2 * * 1"})
     assert cadences["litellm"].fail_after == timedelta(days=7, hours=1)

@@ -4,6 +4,7 @@ import dagster as dg
 import pytest
 
 from model_sync.definitions import defs
+from model_sync.defs.jobs import build_full_resync
 from model_sync.sources import SOURCES
 
 
@@ -12,11 +13,49 @@ def repo():
     return defs.get_repository_def()
 
 
+KEYLESS = {s.name for s in SOURCES if not (s.auth and s.auth.required)}
+
+
 def test_definitions_load_and_resolve_every_job(repo):
     dg.Definitions.validate_loadable(defs)
     job = repo.get_job("full_resync")
-    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {
-        s.name for s in SOURCES} | {"model_catalog"}
+    keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    # which keyed sources it has depends on the keys set when the definitions loaded
+    assert KEYLESS | {"model_catalog"} <= keys <= {s.name for s in SOURCES} | {"model_catalog"}
+
+
+def full_resync_now() -> tuple[set[str], str]:
+    """The assets and description of `full_resync` built under the current environment."""
+    job = build_full_resync()
+    resolved = dg.Definitions(assets=list(defs.assets), jobs=[job],
+                              resources=dict(defs.resources)).get_repository_def(
+        ).get_job("full_resync")
+    return ({k.to_user_string() for k in resolved.asset_layer.executable_asset_keys},
+            resolved.description)
+
+
+def test_full_resync_leaves_out_sources_whose_key_is_not_set(monkeypatch):
+    keys, description = full_resync_now()
+    assert keys == KEYLESS | {"model_catalog"}
+    assert "groq" not in keys and "huggingface" in keys  # HF_TOKEN is optional
+    assert "groq (`GROQ_API_KEY`)" in description and "when the definitions loaded" in description
+
+    monkeypatch.setenv("GROQ_API_KEY", "k")
+    keys, description = full_resync_now()
+    assert keys == KEYLESS | {"groq", "model_catalog"}
+    assert "GROQ_API_KEY" not in description and "TOGETHER_API_KEY" in description
+
+
+def test_full_resync_has_every_source_in_replay_mode_or_with_every_key(monkeypatch, tmp_path):
+    everything = {s.name for s in SOURCES} | {"model_catalog"}
+    monkeypatch.setenv("MODEL_SYNC_REPLAY_DIR", str(tmp_path))
+    keys, description = full_resync_now()
+    assert keys == everything and "Left out" not in description
+    monkeypatch.delenv("MODEL_SYNC_REPLAY_DIR")
+    for spec in SOURCES:
+        if spec.auth:
+            monkeypatch.setenv(spec.auth.env_var, "k")
+    assert full_resync_now()[0] == everything
 
 
 def test_one_asset_per_source_plus_the_catalog(repo):

@@ -12,7 +12,11 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from model_sync.alerts import WEBHOOK_ENV
+from model_sync.cadence import SCHEDULES_FILE_ENV, TIMEZONE_ENV
+from model_sync.catalog.identity import ALIASES_ENV
 from model_sync.catalog.store import CatalogStore
+from model_sync.sources import SOURCES, fireworks
 from model_sync_tests.conftest import REPO, SHARED, needs_shared
 from model_sync_tests.servers import PG_USER, Service, Webserver, free_port, wait_until
 from model_sync_tests.test_ui import latest_check, launch, source_checks, wait_for_run
@@ -68,6 +72,37 @@ def test_the_compose_file_runs_each_process_in_its_own_container_on_postgresql()
     assert env["DAGSTER_PG_PASSWORD"].startswith("${")  # from deploy/.env, never in the file
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert "deploy/dagster.postgres.yaml" in dockerfile
+
+
+def source_variables() -> set[str]:
+    """Every variable a source reads: its key and its settings (an account, a region)."""
+    return ({s.auth.env_var for s in SOURCES if s.auth}
+            | {s.region_env for s in SOURCES if s.region_env} | {fireworks.ACCOUNT_ENV})
+
+
+# Read by the code server besides the source variables: alerts, schedule overrides, aliases.
+RUNTIME_VARIABLES = {WEBHOOK_ENV, SCHEDULES_FILE_ENV, TIMEZONE_ENV, ALIASES_ENV}
+
+
+def test_every_source_key_and_setting_reaches_the_code_server():
+    """A new source's key cannot be forgotten in the compose file: the code server loads the
+    definitions, evaluates schedules and sensors and starts every run."""
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    env = compose["services"]["code-server"]["environment"]
+    for name in sorted(source_variables() | RUNTIME_VARIABLES):
+        assert env.get(name) == f"${{{name}:-}}", f"{name} is not passed to the code server"
+
+
+@pytest.mark.parametrize("path", [DEPLOY / "model-sync.env.example", REPO / ".env.example"])
+def test_the_environment_files_list_every_key_and_setting(path):
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    listed = {line.split("=", 1)[0] for line in lines if "=" in line and line[:1] != "#"}
+    commented = {line.lstrip("# ").split("=", 1)[0] for line in lines
+                 if "=" in line and line[:1] == "#"}
+    keys = {s.auth.env_var for s in SOURCES if s.auth} | {WEBHOOK_ENV}
+    assert keys <= listed, f"{path.name} lacks {sorted(keys - listed)}"
+    shown = source_variables() | RUNTIME_VARIABLES
+    assert shown <= listed | commented, f"{path.name} lacks {sorted(shown - listed - commented)}"
 
 
 def test_sqlite_stays_the_default_instance_storage():

@@ -116,3 +116,35 @@ def test_failure_rate_needs_five_runs_and_counts_only_the_last_ten():
     exactly_half = history(*(["success", "failed"] * 5))
     assert "failure_rate" not in {f.rule for f in assess("s", exactly_half, **window).findings}
     assert assess("s", history("failed", "failed", "failed"), **window).level == CRITICAL
+
+
+def test_a_source_whose_key_was_removed_is_disabled_not_stale(store, capsys, monkeypatch):
+    """groq synced once, then failed three times and its key was removed: it reports as
+    disabled at level ok; with the key back, the same history is critical again."""
+    seed(store, "groq", ("success", 30), ("failed", 29), ("failed", 28), ("failed", 27))
+    code, out = health(capsys)
+    assert code == 0, out
+    groq = line(out, "groq")
+    assert groq.split()[1] == "disabled" and "GROQ_API_KEY" in groq
+    assert "stale" not in groq and "consecutive" not in groq
+    assert "overall: ok (exit 0)" in out
+
+    monkeypatch.setenv("GROQ_API_KEY", "k")
+    code, out = health(capsys, "--select", "groq")
+    assert code == 2, out
+    assert "groq is stale" in line(out, "groq") and "3 consecutive syncs failed" in out
+
+
+def test_disabled_sources_raise_no_alerts(store):
+    from model_sync.catalog.health import Thresholds
+    from model_sync.defs.alerts import history_incidents
+
+    seed(store, "groq", ("success", 30))
+    assert not any(i.key.endswith(":groq") for i in history_incidents(store, Thresholds()))
+    finished = datetime.now(UTC) - timedelta(hours=30)
+    stale_late = assess("groq", [{"status": "success", "finished_at": finished,
+                                  "started_at": finished - timedelta(seconds=20)}],
+                        now=datetime.now(UTC), warn_after=timedelta(hours=1),
+                        fail_after=timedelta(hours=2), disabled="groq is disabled")
+    assert stale_late.level == OK and stale_late.findings == []
+    assert stale_late.age > timedelta(hours=29)  # the last success is still reported

@@ -1,5 +1,6 @@
 """The HTTP client against httpx.MockTransport: paging, retries, limits, bad bodies, secrets."""
 
+import dataclasses
 import json
 import logging
 
@@ -7,6 +8,7 @@ import httpx
 import pytest
 
 from model_sync.http import FetchError, HttpSettings, SourceClient
+from model_sync.http.client import Credentials
 from model_sync.sources import SOURCES_BY_NAME
 from model_sync.sources.base import ParseError
 
@@ -240,10 +242,32 @@ def test_a_quota_reset_beyond_the_wait_limit_fails_clearly():
     c, _ = client(handler)
     with pytest.raises(FetchError, match="retry after 900s"):
         c.get("https://huggingface.co/api/models", source="huggingface")
+    # a good answer that spends the quota is kept; the request after it fails without being sent
     handler = Recorder(httpx.Response(200, json=[], headers={"ratelimit": '"api";r=0;t=900'}))
-    c, _ = client(handler)
-    with pytest.raises(FetchError, match="quota spent; it resets in 900s"):
-        c.get("https://huggingface.co/api/models", source="huggingface")
+    c, delays = client(handler)
+    assert c.get("https://huggingface.co/api/models", source="huggingface").status_code == 200
+    with pytest.raises(FetchError, match="quota spent; it resets in 900s, over the 300s"):
+        c.get("https://huggingface.co/api/models/a/b", source="huggingface")
+    assert len(handler.requests) == 1 and delays == []
+
+
+def test_a_good_last_page_is_kept_when_the_quota_resets_too_late():
+    handler = Recorder(hf_page(["a/1"], "c2", ratelimit='"api";r=0;t=10'),
+                       hf_page(["a/2"], ratelimit='"api";r=0;t=900'))
+    c, delays = client(handler)
+    pages = list(c.fetch_pages(HF))
+    assert [p.payload for p in pages] == [[{"id": "a/1"}], [{"id": "a/2"}]]
+    assert delays == [10.0]
+
+
+def test_a_spent_quota_stops_before_the_next_page_not_at_the_good_one():
+    handler = Recorder(hf_page(["a/1"], "c2", ratelimit='"api";r=0;t=900'), hf_page(["a/2"]))
+    c, delays = client(handler)
+    listing = c.fetch_pages(HF)
+    assert next(listing).payload == [{"id": "a/1"}]
+    with pytest.raises(FetchError, match="resets in 900s"):
+        next(listing)
+    assert len(handler.requests) == 1 and delays == []
 
 
 def test_cursor_paging_sends_the_page_token_until_it_is_empty():
@@ -281,3 +305,159 @@ def test_a_run_of_full_pages_is_bounded_by_max_pages():
     c, _ = client(handler)
     with pytest.raises(FetchError, match="more than 60 pages"):
         list(c.fetch_pages(FEATHERLESS))
+
+
+# -- paging loops, the URL that is paged, and where keys go ---------------------------------------
+
+
+def test_a_repeated_next_link_is_a_paging_loop():
+    handler = Recorder(
+        httpx.Response(200, json={"data": [model(1)], "links": {"next": "/api/v1/models?o=1"}}),
+        httpx.Response(200, json={"data": [model(2)], "links": {"next": "/api/v1/models?o=1"}}),
+        *[httpx.Response(200, json={"data": []}) for _ in range(5)])
+    c, _ = client(handler)
+    with pytest.raises(FetchError, match="page 2 links back to a page already read"):
+        list(c.fetch_pages(OPENROUTER))
+    assert len(handler.requests) == 2
+
+
+def test_a_next_link_back_to_the_first_page_is_a_paging_loop():
+    handler = Recorder(
+        httpx.Response(200, json={"data": [], "links": {"next": "/api/v1/models?o=1"}}),
+        httpx.Response(200, json={"data": [], "links": {"next": OPENROUTER.url}}))
+    c, _ = client(handler)
+    with pytest.raises(FetchError, match="paging loop"):
+        list(c.fetch_pages(OPENROUTER))
+    assert len(handler.requests) == 2
+
+
+def test_a_link_to_the_same_path_with_another_query_is_not_a_loop():
+    handler = Recorder(
+        httpx.Response(200, json=[{"id": "a/1"}],
+                       headers={"link": '<https://huggingface.co/api/models>; rel="next"'}),
+        hf_page(["a/2"]))
+    c, _ = client(handler)
+    assert len(list(c.fetch_pages(HF))) == 2  # the first request had the spec's query
+
+
+def test_a_repeated_link_header_cursor_is_a_paging_loop():
+    handler = Recorder(hf_page(["a/1"], "c1"), hf_page(["a/2"], "c1"), hf_page(["a/3"]))
+    c, _ = client(handler)
+    with pytest.raises(FetchError, match="page 2 links back to a page already read"):
+        list(c.fetch_pages(HF))
+    assert len(handler.requests) == 2
+
+
+def test_a_repeated_page_token_is_a_paging_loop():
+    def page(token):
+        return httpx.Response(200, json={"models": [{"name": "accounts/f/models/a"}],
+                                         "nextPageToken": token})
+    handler = Recorder(page("tok1"), page("tok2"), page("tok1"), page(""))
+    c, _ = client(handler)
+    with pytest.raises(FetchError, match="page 3 gives a page token already followed"):
+        list(c.fetch_pages(FIREWORKS, api_key="fw"))
+    assert len(handler.requests) == 3
+
+
+def test_page_number_paging_stays_on_the_url_being_paged():
+    """A regional endpoint or a further request is paged in place, not on `spec.url`."""
+    def page(n, more):
+        return httpx.Response(200, json={"pagination": {"has_more": more},
+                                         "data": [{"id": f"u{n}", "slug": f"s{n}"}]})
+    handler = Recorder(page(1, True), page(2, True), page(3, False))
+    c, _ = client(handler)
+    regional = "https://eu.artificialanalysis.ai/api/v2/language/models/free"
+    spec = dataclasses.replace(AA, regions={"us": AA.url, "eu": regional})
+    pages = list(c.fetch_pages(spec, url=regional, api_key="k"))
+    assert len(pages) == 3
+    assert [str(r.url.copy_with(query=None)) for r in handler.requests] == [regional] * 3
+    assert [r.url.params["page"] for r in handler.requests] == ["1", "2", "3"]
+    assert all(r.headers["x-api-key"] == "k" for r in handler.requests)
+
+
+AA_LINKED = dataclasses.replace(AA, paging="links_next")
+
+
+def test_a_next_link_to_another_host_gets_no_key(caplog):
+    handler = Recorder(
+        httpx.Response(200, json={"data": [], "links": {"next": "/api/v2/more?page=2"}}),
+        httpx.Response(200, json={"data": [], "links": {
+            "next": "https://collector.example.net/models?page=3"}}),
+        httpx.Response(200, json={"data": [], "links": {"next": None}}))
+    c, _ = client(handler)
+    c.log = logging.getLogger("test.http")
+    with caplog.at_level(logging.WARNING):
+        assert len(list(c.fetch_pages(AA_LINKED, api_key="aa-SECRET"))) == 3
+    first, same_host, other = handler.requests
+    assert first.headers["x-api-key"] == same_host.headers["x-api-key"] == "aa-SECRET"
+    assert other.url.host == "collector.example.net"
+    assert "x-api-key" not in other.headers and "authorization" not in other.headers
+    assert "not sending the API key to collector.example.net" in caplog.text
+    assert "aa-SECRET" not in caplog.text
+
+
+def test_a_link_header_to_another_host_gets_no_bearer_token():
+    handler = Recorder(
+        httpx.Response(200, json=[{"id": "a/1"}], headers={
+            "link": '<https://mirror.example.org/api/models?cursor=c2>; rel="next"'}),
+        hf_page(["a/2"]))
+    c, _ = client(handler)
+    list(c.fetch_pages(HF, api_key="hf_SECRET"))
+    assert handler.requests[0].headers["authorization"] == "Bearer hf_SECRET"
+    assert "authorization" not in handler.requests[1].headers
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_to_another_host_gets_no_key(status):
+    handler = Recorder(
+        httpx.Response(status, headers={"location": "https://cdn.example.com/models.json"}),
+        httpx.Response(200, json={"pagination": {"has_more": False}, "data": []}))
+    c, _ = client(handler)
+    assert len(list(c.fetch_pages(AA, api_key="aa-SECRET"))) == 1
+    first, redirected = handler.requests
+    assert first.headers["x-api-key"] == "aa-SECRET"
+    assert str(redirected.url) == "https://cdn.example.com/models.json"
+    assert "x-api-key" not in redirected.headers
+
+
+def test_a_redirect_on_the_same_host_keeps_the_key_but_not_to_plain_http():
+    handler = Recorder(
+        httpx.Response(301, headers={"location": "/api/v2/language/models/free/v2?page=1"}),
+        httpx.Response(302, headers={"location": "http://artificialanalysis.ai/plain"}),
+        httpx.Response(200, json={"pagination": {"has_more": False}, "data": []}))
+    c, _ = client(handler)
+    response = c.get(AA.url, source=AA.name, credentials=Credentials.of(AA, "k"))
+    assert response.status_code == 200 and c.requests_made == 3
+    first, moved, downgraded = handler.requests
+    assert moved.url.path == "/api/v2/language/models/free/v2"
+    assert first.headers["x-api-key"] == moved.headers["x-api-key"] == "k"
+    assert "x-api-key" not in downgraded.headers  # same host, but not the configured https origin
+
+
+def test_a_source_region_endpoint_is_a_configured_origin():
+    alibaba = SOURCES_BY_NAME["alibaba_cloud"]
+    credentials = Credentials.of(alibaba, "k")
+    for url in alibaba.regions.values():
+        assert credentials.allows(httpx.URL(url))
+    assert not credentials.allows(httpx.URL("https://aliyuncs.com.example.net/v1/models"))
+    assert Credentials.of(alibaba, None) is None and Credentials.of(OPENROUTER, "k") is None
+
+
+def test_a_redirect_loop_fails_clearly():
+    handler = Recorder(*[httpx.Response(302, headers={"location": "/again"})
+                         for _ in range(20)])
+    c, _ = client(handler, max_retries=0)
+    with pytest.raises(FetchError, match="more than 10 redirects"):
+        c.get("https://x.test/models", source="x")
+    assert len(handler.requests) == 11
+
+
+def test_the_probe_sends_the_key_to_its_endpoint_only():
+    handler = Recorder(httpx.Response(302, headers={"location": "https://elsewhere.test/m"}),
+                       httpx.Response(200, json={"data": []}))
+    c, _ = client(handler)
+    cn = SOURCES_BY_NAME["alibaba_cloud"].regions["cn"]
+    c.probe(SOURCES_BY_NAME["alibaba_cloud"], api_key="sk", url=cn)
+    assert str(handler.requests[0].url) == cn
+    assert handler.requests[0].headers["authorization"] == "Bearer sk"
+    assert "authorization" not in handler.requests[1].headers

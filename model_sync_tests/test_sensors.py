@@ -4,6 +4,7 @@ import dataclasses
 import json
 
 import dagster as dg
+import httpx
 import pytest
 
 from model_sync.cadence import resolve_cadences
@@ -101,6 +102,40 @@ def test_probe_failure_skips_and_keeps_the_cursor():
     assert result.cursor in (None, cursor)
 
 
+class RecordingHttp(HttpClientResource):
+    """The real client over a MockTransport that records every request."""
+
+    def transport(self):
+        return httpx.MockTransport(lambda request: (SEEN.append(request), httpx.Response(
+            200, json={"object": "list", "data": [{"id": "qwen-max"}]}))[1])
+
+
+SEEN: list[httpx.Request] = []
+
+
+@pytest.mark.parametrize(("region", "host"), [(None, "dashscope-intl.aliyuncs.com"),
+                                              ("cn", "dashscope.aliyuncs.com")])
+def test_the_probe_reads_the_endpoint_of_the_configured_region(monkeypatch, region, host):
+    SEEN.clear()
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test")
+    if region:
+        monkeypatch.setenv("ALIBABA_CLOUD_REGION", region)
+    result = tick(sensor_for("alibaba_cloud"), http=RecordingHttp(max_retries=0))
+    assert len(result.run_requests) == 1
+    [request] = SEEN
+    assert request.url.host == host
+    assert request.headers["authorization"] == "Bearer sk-test"
+
+
+def test_an_unknown_region_skips_the_probe_with_the_reason(monkeypatch):
+    SEEN.clear()
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test")
+    monkeypatch.setenv("ALIBABA_CLOUD_REGION", "mars")
+    result = tick(sensor_for("alibaba_cloud"), http=RecordingHttp(max_retries=0))
+    assert not result.run_requests and SEEN == []
+    assert "unknown region 'mars' in ALIBABA_CLOUD_REGION" in result.skip_message
+
+
 def test_every_source_has_a_stopped_change_sensor_targeting_only_it():
     from model_sync.definitions import defs
 
@@ -109,6 +144,9 @@ def test_every_source_has_a_stopped_change_sensor_targeting_only_it():
         sensor = repo.get_sensor_def(f"{name}_change_sensor")
         assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
         assert sensor.minimum_interval_seconds == spec.probe_minutes * 60
-        assert spec.probe_minutes == (720 if name == "artificial_analysis" else 15)
+        # artificial_analysis: each probe spends its quota; huggingface: download counts on
+        # the first page change all the time, so a frequent probe would always fire
+        assert spec.probe_minutes == {"artificial_analysis": 720,
+                                      "huggingface": 1440}.get(name, 15)
         assert repo.get_job(sensor.job_name).asset_layer.executable_asset_keys == {
             dg.AssetKey(spec.name)}

@@ -4,13 +4,17 @@ One set of rules and thresholds for the `model-sync health` command and the aler
 
 | rule | level |
 |---|---|
-| no successful sync yet (a source that is not disabled) | critical |
+| no successful sync yet | critical |
 | last success older than the fail window of its freshness policy (`stale`) | critical |
 | last success older than the warn window (`late`) | warning |
 | 3 or more consecutive failed or blocked syncs (`consecutive_failures`) | critical |
 | 1 or 2 consecutive failed or blocked syncs (`last_failed`) | warning |
 | more than 50% of the last 10 syncs failed, with at least 5 syncs (`failure_rate`) | critical |
 | the last successful sync took longer than 5 minutes (`slow`) | warning |
+
+A disabled source (its required key is not set) is not expected to sync: none of these rules
+applies to it. It is reported as `disabled` at level ok (0), with its last success and rows, so a
+source whose key was removed on purpose does not alarm forever.
 """
 
 from collections.abc import Mapping, Sequence
@@ -85,15 +89,19 @@ def assess(name: str, history: Sequence[Mapping[str, Any]], *, now: datetime,
            warn_after: timedelta, fail_after: timedelta, rows: int | None = None,
            disabled: str | None = None, thresholds: Thresholds = Thresholds()) -> Health:
     """The health of one source from its sync history, newest first. A sync interrupted by
-    terminating its run is neither a success nor a failure: it is left out."""
+    terminating its run is neither a success nor a failure: it is left out. A disabled source
+    (`disabled` is the reason) gets no findings: it is not expected to sync."""
     history = [r for r in history if r["status"] != "interrupted"]
     health = Health(name=name, rows=rows, disabled=disabled)
-    add = health.findings.append
+
+    def add(finding: Finding) -> None:
+        if disabled is None:
+            health.findings.append(finding)
+
     successes = [r for r in history if r["status"] == "success"]
     last = successes[0] if successes else None
     if last is None:
-        if disabled is None:
-            add(Finding("never_synced", CRITICAL, f"{name} has no successful sync yet"))
+        add(Finding("never_synced", CRITICAL, f"{name} has no successful sync yet"))
     else:
         health.last_success = _utc(last["finished_at"])
         health.age = now - health.last_success

@@ -169,14 +169,35 @@ class CatalogStore:
         return self._rows(query)
 
     def hugging_face_ids(self, exclude_source: str | None = None) -> list[str]:
-        """The distinct Hugging Face repositories the sources' rows name, sorted."""
+        """The distinct Hugging Face repositories the sources' rows name, most wanted first.
+
+        Callers read only the first few hundred, so the order decides which repositories are
+        looked up: first those named by more sources; among those named by as many, those named
+        by the most selective source (the one naming the fewest repositories: OpenRouter's few
+        hundred before Featherless' tens of thousands, which name nearly every Hub model); then
+        by id. Spellings that differ only in case are one repository (the first spelling in
+        sort order is returned).
+        """
         column = source_offerings.c.hugging_face_id
-        query = sa.select(column).distinct().where(column.is_not(None), column != "",
-                                                   source_offerings.c.state != ARCHIVED)
+        query = sa.select(source_offerings.c.source, column).distinct().where(
+            column.is_not(None), column != "", source_offerings.c.state != ARCHIVED)
         if exclude_source:
             query = query.where(source_offerings.c.source != exclude_source)
         with self.engine.connect() as conn:
-            return sorted(conn.execute(query).scalars())
+            pairs = conn.execute(query).all()
+        named_by: dict[str, set[str]] = {}  # repository (case-folded) -> the sources naming it
+        spelling: dict[str, str] = {}
+        for source, repo in pairs:
+            key = repo.casefold()
+            named_by.setdefault(key, set()).add(source)
+            spelling[key] = min(spelling.get(key, repo), repo)
+        breadth: dict[str, int] = {}  # source -> how many repositories it names
+        for sources in named_by.values():
+            for source in sources:
+                breadth[source] = breadth.get(source, 0) + 1
+        order = sorted(named_by, key=lambda k: (-len(named_by[k]),
+                                                min(breadth[s] for s in named_by[k]), k))
+        return [spelling[k] for k in order]
 
     def identity_rows(self) -> list[dict[str, Any]]:
         """The columns identity resolution reads of other rows (`Resolver` builds its index of

@@ -1,8 +1,9 @@
 """The alert sensor: posts incidents to MODEL_SYNC_ALERT_WEBHOOK_URL, once each, and recoveries.
 
 What it watches, each tick:
-- runs: the latest finished run of each target failed (`run_failed`); a run has been running
-  longer than the threshold, 5 minutes by default (`long_run`);
+- runs: the latest finished run of each target failed (`run_failed`), cleared only by a later
+  successful run of the same target; a run has been running longer than the threshold, 5
+  minutes by default (`long_run`);
 - asset checks: the latest evaluation of a check failed, with its severity and metadata
   (`check_failed`);
 - sync history (`model_sync.catalog.health`, the rules of `model-sync health`): a source or the
@@ -11,7 +12,7 @@ What it watches, each tick:
 """
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -26,7 +27,9 @@ from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.defs.schedules import SOURCE_TAG
 from model_sync.sources import SOURCES
 
-RECENT_RUNS = 100
+RECENT_RUNS = 100  # finished runs read each tick (one page)
+LOOKBACK_RUNS = 1000  # how far back the target of an open run incident is looked for
+RUN_FAILED = "run_failed:"
 
 
 class AlertWebhook(dg.ConfigurableResource):
@@ -68,23 +71,48 @@ def _run_error(instance: dg.DagsterInstance, run_id: str) -> str:
     return "see the run's logs"
 
 
-def run_incidents(instance: dg.DagsterInstance, now: float,
-                  long_run: timedelta) -> list[alerts.Incident]:
-    found, seen = [], set()
-    finished = instance.get_run_records(
-        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS,
-                                        dg.DagsterRunStatus.FAILURE]), limit=RECENT_RUNS)
-    for record in sorted(finished, key=lambda r: r.end_time or r.update_timestamp.timestamp(),
-                         reverse=True):
-        run = record.dagster_run
-        subject = run_subject(instance, run)
-        if subject in seen:
-            continue
-        seen.add(subject)
+def latest_finished_runs(instance: dg.DagsterInstance,
+                         wanted: Iterable[str] = ()) -> dict[str, dg.DagsterRun]:
+    """The latest finished (succeeded or failed) run of each target among the most recent
+    finished runs; for the `wanted` targets not among them, looked for further back, up to
+    LOOKBACK_RUNS runs."""
+    latest: dict[str, dg.DagsterRun] = {}
+    missing = set(wanted)
+    cursor, read = None, 0
+    while True:
+        page = instance.get_run_records(
+            filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS,
+                                            dg.DagsterRunStatus.FAILURE]),
+            limit=RECENT_RUNS, cursor=cursor)
+        for record in sorted(page, key=lambda r: r.end_time or r.update_timestamp.timestamp(),
+                             reverse=True):
+            subject = run_subject(instance, record.dagster_run)
+            if read == 0 or subject in missing:  # older pages: only the targets looked for
+                latest.setdefault(subject, record.dagster_run)
+                missing.discard(subject)
+        read += len(page)
+        if not missing or len(page) < RECENT_RUNS or read >= LOOKBACK_RUNS:
+            return latest
+        cursor = page[-1].dagster_run.run_id
+
+
+def run_incidents(instance: dg.DagsterInstance, now: float, long_run: timedelta,
+                  announced: Mapping[str, str] | None = None) -> list[alerts.Incident]:
+    """Failed and long runs. A `run_failed` incident already announced stays open until a later
+    run of its target succeeds, even once its failed run is no longer among the recent ones."""
+    announced = announced or {}
+    open_subjects = {key.removeprefix(RUN_FAILED): title for key, title in announced.items()
+                     if key.startswith(RUN_FAILED)}
+    found = []
+    latest = latest_finished_runs(instance, open_subjects)
+    for subject, run in latest.items():
         if run.status == dg.DagsterRunStatus.FAILURE:
             found.append(alerts.Incident(
-                f"run_failed:{subject}", f"run of {subject} failed",
+                f"{RUN_FAILED}{subject}", f"run of {subject} failed",
                 f"run {run.run_id}: {_run_error(instance, run.run_id)}"))
+    for subject, title in open_subjects.items():
+        if subject not in latest:  # no run of it found at all: nothing has recovered
+            found.append(alerts.Incident(f"{RUN_FAILED}{subject}", title))
     running = instance.get_run_records(
         filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]), limit=RECENT_RUNS)
     for record in running:
@@ -134,9 +162,11 @@ def history_incidents(store, thresholds: Thresholds) -> list[alerts.Incident]:
 
 
 def current_incidents(instance: dg.DagsterInstance, store, webhook: AlertWebhook,
-                      now: float | None = None) -> dict[str, alerts.Incident]:
+                      now: float | None = None,
+                      announced: Mapping[str, str] | None = None) -> dict[str, alerts.Incident]:
     long_run = timedelta(minutes=webhook.long_run_minutes)
-    found = [*run_incidents(instance, now or time.time(), long_run), *check_incidents(instance),
+    found = [*run_incidents(instance, now or time.time(), long_run, announced),
+             *check_incidents(instance),
              *history_incidents(store, Thresholds(long_run=long_run))]
     return {i.key: i for i in found}
 
@@ -158,7 +188,8 @@ def alert_sensor(context: dg.SensorEvaluationContext, catalog_db: CatalogDatabas
     announced = alerts.load_cursor(context.cursor)
     store = catalog_db.store()
     try:
-        current = current_incidents(context.instance, store, alert_webhook)
+        current = current_incidents(context.instance, store, alert_webhook,
+                                    announced=announced)
     finally:
         store.dispose()
     changes = alerts.compare(announced, current)

@@ -1,16 +1,35 @@
 """Jobs for operators."""
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from model_sync.defs.catalog_assets import CATALOG
-from model_sync.defs.source_assets import SOURCE_GROUP
+from model_sync.defs.resources import REPLAY_DIR_ENV, HttpClientResource
+from model_sync.sources import SOURCES
+from model_sync.sources.base import SourceSpec
 
-full_resync = dg.define_asset_job(
-    name="full_resync",
-    selection=dg.AssetSelection.groups(SOURCE_GROUP) | dg.AssetSelection.assets(CATALOG),
-    description="Re-reads every source now, whatever the change sensors last saw, then rebuilds "
-                "the catalog. Every check still applies: a sync the audit blocks keeps its last "
-                "good rows (launch with `max_drop_share` in a source's config to accept a large "
-                "drop on purpose).",
-    tags={"model_sync/trigger": "full_resync"},
-)
+
+def build_full_resync(specs: Sequence[SourceSpec] = SOURCES,
+                      http: HttpClientResource | None = None):
+    """`full_resync`: every source that can sync now (its key is set, or replay mode), then the
+    catalog. Built when the definitions load: a source whose key is not set would only fail the
+    run, so it is left out, and the description says which and why."""
+    http = http or HttpClientResource()
+    left_out = [spec for spec in specs if http.disabled_reason(spec)]
+    selected = [spec.name for spec in specs if spec not in left_out]
+    description = ("Re-reads every enabled source now, whatever the change sensors last saw, then "
+                   "rebuilds the catalog. Every check still applies: a sync the audit blocks keeps "
+                   "its last good rows (launch with `max_drop_share` in a source's config to "
+                   "accept a large drop on purpose).")
+    if left_out:
+        missing = ", ".join(f"{spec.name} (`{spec.auth.env_var}`)" for spec in left_out)
+        description += (f"\n\nLeft out, because their key was not set when the definitions "
+                        f"loaded: {missing}. Set the variable (or {REPLAY_DIR_ENV}) in the code "
+                        "server's environment and reload the code location to include them.")
+    return dg.define_asset_job(
+        name="full_resync",
+        selection=dg.AssetSelection.assets(*selected, CATALOG),
+        description=description,
+        tags={"model_sync/trigger": "full_resync"},
+    )

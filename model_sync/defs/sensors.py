@@ -34,11 +34,15 @@ def build_change_sensor(spec: SourceSpec, cadence: Cadence) -> dg.SensorDefiniti
         reason = http.disabled_reason(spec)
         if reason:
             return dg.SkipReason(reason)
+        try:
+            url, _region = http.endpoint(spec)  # the region's endpoint, as a sync reads it
+        except ValueError as exc:  # an unknown region in its variable
+            return dg.SkipReason(str(exc))
         state = json.loads(context.cursor) if context.cursor else {}
         client = http.client(log=context.log)
         try:
             probe = client.probe(spec, previous=state.get("validators"),
-                                 api_key=http.api_key(spec))
+                                 api_key=http.api_key(spec), url=url)
         except FetchError as exc:
             return dg.SkipReason(f"probe failed, will retry next tick: {exc}")
         if not probe.changed:

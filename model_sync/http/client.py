@@ -19,6 +19,9 @@ from model_sync.sources.base import ParseError, SourceSpec, loads, obj
 
 USER_AGENT = f"model_sync/{__version__} (+https://github.com/model-sync/model_sync; catalog sync)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
+DEFAULT_PORTS = {"http": 80, "https": 443}
 REPLAY_HEADER = "x-model-sync-replay"
 SNAPSHOT_HEADER = "x-model-sync-snapshot-date"
 # Not part of a snapshot's variant name: they change from page to page.
@@ -49,6 +52,35 @@ class HttpSettings:
     user_agent: str = USER_AGENT
 
 
+Origin = tuple[str, str, int | None]
+
+
+def _origin(url: httpx.URL | str) -> Origin:
+    url = httpx.URL(url)
+    return url.scheme, url.host, url.port or DEFAULT_PORTS.get(url.scheme)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A source's auth headers and the origins they may go to: those of the URLs the source is
+    configured with (its `url` and its regional endpoints), never a host a next-page link or a
+    redirect points to."""
+
+    headers: Mapping[str, str]
+    origins: frozenset[Origin]
+
+    @classmethod
+    def of(cls, spec: SourceSpec, api_key: str | None) -> "Credentials | None":
+        if spec.auth is None or not api_key:
+            return None
+        urls = [spec.url, *spec.regions.values()]
+        return cls({spec.auth.header: spec.auth.header_value(api_key)},
+                   frozenset(_origin(u) for u in urls))
+
+    def allows(self, url: httpx.URL) -> bool:
+        return _origin(url) in self.origins
+
+
 @dataclass
 class Page:
     """One fetched page: where it came from, its decoded JSON, and the response headers."""
@@ -77,6 +109,7 @@ class SourceClient:
     requests_made: int = 0
     rate_limit_waits: list[float] = field(default_factory=list)
     _pause: float = 0.0  # the quota is spent: wait this long before the next request
+    _withheld: set[tuple[str, str]] = field(default_factory=set)  # (source, host) warned about
 
     def _client(self) -> httpx.Client:
         s = self.settings
@@ -85,7 +118,7 @@ class SourceClient:
             transport=self.transport,
             timeout=timeout,
             headers={"User-Agent": s.user_agent, "Accept": "application/json"},
-            follow_redirects=True,
+            follow_redirects=False,  # followed by `_exchange`, which decides where keys go
         )
 
     # -- one request ---------------------------------------------------------------------------
@@ -93,22 +126,30 @@ class SourceClient:
     def get(self, url: str, *, source: str, params: Mapping[str, str] | None = None,
             headers: Mapping[str, str] | None = None, page: int = 1,
             client: httpx.Client | None = None, variant: str | None = _UNSET,
-            paged: bool = False) -> httpx.Response:
+            paged: bool = False, credentials: Credentials | None = None) -> httpx.Response:
         """GET with retries on 429/5xx/timeouts; returns a response whose body is read.
 
-        When the previous response said the rate-limit quota is spent (`RateLimit` headers),
-        waits for the window to reset first.
+        Redirects are followed; `credentials` (the auth headers) go only to their own origins,
+        on the first request and on every redirect. When the previous response said the
+        rate-limit quota is spent (`RateLimit` headers), waits for the window to reset first, or
+        fails when that is longer than the client waits.
         """
         if client is None:
             with self._client() as own:
                 return self.get(url, source=source, params=params, headers=headers, page=page,
-                                client=own, variant=variant, paged=paged)
+                                client=own, variant=variant, paged=paged,
+                                credentials=credentials)
         if variant is _UNSET:
             variant = _variant(params)
         extensions = {"model_sync": {"source": source, "page": page, "variant": variant,
                                      "paged": paged}}
         if self._pause > 0:
             wait, self._pause = self._pause, 0.0
+            if wait > self.settings.max_retry_after_seconds:
+                raise FetchError(source, _shown_url(httpx.URL(url)),
+                                 f"rate-limit quota spent; it resets in {wait:.0f}s, over the "
+                                 f"{self.settings.max_retry_after_seconds:.0f}s this client "
+                                 "waits")
             self.log.warning(f"{source}: rate-limit quota spent; waiting {wait:.0f}s for the "
                              "window to reset")
             self.rate_limit_waits.append(wait)
@@ -116,12 +157,11 @@ class SourceClient:
         attempt = 0
         while True:
             attempt += 1
-            request = client.build_request("GET", url, params=params, headers=headers,
-                                           extensions=extensions)
-            shown = _shown_url(request.url)
+            shown = _shown_url(client.build_request("GET", url, params=params).url)
             try:
-                self.requests_made += 1
-                response = self._send(client, request, source, shown)
+                response = self._exchange(client, url, params, headers, credentials,
+                                          extensions, source)
+                shown = _shown_url(response.request.url)
             except httpx.TimeoutException as exc:
                 reason = f"timed out ({type(exc).__name__})"
                 response = None
@@ -130,7 +170,8 @@ class SourceClient:
                 response = None
             else:
                 if response.status_code < 400 or response.headers.get(REPLAY_HEADER) == "missing":
-                    self._pause = self._quota_wait(response, source, shown)
+                    # The page is good: a spent quota delays (or stops) the next request only.
+                    self._pause = rate_limit_wait(response.headers) or 0.0
                     return response
                 reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
                 if response.status_code not in RETRY_STATUSES:
@@ -144,6 +185,37 @@ class SourceClient:
             self.log.warning(f"{source}: GET {shown}: {reason}; retry {attempt} of "
                              f"{self.settings.max_retries} in {delay:.1f}s")
             self.sleep(delay)
+
+    def _exchange(self, client: httpx.Client, url: str | httpx.URL,
+                  params: Mapping[str, str] | None, headers: Mapping[str, str] | None,
+                  credentials: Credentials | None, extensions: dict,
+                  source: str) -> httpx.Response:
+        """One request and its redirects. Each hop gets the auth headers only when it goes to
+        one of their origins: a redirect to another host never carries a key."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            request = client.build_request("GET", url, params=params, headers=headers,
+                                           extensions=extensions)
+            self._authorize(request, credentials, source)
+            self.requests_made += 1
+            response = self._send(client, request, source, _shown_url(request.url))
+            location = response.headers.get("location")
+            if response.status_code not in REDIRECT_STATUSES or not location:
+                return response
+            url, params = request.url.join(location), None  # the location carries its query
+        raise FetchError(source, _shown_url(request.url), f"more than {MAX_REDIRECTS} redirects")
+
+    def _authorize(self, request: httpx.Request, credentials: Credentials | None,
+                   source: str) -> None:
+        if credentials is None:
+            return
+        if credentials.allows(request.url):
+            request.headers.update(credentials.headers)
+            return
+        host = request.url.host
+        if (source, host) not in self._withheld:
+            self._withheld.add((source, host))
+            self.log.warning(f"{source}: not sending the API key to {host}: it is not the host "
+                             "of the source's API")
 
     def _send(self, client: httpx.Client, request: httpx.Request, source: str,
               shown: str) -> httpx.Response:
@@ -165,14 +237,6 @@ class SourceClient:
         return httpx.Response(response.status_code, headers=response.headers,
                               content=b"".join(chunks), request=request)
 
-    def _quota_wait(self, response: httpx.Response, source: str, shown: str) -> float:
-        wait = rate_limit_wait(response.headers)
-        if wait and wait > self.settings.max_retry_after_seconds:
-            raise FetchError(source, shown, f"rate-limit quota spent; it resets in {wait:.0f}s, "
-                             f"over the {self.settings.max_retry_after_seconds:.0f}s this client "
-                             "waits")
-        return wait or 0.0
-
     def _delay(self, attempt: int, response: httpx.Response | None, source: str,
                shown: str) -> float:
         s = self.settings
@@ -191,17 +255,17 @@ class SourceClient:
     # -- a cheap change probe --------------------------------------------------------------------
 
     def probe(self, spec: SourceSpec, *, previous: Mapping[str, str] | None = None,
-              api_key: str | None = None) -> "Probe":
+              api_key: str | None = None, url: str | None = None) -> "Probe":
         """Ask whether a source's first page changed since `previous` (its validators).
 
+        `url` is the endpoint the source is read from (its region's), default `spec.url`.
         A conditional GET (`If-None-Match` / `If-Modified-Since`) when the last answer carried
         an ETag or Last-Modified; where the server sends neither, the SHA-256 of the first page
         is the validator. In replay mode the replayed file's name is.
         """
         previous = dict(previous or {})
+        url = url or spec.url
         headers = {}
-        if spec.auth and api_key:
-            headers[spec.auth.header] = spec.auth.header_value(api_key)
         if previous.get("etag"):
             headers["If-None-Match"] = previous["etag"]
         if previous.get("last_modified"):
@@ -209,13 +273,14 @@ class SourceClient:
         query = dict(spec.params)
         if spec.paging == "page_param":
             query[spec.page_param] = "1"
-        response = self.get(spec.url, source=spec.name, params=query or None, headers=headers)
+        response = self.get(url, source=spec.name, params=query or None, headers=headers,
+                            credentials=Credentials.of(spec, api_key))
         if response.headers.get(REPLAY_HEADER) == "missing":
-            raise FetchError(spec.name, spec.url, response.text or "no recorded snapshot")
+            raise FetchError(spec.name, url, response.text or "no recorded snapshot")
         if response.status_code == 304:
             return Probe(changed=False, validators=previous, status=304)
         if response.status_code >= 300:
-            raise FetchError(spec.name, spec.url, f"HTTP {response.status_code} on a probe",
+            raise FetchError(spec.name, url, f"HTTP {response.status_code} on a probe",
                              response.status_code)
         validators = {k: v for k, v in (
             ("etag", response.headers.get("etag")),
@@ -237,10 +302,10 @@ class SourceClient:
 
         `params` are the caller's query on top of the spec's (they name the replay variant);
         `url`, `variant`, `base_params` and `paging` fetch another listing of the same source.
+        A next-page link or token that repeats one already followed is a paging loop: it stops
+        the listing with a FetchError at once.
         """
-        headers = {}
-        if spec.auth and api_key:
-            headers[spec.auth.header] = spec.auth.header_value(api_key)
+        credentials = Credentials.of(spec, api_key)
         base = spec.params if base_params is None else base_params
         query = {**base, **(params or {})}
         if variant is _UNSET:
@@ -248,6 +313,7 @@ class SourceClient:
         paging = paging or spec.paging
         next_url: str | None = url or spec.url
         number = 1
+        followed: set[str] = set()  # the links (or page tokens) already followed
         with self._client() as client:
             while next_url is not None:
                 if number > spec.max_pages:
@@ -255,9 +321,11 @@ class SourceClient:
                                      f"more than {spec.max_pages} pages; stopping")
                 if paging == "page_param":
                     query[spec.page_param] = str(number)
+                requested = next_url
+                asked = str(client.build_request("GET", next_url, params=query or None).url)
                 response = self.get(next_url, source=spec.name, params=query or None,
-                                    headers=headers, page=number, client=client, variant=variant,
-                                    paged=paging != "none")
+                                    page=number, client=client, variant=variant,
+                                    paged=paging != "none", credentials=credentials)
                 if response.headers.get(REPLAY_HEADER) == "missing":
                     if number == 1:
                         raise FetchError(spec.name, str(response.request.url),
@@ -272,9 +340,23 @@ class SourceClient:
                 next_url = self._next_url(spec, paging, response, payload)
                 if paging in ("links_next", "link_header"):
                     query = {}  # the next link carries its own query
+                    followed.update({asked, str(response.request.url)})
+                    if next_url is not None and str(httpx.URL(next_url)) in followed:
+                        raise FetchError(spec.name, _shown_url(httpx.URL(next_url)),
+                                         f"page {number} links back to a page already read "
+                                         "(a paging loop); stopping")
                 elif paging == "cursor" and next_url is not None:
-                    query[spec.cursor_param] = spec.next_cursor(payload)
+                    token = spec.next_cursor(payload)
+                    if token in followed:
+                        raise FetchError(spec.name, _shown_url(response.request.url),
+                                         f"page {number} gives a page token already followed "
+                                         "(a paging loop); stopping")
+                    followed.add(token)
+                    query[spec.cursor_param] = token
                     next_url = str(response.request.url.copy_with(query=None))
+                elif paging == "page_param" and next_url is not None:
+                    # the same listing (a regional endpoint, a further request), next page
+                    next_url = str(httpx.URL(requested).copy_with(query=None))
                 number += 1
 
     @staticmethod
@@ -294,7 +376,7 @@ class SourceClient:
         if paging == "page_param":
             if spec.has_more is None:
                 raise ParseError(spec.name, "page_param paging needs a has_more function")
-            return spec.url if spec.has_more(payload) else None
+            return current if spec.has_more(payload) else None
         return None
 
 

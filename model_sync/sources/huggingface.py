@@ -114,6 +114,9 @@ SPEC = SourceSpec(
     max_extra_requests=300,
     auth=Auth(env_var="HF_TOKEN", required=False),
     cron="0 3 * * *",  # after the 02:00 syncs, so their hugging_face_ids are fresh
+    # The first page carries live download counts, so its content changes between nearly any
+    # two probes: a 15-minute probe would sync all day. Once a day, like the schedule.
+    probe_minutes=24 * 60,
     min_rows=500,
     max_pages=40,
     docs_url="https://huggingface.co/docs/hub/api#get-apimodels",

@@ -1,0 +1,41 @@
+"""CatalogStore queries other code depends on for more than their content."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from model_sync.catalog.store import CatalogStore
+from model_sync.sources.base import offering
+from model_sync_tests.conftest import ctx
+
+
+@pytest.fixture
+def store(db_url):
+    store = CatalogStore.from_url(db_url)
+    yield store
+    store.dispose()
+
+
+def publish(store: CatalogStore, source: str, repos: list[str]) -> None:
+    rows = [{**offering(ctx(source), source_key=f"{source}-{i}", source_provider=source,
+                        model_id=f"m{i}", hugging_face_id=repo), "canonical_id": f"m{i}"}
+            for i, repo in enumerate(repos)]
+    store.publish_source(source, rows, run_id=source, started_at=datetime.now(UTC))
+
+
+def test_hugging_face_ids_put_repositories_several_sources_name_first(store):
+    """Featherless names nearly every Hub model; the 300 Hub lookups must not all go to
+    repositories only it names while OpenRouter's few go unread."""
+    featherless = [f"aaa/model-{i:03}" for i in range(400)]
+    publish(store, "featherless", [*featherless, "Qwen/Qwen3-8B", "meta/llama-4"])
+    publish(store, "openrouter", ["qwen/qwen3-8b", "zz-lab/only-openrouter", "meta/llama-4"])
+    publish(store, "models_dev", ["meta/llama-4"])
+    publish(store, "huggingface", ["zzz/own-listing"])
+
+    ids = store.hugging_face_ids(exclude_source="huggingface")
+    assert ids[:3] == ["meta/llama-4",  # named by three sources
+                       "Qwen/Qwen3-8B",  # by two (one spelling per repository)
+                       "zz-lab/only-openrouter"]  # by one, the more selective source
+    assert ids[3:] == featherless
+    assert "zzz/own-listing" not in ids
+    assert "zzz/own-listing" in store.hugging_face_ids()
