@@ -2,11 +2,16 @@
 
 Each source is fetched through the same client, paging and further requests as a sync; every
 response body is written as it came, and the `Link` header beside the page that carried it, so
-`MODEL_SYNC_REPLAY_DIR=DIR model-sync sync` replays the recording exactly.
+`MODEL_SYNC_REPLAY_DIR=DIR model-sync sync` replays the recording exactly. A source's files are
+staged first and moved into place only when its whole fetch succeeded: a failure part way through
+paging leaves no partial recording (and an earlier recording of the same day untouched).
 """
 
 import json
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,12 +31,18 @@ _NOT_REPLAYED = frozenset({"content-encoding", "content-length", "transfer-encod
 
 
 class RecordingTransport(httpx.BaseTransport):
-    """Passes requests on (to the network by default) and writes every 200 body to disk."""
+    """Passes requests on (to the network by default) and stages every 200 body on disk.
+
+    Files are written under a staging folder inside `out`; `commit()` moves them to their place
+    in the replay layout, `discard()` drops them.
+    """
 
     def __init__(self, out: Path, day: str, inner: httpx.BaseTransport | None = None):
         self.out, self.day = Path(out), day
         self.inner = inner or httpx.HTTPTransport()
-        self.written: list[Path] = []
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.stage = Path(tempfile.mkdtemp(prefix=".recording-", dir=self.out))
+        self.written: list[Path] = []  # staged page files, relative to the staging folder
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
@@ -41,19 +52,33 @@ class RecordingTransport(httpx.BaseTransport):
         body = response.read()  # decoded: the replay serves it without content-encoding
         name = snapshot_name(self.day, info.get("variant"), info.get("page", 1),
                              bool(info.get("paged")))
-        path = self.out / info["source"] / name
+        path = self.stage / info["source"] / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
-        self.written.append(path)
-        link, recorded = response.headers.get("link"), headers_path(path)
+        self.written.append(path.relative_to(self.stage))
+        link = response.headers.get("link")
         if link:
-            recorded.write_text(json.dumps({"link": link}, indent=2) + "\n")
-        elif recorded.exists():
-            recorded.unlink()
+            headers_path(path).write_text(json.dumps({"link": link}, indent=2) + "\n")
         headers = [(k, v) for k, v in response.headers.multi_items()
                    if k.lower() not in _NOT_REPLAYED]
         return httpx.Response(response.status_code, headers=headers, content=body,
                               request=request)
+
+    def commit(self) -> None:
+        """Move the staged files into place (replacing a same-day recording's files)."""
+        for relative in self.written:
+            for staged, final in ((self.stage / relative, self.out / relative),
+                                  (headers_path(self.stage / relative),
+                                   headers_path(self.out / relative))):
+                final.parent.mkdir(parents=True, exist_ok=True)
+                if staged.exists():
+                    os.replace(staged, final)
+                elif final.exists():  # the page had a Link header before and has none now
+                    final.unlink()
+        self.discard()
+
+    def discard(self) -> None:
+        shutil.rmtree(self.stage, ignore_errors=True)
 
     def close(self) -> None:
         self.inner.close()
@@ -81,11 +106,13 @@ def record(out: Path, select: Sequence[str] | None = None, *,
         client.transport = recorder
         try:
             rows, _ = fetch_rows(spec, http, {}, log, store=store, client=client)
+            recorder.commit()
         except (FetchError, ParseError) as exc:
-            echo(f"{spec.name}: failed: {exc}")
+            echo(f"{spec.name}: failed, nothing written: {exc}")
             failed += 1
             continue
         finally:
+            recorder.discard()
             if transport is None:
                 recorder.close()
         echo(f"{spec.name}: {len(recorder.written)} responses, {len(rows):,} models -> "

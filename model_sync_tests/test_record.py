@@ -102,3 +102,26 @@ def test_record_refuses_replay_mode_and_unknown_sources(tmp_path, monkeypatch, c
     assert "unset MODEL_SYNC_REPLAY_DIR" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["record"])  # --out is required
+
+
+def test_a_failure_part_way_through_paging_keeps_the_earlier_recording(tmp_path):
+    out = tmp_path / "recorded"
+    assert record(out, ["huggingface"], transport=httpx.MockTransport(live_api), store=Store(),
+                  day=DAY) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert len(before) == 6
+
+    def page_two_fails(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("cursor") == "c2":
+            return httpx.Response(503)
+        response = live_api(request)  # page 1 answers a changed body this time
+        return httpx.Response(200, content=response.read() + b"\n", headers=response.headers)
+
+    lines = []
+    failed = record(out, ["huggingface"], http=HttpClientResource(max_retries=0),
+                    transport=httpx.MockTransport(page_two_fails), store=Store(), day=DAY,
+                    echo=lines.append)
+    assert failed == 1 and lines[0].startswith("huggingface: failed, nothing written")
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before  # page 1 of the failed attempt replaced nothing; no staging left
+    assert [p.name for p in out.iterdir()] == ["huggingface"]
