@@ -258,6 +258,22 @@ def test_removed_then_restored_then_archived_after_the_grace_period(tmp_path, ca
     assert store.price_intervals(model_id="lab/c")[-1]["valid_to"] is None
 
 
+def test_a_new_spelling_of_the_model_id_renames_the_catalog_row(tmp_path, catalog_db, clock):
+    root = tmp_path / "replay"
+    both = ["openrouter", "model_catalog"]
+    write_day(root, "2026-01-01", ["lab/Model-A", "lab/b"])
+    assert sync(root, catalog_db, both, "2026-01-01", SMALL).success
+    clock.now += timedelta(days=1)
+    write_day(root, "2026-01-02", ["lab/model-a", "lab/b"])  # the source now spells it so
+    result = sync(root, catalog_db, both, "2026-01-02", SMALL)
+    assert result.success
+    catalog = catalog_db.store().catalog_rows()
+    assert [(r["model_id"], r["state"]) for r in catalog] == [("lab/b", "active"),
+                                                              ("lab/model-a", "active")]
+    meta = result.asset_materializations_for_node("model_catalog")[0].metadata
+    assert (meta["added"].value, meta["removed"].value, meta["updated"].value) == (0, 0, 1)
+
+
 def test_the_grace_period_is_configurable(tmp_path, catalog_db, clock):
     root = tmp_path / "replay"
     write_day(root, "2026-01-01", ["lab/a", "lab/b"])

@@ -26,6 +26,7 @@ from model_sync.catalog.history import (
     plan_archive,
     plan_source,
 )
+from model_sync.catalog.merge import catalog_key
 from model_sync.catalog.schema import (
     CATALOG_COLUMNS,
     MODEL_COLUMNS,
@@ -317,18 +318,24 @@ class CatalogStore:
         now = now or datetime.now(UTC)
         with self.engine.begin() as conn:
             _take_turns(conn, CATALOG)
-            previous = {(r["provider"], r["model_id"]): r for r in self.catalog_rows(conn)}
+            # Rows are matched as the merge groups them, ignoring the model id's case; a row
+            # whose winning spelling changed is renamed in place (not archived and re-added).
+            # Of two stored spellings of one key (older databases), the unarchived one matches.
+            stored = sorted(self.catalog_rows(conn), key=lambda r: r["state"] != ARCHIVED)
+            previous = {catalog_key(r["provider"], r["model_id"]): r for r in stored}
             stats = SyncStats(rows=len(rows), previous_rows=sum(
-                1 for r in previous.values() if r["state"] != ARCHIVED))
-            writes = []
+                1 for r in stored if r["state"] != ARCHIVED))
+            writes, renamed = [], []
             for row in rows:
                 row = dict(row, content_hash=content_hash(row, keep=CATALOG_LIFECYCLE))
-                old = previous.pop((row["provider"], row["model_id"]), None)
+                old = previous.pop(catalog_key(row["provider"], row["model_id"]), None)
                 if old is not None and old["content_hash"] == row["content_hash"]:
                     stats.unchanged += 1
                     continue
                 row["updated_at"] = now
                 writes.append(row)
+                if old is not None and old["model_id"] != row["model_id"]:
+                    renamed.append({"b_provider": old["provider"], "b_model": old["model_id"]})
                 if old is None:
                     stats.added += 1
                     continue
@@ -343,6 +350,10 @@ class CatalogStore:
                 if old["state"] != ARCHIVED:
                     writes.append(dict(old, state=ARCHIVED, archived_at=now, updated_at=now))
                     stats.removed += 1
+            if renamed:
+                conn.execute(sa.delete(model_catalog).where(
+                    model_catalog.c.provider == sa.bindparam("b_provider"),
+                    model_catalog.c.model_id == sa.bindparam("b_model")), renamed)
             upsert(conn, model_catalog, [{c: r.get(c) for c in CATALOG_COLUMNS} for r in writes],
                    ("provider", "model_id"))
             self._record(conn, CATALOG, run_id, started_at, "success", len(rows), stats, None)
