@@ -187,10 +187,11 @@ def audit(spec: SourceSpec, rows: list[Row], store: CatalogStore,
 
 
 def record_quietly(store: CatalogStore, name: str, run_id: str, started: datetime, status: str,
-                   error: str, log) -> None:
+                   error: str, log, rows_fetched: int | None = None) -> None:
     """Record a sync that did not finish, without hiding the error that stopped it."""
     try:
-        store.record_failure(name, run_id=run_id, started_at=started, status=status, error=error)
+        store.record_failure(name, run_id=run_id, started_at=started, status=status, error=error,
+                             rows_fetched=rows_fetched)
     except Exception as exc:
         log.warning(f"{name}: could not record the {status} sync in sync_runs: {exc}")
 
@@ -235,10 +236,10 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
         # `model-sync sync` reports failures at once: Dagster's run retries are for the daemon.
         retriable = context.run.tags.get(TRIGGER_TAG) != "cli"
 
-        def record(status: str, error: str, **counts) -> None:
+        def record(status: str, error: str, rows_fetched: int | None = None) -> None:
             if not config.dry_run:  # a dry run leaves no trace in the sync history
-                store.record_failure(spec.name, run_id=run_id, started_at=started,
-                                     status=status, error=error, **counts)
+                record_quietly(store, spec.name, run_id, started, status, error, context.log,
+                               rows_fetched)
 
         try:
             rows, fetch_meta = fetch_rows(spec, http, config.params, context.log, store=store,
@@ -270,18 +271,15 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
             raise dg.Failure(description=f"{spec.name}: sync blocked by its checks: {exc}",
                              allow_retries=False) from exc
         except Exception as exc:  # unexpected: recorded, then retried by the retry policy
-            if not config.dry_run:
-                record_quietly(store, spec.name, run_id, started, "failed",
-                               f"{spec.name}: {type(exc).__name__}: {exc}", context.log)
+            record("failed", f"{spec.name}: {type(exc).__name__}: {exc}")
             if not retriable:
                 raise dg.Failure(description=f"{spec.name}: {type(exc).__name__}: {exc}",
                                  allow_retries=False) from exc
             raise
         except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
             # The run was terminated: the publish transaction, if begun, rolled back.
-            record_quietly(store, spec.name, run_id, started, "interrupted",
-                           f"{spec.name}: the run was terminated mid-sync; the previous rows "
-                           "are kept", context.log)
+            record("interrupted", f"{spec.name}: the run was terminated mid-sync; the previous "
+                   "rows are kept")
             raise
         finally:
             store.dispose()
