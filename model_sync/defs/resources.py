@@ -84,6 +84,24 @@ class HttpClientResource(dg.ConfigurableResource):
         return (f"{spec.title} is disabled: set {spec.auth.env_var} in the environment of the "
                 f"Dagster code server (or replay recordings with {REPLAY_DIR_ENV})")
 
+    def not_recorded_reason(self, spec: SourceSpec, variant: str | None = None) -> str | None:
+        """In replay mode, why a source has nothing to replay (no recording on or before the
+        replay date), else None. A missing replay directory is a bad setting, not a skip: it
+        raises FileNotFoundError."""
+        root = self.resolved_replay_dir()
+        if root is None:
+            return None
+        when = self.resolved_replay_date()
+        if ReplayTransport(root, when).choose(spec.name, variant) is not None:
+            return None
+        return (f"no recording of {spec.name}{' on or before ' + when if when else ''} in "
+                f"{root}: skipped in replay mode")
+
+    def skip_reason(self, spec: SourceSpec, variant: str | None = None) -> str | None:
+        """Why a source is not synced now and is skipped rather than failed: its key is not set,
+        or in replay mode it has no recording. None when it can sync."""
+        return self.disabled_reason(spec) or self.not_recorded_reason(spec, variant)
+
 
 class CatalogDatabase(dg.ConfigurableResource):
     """The catalog database (SQLAlchemy): MODEL_SYNC_DATABASE_URL when set (PostgreSQL in
