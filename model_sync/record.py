@@ -105,7 +105,7 @@ def record(out: Path, select: Sequence[str] | None = None, *,
         client = http.client(log=log)
         client.transport = recorder
         try:
-            rows, _ = fetch_rows(spec, http, {}, log, store=store, client=client)
+            rows = fetch_rows(spec, http, {}, log, store=store, client=client).rows
             recorder.commit()
         except (FetchError, ParseError) as exc:
             echo(f"{spec.name}: failed, nothing written: {exc}")

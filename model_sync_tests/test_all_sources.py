@@ -44,10 +44,20 @@ def test_hugging_face_and_featherless_keys_are_optional_the_others_required(fixt
     assert reason.startswith("xAI is disabled: set XAI_API_KEY")
 
 
-def test_a_source_without_its_key_is_disabled_not_failing(catalog_db):
-    result = materialize(HttpClientResource(), catalog_db, ["together"])
-    failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
-    assert failure.description.startswith("Together AI is disabled: set TOGETHER_API_KEY")
+def test_a_source_without_its_key_is_skipped_never_a_red_failure(catalog_db):
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(ASSETS, selection=["together"], instance=instance,
+                            resources={"http": HttpClientResource(), "catalog_db": catalog_db},
+                            raise_on_error=False)
+    assert result.success and result.get_step_failure_events() == []
+    assert result.get_asset_materialization_events() == []
+    [observation] = result.get_asset_observation_events()
+    skipped = observation.asset_observation_data.asset_observation.metadata["skipped"].value
+    assert skipped.startswith("Together AI is disabled: set TOGETHER_API_KEY")
+    for check in ("min_rows", "price_jumps", "rejected_entries"):  # skipped, not failed
+        key = dg.AssetCheckKey(dg.AssetKey("together"), f"together_{check}")
+        [record] = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
+        assert record.status.value == "PLANNED"  # never evaluated: the UI shows it skipped
     assert catalog_db.store().sync_history("together") == []
 
 

@@ -6,6 +6,7 @@ import sys
 from decimal import Decimal
 
 from model_sync.cli import main
+from model_sync.defs.checks import CATALOG_RULES, SOURCE_RULES
 from model_sync.sources import SOURCES_BY_NAME
 from model_sync.sources.base import loads
 from model_sync_tests.conftest import needs_shared, shared_files
@@ -65,9 +66,10 @@ def test_sync_command_in_replay_mode(payloads, tmp_path):
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "model_catalog          success" in done.stdout
-    # Every source with a recording (the seven of ../shared) syncs; each has four checks, the
-    # catalog six.
-    assert f"checks: {4 * 7 + 6} of {4 * 7 + 6} passed" in done.stdout
+    # Every source with a recording (the seven of ../shared) syncs, with its checks and the
+    # catalog's.
+    total = len(SOURCE_RULES) * 7 + len(CATALOG_RULES)
+    assert f"checks: {total} of {total} passed" in done.stdout
 
 
 @needs_shared

@@ -53,10 +53,13 @@ def materialize(catalog_db, instance=None):
                           raise_on_error=False)
 
 
-def run_asset(catalog_db, monkeypatch, policy=None, tags=None, config=CONFIG):
-    """One openrouter sync through Dagster's step machinery, with the given retry policy
-    (none by default: a test need not wait minutes for the project's backoff)."""
-    monkeypatch.setattr(source_assets, "SOURCE_RETRY_POLICY", policy)
+QUICK = source_assets.RetrySchedule(unattended=(0.01, 0.01), interactive=(0.01,))
+
+
+def run_asset(catalog_db, monkeypatch, tags=None, config=CONFIG, waits=QUICK):
+    """One openrouter sync through Dagster's step machinery, with retry waits short enough for
+    a test (the project's own are seconds to minutes)."""
+    monkeypatch.setattr(source_assets, "SOURCE_RETRIES", waits)
     asset = source_assets.build_source_asset(SPEC, resolve_cadences([SPEC], env={})["openrouter"])
     return dg.materialize([asset], run_config=config, raise_on_error=False, tags=tags,
                           instance=dg.DagsterInstance.ephemeral(),
@@ -105,40 +108,75 @@ def test_terminated_during_publish_rolls_the_transaction_back(catalog_db, monkey
     assert [r["status"] for r in store.sync_history("openrouter")] == ["interrupted", "success"]
 
 
-def test_source_assets_retry_with_exponential_backoff_and_jitter():
-    for spec in SOURCES:
-        [node] = defs.get_repository_def().asset_graph.assets_defs_for_keys(
-            [dg.AssetKey(spec.name)])
-        policy = node.op.retry_policy
-        assert (policy.max_retries, policy.delay, policy.backoff, policy.jitter) == (
-            3, 60, dg.Backoff.EXPONENTIAL, dg.Jitter.PLUS_MINUS)
-
-
-QUICK = dg.RetryPolicy(max_retries=2, delay=0.01, backoff=dg.Backoff.EXPONENTIAL,
-                       jitter=dg.Jitter.PLUS_MINUS)
+@pytest.mark.parametrize(("tags", "waits"), [
+    ({}, (10.0,)),  # launched by a person in the UI: one quick retry
+    ({source_assets.TRIGGER_TAG: "full_resync"}, (10.0,)),
+    ({"dagster/schedule_name": "openrouter_schedule"}, (60.0, 180.0, 420.0)),  # unattended
+    ({"dagster/sensor_name": "openrouter_change_sensor"}, (60.0, 180.0, 420.0)),
+    ({"dagster/from_automation_condition": "true"}, (60.0, 180.0, 420.0)),
+    ({source_assets.TRIGGER_TAG: "cli"}, ()),  # `model-sync sync` reports at once
+])
+def test_transient_failures_are_retried_by_who_launched_the_run(tags, waits):
+    assert source_assets.retry_waits(tags) == waits
 
 
 def retries(result) -> int:
     return [e.event_type_value for e in result.all_events].count("STEP_UP_FOR_RETRY")
 
 
-def test_fetch_errors_are_retried_by_the_policy(catalog_db, monkeypatch):
+@pytest.mark.parametrize(("tags", "expected"), [
+    ({"dagster/schedule_name": "openrouter_schedule"}, 2),
+    ({}, 1),
+])
+def test_transient_fetch_errors_are_retried(catalog_db, monkeypatch, tags, expected):
     HANDLER["fn"] = lambda request: httpx.Response(503)
-    result = run_asset(catalog_db, monkeypatch, QUICK)
-    assert not result.success and retries(result) == 2
+    result = run_asset(catalog_db, monkeypatch, tags=tags)
+    assert not result.success and retries(result) == expected
     history = catalog_db.store().sync_history("openrouter")
-    assert [r["status"] for r in history] == ["failed"] * 3  # every attempt is recorded
+    assert [r["status"] for r in history] == ["failed"] * (expected + 1)  # every attempt
+    [failure] = result.get_step_failure_events()
+    description = failure.step_failure_data.user_failure_data.description
+    assert description.startswith("openrouter: GET https://openrouter.ai/api/v1/models: "
+                                  "HTTP 503 Service Unavailable; gave up after 1 attempts")
+    assert description.endswith(f"(after {expected + 1} attempts). The previous rows are kept.")
 
 
 @pytest.mark.parametrize("answer", [
     httpx.Response(200, content=b"{broken"),  # a parse error: the same data would fail again
     httpx.Response(200, content=body(1)),  # blocked by min_rows
+    httpx.Response(404, content=b"gone"),  # a client error: the same answer again
+    httpx.Response(401, content=b"no"),
 ])
-def test_bad_data_is_not_retried(catalog_db, monkeypatch, answer):
+def test_deterministic_failures_fail_at_once(catalog_db, monkeypatch, answer):
     HANDLER["fn"] = lambda request: answer
-    result = run_asset(catalog_db, monkeypatch, QUICK)
+    result = run_asset(catalog_db, monkeypatch, tags={"dagster/schedule_name": "s"})
     assert not result.success and retries(result) == 0
     assert len(catalog_db.store().sync_history("openrouter")) == 1
+
+
+def test_a_host_that_does_not_resolve_is_retried_once_quickly_then_fails(catalog_db,
+                                                                         monkeypatch):
+    attempts = []
+
+    def unresolvable(request):
+        attempts.append(request.url.host)
+        raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
+
+    HANDLER["fn"] = unresolvable
+    monkeypatch.setattr(FakeHttp, "client", lambda self, log=None: _quick_client(self, log))
+    result = run_asset(catalog_db, monkeypatch, tags={"dagster/schedule_name": "s"})
+    assert not result.success and retries(result) == 0  # no step retry either
+    assert attempts == ["openrouter.ai", "openrouter.ai"]
+    [failure] = result.get_step_failure_events()
+    description = failure.step_failure_data.user_failure_data.description
+    assert "cannot reach openrouter.ai" in description
+    assert "gave up after 2 attempts" in description
+
+
+def _quick_client(http, log):
+    client = HttpClientResource.client(http, log)
+    client.sleep = lambda seconds: None  # the quick retry's wait, not spent in a test
+    return client
 
 
 @pytest.mark.parametrize("answer", [httpx.Response(503), RuntimeError("disk on fire")])
@@ -150,20 +188,25 @@ def test_model_sync_sync_reports_failures_at_once_without_run_retries(catalog_db
         return answer
 
     HANDLER["fn"] = respond
-    result = run_asset(catalog_db, monkeypatch, QUICK, tags={source_assets.TRIGGER_TAG: "cli"})
+    result = run_asset(catalog_db, monkeypatch, tags={source_assets.TRIGGER_TAG: "cli"})
     assert not result.success and retries(result) == 0
     assert len(catalog_db.store().sync_history("openrouter")) == 1
 
 
-def test_an_entry_of_an_unexpected_shape_is_a_parse_error_not_retried(catalog_db, monkeypatch):
+def test_entries_of_an_unexpected_shape_are_rejected_and_block_when_too_many(catalog_db,
+                                                                             monkeypatch):
     weird = json.dumps({"data": [{"id": 42, "pricing": {"prompt": "0", "completion": "0"}}]}
-                       ).encode()  # a number where the parser expects text: a TypeError inside
+                       ).encode()  # a number where the mapping expects text: a TypeError inside
     HANDLER["fn"] = lambda request: httpx.Response(200, content=weird)
-    result = run_asset(catalog_db, monkeypatch, QUICK,
-                       config={"ops": {"openrouter": {"config": {"min_rows": 1}}}})
+    result = run_asset(catalog_db, monkeypatch, tags={"dagster/schedule_name": "s"},
+                       config={"ops": {"openrouter": {"config": {"min_rows": 0}}}})
     assert not result.success and retries(result) == 0
-    error = catalog_db.store().sync_history("openrouter", limit=1)[0]["error"]
-    assert error.startswith("openrouter: page 1 has an entry of an unexpected shape (TypeError")
+    last = catalog_db.store().sync_history("openrouter", limit=1)[0]
+    assert last["status"] == "blocked"
+    assert "1 of 1 entries rejected (100.0%, allowed: 2.0%): unexpected shape (TypeError" in (
+        last["error"])
+    [rejected] = catalog_db.store().rejections("openrouter")
+    assert rejected["source_key"] == "42" and rejected["excerpt"].startswith('{"id":42,')
 
 
 def test_a_failed_dry_run_leaves_no_trace_in_the_sync_history(catalog_db, monkeypatch):
@@ -177,13 +220,13 @@ def test_a_failed_dry_run_leaves_no_trace_in_the_sync_history(catalog_db, monkey
     assert catalog_db.store().sync_history("openrouter") == []
 
 
-def test_unexpected_errors_are_recorded_and_retried(catalog_db, monkeypatch):
+def test_unexpected_errors_are_recorded_not_retried(catalog_db, monkeypatch):
     def boom(request):
         raise RuntimeError("disk on fire")
 
     HANDLER["fn"] = boom
-    result = run_asset(catalog_db, monkeypatch, QUICK)
-    assert not result.success and retries(result) == 2
+    result = run_asset(catalog_db, monkeypatch, tags={"dagster/schedule_name": "s"})
+    assert not result.success and retries(result) == 0  # a bug answers the same way again
     last = catalog_db.store().sync_history("openrouter", limit=1)[0]
     assert last["status"] == "failed" and "RuntimeError: disk on fire" in last["error"]
 

@@ -205,31 +205,100 @@ def test_wrong_envelope_is_a_clear_error(source):
         SOURCES_BY_NAME[source].parse("surprise", ctx(source))
 
 
-def test_missing_required_field_names_source_entry_and_field():
+def test_missing_required_field_rejects_the_entry_naming_its_field():
     payload = {"data": [{"id": "a/b", "pricing": {"prompt": "0.000001", "completion": "0"}},
                         {"id": "c/d", "name": "no pricing"}]}
-    with pytest.raises(ParseError) as err:
-        SOURCES_BY_NAME["openrouter"].parse(payload, ctx("openrouter"))
-    assert str(err.value) == "openrouter: entry 'c/d': field 'pricing': required field is missing"
+    context = ctx("openrouter")
+    rows = SOURCES_BY_NAME["openrouter"].parse(payload, context)
+    assert [r["source_key"] for r in rows] == ["a/b"]
+    [rejected] = context.rejected
+    assert (rejected.source_key, rejected.field) == ("c/d", "pricing")
+    assert rejected.reason == "field 'pricing': required field is missing"
+    assert rejected.excerpt == '{"id":"c/d","name":"no pricing"}'
 
 
 def test_renamed_id_field_is_reported():
     payload = {"object": "list", "data": [{"model": "x", "metadata": None}]}
-    with pytest.raises(ParseError, match="deepinfra: entry '#0': field 'id'"):
-        SOURCES_BY_NAME["deepinfra"].parse(payload, ctx("deepinfra"))
+    context = ctx("deepinfra")
+    assert SOURCES_BY_NAME["deepinfra"].parse(payload, context) == []
+    [rejected] = context.rejected
+    assert (rejected.source_key, rejected.reason) == ("#0", "field 'id': required field is "
+                                                            "missing")
 
 
 def test_a_price_that_is_not_a_number_names_the_field():
     payload = {"data": [{"id": "a/b", "pricing": {"prompt": "free", "completion": "0"}}]}
-    with pytest.raises(ParseError, match=r"entry 'a/b': field 'pricing.prompt'"):
-        SOURCES_BY_NAME["openrouter"].parse(payload, ctx("openrouter"))
+    context = ctx("openrouter")
+    assert SOURCES_BY_NAME["openrouter"].parse(payload, context) == []
+    [rejected] = context.rejected
+    assert rejected.field == "pricing.prompt"
+    assert rejected.reason == "field 'pricing.prompt': expected a number, got 'free'"
 
 
-def test_litellm_skips_sample_spec_and_non_objects():
-    payload = {"sample_spec": {"litellm_provider": "x"}, "last_updated": "2026-01-01",
+def test_an_entry_of_an_unexpected_type_is_rejected_not_fatal():
+    payload = {"data": ["just a string", {"id": "a/b", "pricing": {"prompt": "0.000001"}},
+                        {"id": "c/d", "pricing": {"prompt": "0.000001"}, "architecture": 7,
+                         "supported_parameters": {"tools": True}, "created": [1]}]}
+    context = ctx("openrouter")
+    rows = SOURCES_BY_NAME["openrouter"].parse(payload, context)
+    assert [r["source_key"] for r in rows] == ["a/b", "c/d"]
+    [rejected] = context.rejected
+    assert rejected.source_key == "#0"
+    assert rejected.reason == "expected an object, got str"
+    assert rejected.excerpt == '"just a string"'
+
+
+SAMPLE_SPEC = {  # as LiteLLM's file documents its fields (abridged)
+    "max_tokens": "LEGACY parameter. set to max_output_tokens if provider specifies it.",
+    "max_input_tokens": "max input tokens, if the provider specifies it.",
+    "max_output_tokens": "max output tokens, if the provider specifies it.",
+    "input_cost_per_token": 0.0,
+    "litellm_provider": "one of https://docs.litellm.ai/docs/providers",
+    "mode": "one of: chat, embedding, completion, image_generation",
+}
+
+
+def test_litellm_tells_keys_that_are_not_models_apart_by_shape():
+    payload = {"sample_spec": SAMPLE_SPEC, "last_updated": "2026-01-01",
+               "routing_rules": {"fallbacks": [{"gpt-x": ["gpt-y"]}], "version": 2},
                "gpt-x": {"litellm_provider": "openai", "input_cost_per_token": 1e-06,
-                         "mode": "chat"}}
+                         "mode": "chat"},
+               "gpt-broken": {"mode": "chat", "input_cost_per_token": 2e-06}}
+    context = ctx("litellm")
     rows = SOURCES_BY_NAME["litellm"].parse(json.loads(json.dumps(payload), parse_float=Decimal),
-                                            ctx("litellm"))
+                                            context)
     assert [r["source_key"] for r in rows] == ["gpt-x"]
     assert rows[0]["input_price"] == Decimal("1") and rows[0]["output_price"] is None
+    assert dict(context.not_models) == {
+        "sample_spec": "a schema sample: its fields hold descriptions, not values",
+        "last_updated": "a string, not an object (metadata)",
+        "routing_rules": "an object without any model field (metadata or rules)",
+    }
+    [rejected] = context.rejected  # a model entry without its provider: rejected, not skipped
+    assert (rejected.source_key, rejected.field) == ("gpt-broken", "litellm_provider")
+
+
+@pytest.mark.parametrize("path", shared_files("litellm"), ids=lambda p: p.name)
+def test_every_real_litellm_file_parses_with_nothing_rejected(path):
+    context = ctx("litellm", path.name[:10])
+    rows = SOURCES_BY_NAME["litellm"].parse(loads(path.read_bytes(), "litellm"), context)
+    assert context.rejected == []
+    assert "sample_spec" in dict(context.not_models)
+    raw = json.loads(path.read_bytes())
+    assert len(rows) == sum(1 for v in raw.values() if isinstance(v, dict)) - 1
+
+
+def test_a_key_given_twice_with_different_values_is_rejected_not_overwritten():
+    body = (b'{"gpt-x": {"litellm_provider": "openai", "input_cost_per_token": 1e-06},'
+            b' "gpt-y": {"litellm_provider": "openai", "input_cost_per_token": 3e-06},'
+            b' "gpt-x": {"litellm_provider": "openai", "input_cost_per_token": 9e-06},'
+            b' "gpt-z": {"litellm_provider": "openai", "input_cost_per_token": 1e-06},'
+            b' "gpt-z": {"litellm_provider": "openai", "input_cost_per_token": 1e-06}}')
+    context = ctx("litellm")
+    rows = SOURCES_BY_NAME["litellm"].parse(loads(body, "litellm"), context)
+    assert [r["source_key"] for r in rows] == ["gpt-y", "gpt-z"]  # the same value twice is kept
+    [rejected] = context.rejected
+    assert rejected.source_key == "gpt-x"
+    assert rejected.reason == ("the key appears 2 times in the payload with different values; "
+                               "none is taken")
+    assert "0.000001" in rejected.excerpt and "0.000009" in rejected.excerpt

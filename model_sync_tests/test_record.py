@@ -66,10 +66,10 @@ def test_recording_replays_to_the_same_rows(tmp_path, monkeypatch):
     replay = HttpClientResource(replay_dir=str(out))
     for source in ("huggingface", "together"):
         spec = SOURCES_BY_NAME[source]
-        replayed, _ = fetch_rows(spec, replay, {}, LOG, store=Store())
+        replayed = fetch_rows(spec, replay, {}, LOG, store=Store()).rows
         assert len(replayed) == 9
-        original, _ = fetch_rows(spec, HttpClientResource(replay_dir=str(FIXTURES)), {}, LOG,
-                                 store=Store())
+        original = fetch_rows(spec, HttpClientResource(replay_dir=str(FIXTURES)), {}, LOG,
+                              store=Store()).rows
         assert [(r["source_key"], r["input_price"]) for r in replayed] == [
             (r["source_key"], r["input_price"]) for r in original]
 

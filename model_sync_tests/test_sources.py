@@ -22,8 +22,8 @@ LOG = logging.getLogger("test.sources")
 def synced(source: str, **options) -> tuple[dict[str, dict], dict]:
     """The rows and fetch metadata of one source, replayed from its fixtures."""
     http = HttpClientResource(replay_dir=str(FIXTURES))
-    rows, meta = fetch_rows(SOURCES_BY_NAME[source], http, {}, LOG, **options)
-    return {r["source_key"]: r for r in rows}, meta
+    fetched = fetch_rows(SOURCES_BY_NAME[source], http, {}, LOG, **options)
+    return {r["source_key"]: r for r in fetched.rows}, fetched.meta
 
 
 def fixture(source: str, name: str):
@@ -218,10 +218,12 @@ def test_nearai_other_currencies_are_not_taken_for_usd():
     assert row["extra"]["costs_in_other_currency"]["inputCostPerToken"]["currency"] == "NEAR"
 
 
-def test_nearai_a_bad_scale_names_the_field():
+def test_nearai_a_bad_scale_rejects_the_entry_naming_the_field():
     payload = {"models": [{"modelId": "x/y", "inputCostPerToken": {"amount": 5, "scale": "9"}}]}
-    with pytest.raises(ParseError, match="entry 'x/y': field 'inputCostPerToken.scale'"):
-        SOURCES_BY_NAME["nearai"].parse(payload, ctx("nearai"))
+    context = ctx("nearai")
+    assert SOURCES_BY_NAME["nearai"].parse(payload, context) == []
+    [rejected] = context.rejected
+    assert rejected.source_key == "x/y" and rejected.field == "inputCostPerToken.scale"
 
 
 # -- Alibaba Cloud Model Studio: OpenAI-compatible `compatible-mode/v1/models`

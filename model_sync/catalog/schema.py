@@ -285,3 +285,17 @@ catalog_changes = sa.Table(
     sa.Index("ix_catalog_changes_detected", "detected_at"),
     sa.Index("ix_catalog_changes_offering", "provider", "model_id"),
 )
+
+rejected_entries = sa.Table(
+    "rejected_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("source_key", sa.String(400), comment="the entry's key or id, else #position"),
+    sa.Column("reason", sa.Text, nullable=False, comment="why it was set aside, naming the field"),
+    sa.Column("field", sa.String(200), comment="the field at fault, when one is"),
+    sa.Column("excerpt", sa.Text, comment="the start of the raw entry, as JSON"),
+    sa.Column("run_id", sa.String(64), comment="the run whose sync rejected it"),
+    sa.Column("rejected_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_rejected_entries_source", "source", "rejected_at"),
+)

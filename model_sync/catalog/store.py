@@ -37,6 +37,7 @@ from model_sync.catalog.schema import (
     model_catalog,
     models,
     price_history,
+    rejected_entries,
     source_offerings,
     sync_runs,
 )
@@ -50,7 +51,12 @@ PREVIOUS_STATE_COLUMNS = (
     "source", "source_key", "provider", "model_id", "canonical_id", "state", "content_hash",
     "first_seen_at", "last_seen_at", "removed_at", "archived_at", *EVENT_FIELDS,
 )
-__all__ = ["CatalogStore", "SyncStats", "content_hash", "default_database_url", "make_engine"]
+__all__ = ["CatalogStore", "CatalogUnavailable", "SyncStats", "content_hash",
+           "default_database_url", "make_engine"]
+
+
+class CatalogUnavailable(RuntimeError):
+    """The catalog database cannot be opened or written: unreachable, refused, read-only."""
 
 
 def default_database_url() -> str:
@@ -85,6 +91,20 @@ def make_engine(url: str) -> sa.Engine:
         # Name the connections in pg_stat_activity; recycle them before proxies drop them.
         options |= {"connect_args": {"application_name": "model_sync"}, "pool_recycle": 1800}
     return sa.create_engine(url, **options)
+
+
+def _shown(url: str) -> str:
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(an unreadable URL)"
+
+
+def _cause(exc: BaseException) -> str:
+    """The database's own words, first line only, without SQLAlchemy's boilerplate."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()
+    return text[0] if text else type(original).__name__
 
 
 def _enable_wal(cursor, attempts: int = 100) -> None:
@@ -124,8 +144,16 @@ class CatalogStore:
 
     @classmethod
     def from_url(cls, url: str | None = None) -> "CatalogStore":
-        store = cls(make_engine(url or default_database_url()))
-        store.create_schema()
+        """Open the catalog at `url` and bring its schema up to date; a database that cannot
+        be reached or written is a `CatalogUnavailable` naming it (without its password)."""
+        url = url or default_database_url()
+        try:
+            store = cls(make_engine(url))
+            store.create_schema()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.ArgumentError,
+                OSError) as exc:
+            raise CatalogUnavailable(
+                f"cannot open the catalog database {_shown(url)}: {_cause(exc)}") from None
         return store
 
     @property
@@ -377,13 +405,38 @@ class CatalogStore:
         return len(writes) + len(previous)
 
     def cleanup(self, *, now: datetime, retention_days: float) -> dict[str, int]:
-        """Delete sync records and change events older than the retention (never prices)."""
+        """Delete sync records, change events and rejected entries older than the retention
+        (never prices)."""
         cutoff = now - timedelta(days=retention_days)
         with self.engine.begin() as conn:
             runs = conn.execute(sa.delete(sync_runs).where(sync_runs.c.started_at < cutoff))
             events = conn.execute(sa.delete(catalog_changes).where(
                 catalog_changes.c.detected_at < cutoff))
-        return {"sync_runs": runs.rowcount, "catalog_changes": events.rowcount}
+            rejected = conn.execute(sa.delete(rejected_entries).where(
+                rejected_entries.c.rejected_at < cutoff))
+        return {"sync_runs": runs.rowcount, "catalog_changes": events.rowcount,
+                "rejected_entries": rejected.rowcount}
+
+    def record_rejections(self, source: str, rejected: Sequence[Any], *, run_id: str | None,
+                          now: datetime) -> None:
+        """Keep the entries a sync set aside (`Rejection`s), for people to look at."""
+        if not rejected:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(rejected_entries), [
+                {"source": source, "source_key": r.source_key[:400], "reason": r.reason,
+                 "field": r.field[:200] if r.field else None, "excerpt": r.excerpt,
+                 "run_id": run_id, "rejected_at": now} for r in rejected])
+
+    def rejections(self, source: str | None = None, *,
+                   run_id: str | None = None) -> list[dict[str, Any]]:
+        """Rejected entries, newest first."""
+        query = sa.select(rejected_entries).order_by(rejected_entries.c.id.desc())
+        if source:
+            query = query.where(rejected_entries.c.source == source)
+        if run_id:
+            query = query.where(rejected_entries.c.run_id == run_id)
+        return self._rows(query)
 
     def record_failure(self, source: str, *, run_id: str | None, started_at: datetime,
                        status: str, error: str, rows_fetched: int | None = None) -> None:

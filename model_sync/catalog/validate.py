@@ -183,3 +183,29 @@ def price_jumps(previous: Rows, rows: Rows, max_ratio: float, what: str) -> Find
             + "; ".join(jumps[:5]))
     return Finding("price_jumps", not jumps, "WARN", text,
                    {"jumps": len(jumps), "max_ratio": max_ratio, "sample": jumps[:10]})
+
+
+def rejected_entries(kept: int, rejected: Sequence[Any], max_share: float,
+                     what: str) -> Finding:
+    """WARN when any entry of the payload was rejected (set aside as malformed); ERROR, which
+    blocks the sync, when more than `max_share` of the entries were: then the payload's format
+    has likely changed, and the last good rows are kept."""
+    count = len(rejected)
+    total = kept + count
+    share = count / total if total else 0.0
+    meta = {"rejected_entries": count, "entries": total, "rejected_share": round(share, 4),
+            "max_rejected_share": max_share,
+            "sample": [f"{r.source_key}: {r.reason}" for r in rejected[:10]]}
+    if not count:
+        return Finding("rejected_entries", True, "ERROR",
+                       f"{what}: every one of its {total:,} entries was normalized", meta)
+    reasons = Counter(r.reason for r in rejected)
+    common = "; ".join(f"{reason} ({n})" for reason, n in reasons.most_common(3))
+    text = (f"{what}: {count:,} of {total:,} entries rejected ({_pct(share, sign=False)}, "
+            f"allowed: {_pct(max_share, sign=False)}): {common}")
+    if share > max_share:
+        return Finding("rejected_entries", False, "ERROR",
+                       text + "; the payload's format may have changed, so the last good rows "
+                       "are kept", meta)
+    return Finding("rejected_entries", False, "WARN",
+                   text + "; the other entries are published", meta)

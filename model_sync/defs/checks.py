@@ -4,7 +4,7 @@ The rules live in `model_sync.catalog.validate`; this module names them for Dags
 are blocking checks: their rows are audited before publishing and withheld when they fail.
 """
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import dagster as dg
 
@@ -19,6 +19,10 @@ SOURCE_RULES = {
                       "sync (a sign of a renamed price field).",
     "price_jumps": "Warning: no price moved by more than the allowed ratio (default 10x) since "
                    "the last sync; such jumps are more often data errors than repricing.",
+    "rejected_entries": "Every entry of the payload was normalized. Warning when some were "
+                        "rejected (malformed entries, set aside in the rejected_entries table); "
+                        "blocking when more than the allowed share (default 2%) were, since "
+                        "the format has likely changed.",
 }
 
 CATALOG_RULES = {
@@ -34,7 +38,7 @@ CATALOG_RULES = {
                             "100M tokens.",
 }
 BLOCKING = {"min_rows", "drop_guard", "price_coverage", "unique_offerings", "prices_non_negative",
-            "prices_plausible"}
+            "prices_plausible", "rejected_entries"}
 
 
 def check_name(asset: str, rule: str) -> str:
@@ -53,8 +57,10 @@ def source_check_specs(spec: SourceSpec) -> list[dg.AssetCheckSpec]:
     return specs(spec.name, SOURCE_RULES)
 
 
-def results(asset: str, findings: Iterable[Finding]) -> list[dg.AssetCheckResult]:
-    """Dagster check results for a set of findings, with their numbers as metadata."""
+def results(asset: str, findings: Iterable[Finding],
+            selected: Collection[dg.AssetCheckKey] | None = None) -> list[dg.AssetCheckResult]:
+    """Dagster check results for a set of findings, with their numbers as metadata; only those
+    of the `selected` checks when the run selected some."""
     return [
         dg.AssetCheckResult(
             asset_key=asset,
@@ -66,6 +72,8 @@ def results(asset: str, findings: Iterable[Finding]) -> list[dg.AssetCheckResult
             metadata={k: _meta(v) for k, v in f.metadata.items()},
         )
         for f in findings
+        if selected is None
+        or dg.AssetCheckKey(dg.AssetKey(asset), check_name(asset, f.rule)) in selected
     ]
 
 

@@ -1,9 +1,11 @@
 """One HTTP client for every source: timeouts, retries with backoff, size limits, paging."""
 
+import errno
 import hashlib
 import logging
 import random
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -31,11 +33,22 @@ _UNSET: Any = object()
 
 
 class FetchError(RuntimeError):
-    """A source could not be fetched; the message names the source, URL and cause (never a key)."""
+    """A source could not be fetched; the message names the source, URL and cause (never a key).
 
-    def __init__(self, source: str, url: str, message: str, status: int | None = None):
+    `transient`: the cause may be gone in a minute (429, 5xx, a timeout, a dropped connection),
+    so a later attempt is worth it; a 4xx, a host name that does not resolve or a bad payload
+    size are not. `offline`: the host could not be reached at all (no DNS, no route).
+    """
+
+    def __init__(self, source: str, url: str, message: str, status: int | None = None, *,
+                 transient: bool = False, offline: bool = False):
         super().__init__(f"{source}: GET {url}: {message}")
         self.source, self.url, self.status = source, url, status
+        self.cause, self.transient, self.offline = message, transient, offline
+
+
+class NotRecorded(FetchError):
+    """Replay mode has no recording of the request: the source is skipped, not failed."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,8 @@ class HttpSettings:
     timeout_seconds: float = 30.0
     connect_timeout_seconds: float = 10.0
     max_retries: int = 4
+    max_offline_retries: int = 1  # a host that does not resolve: one quick retry, no more
+    offline_retry_seconds: float = 0.5
     backoff_seconds: float = 1.0
     max_backoff_seconds: float = 60.0
     max_retry_after_seconds: float = 300.0
@@ -166,6 +181,16 @@ class SourceClient:
                 reason = f"timed out ({type(exc).__name__})"
                 response = None
             except httpx.TransportError as exc:
+                host = httpx.URL(url).host
+                if unreachable(exc):
+                    # No DNS or no route: a resolver hiccup is possible, a missing network is
+                    # not worth minutes of backoff.
+                    if attempt > self.settings.max_offline_retries:
+                        raise FetchError(source, shown, f"cannot reach {host} ({exc}); gave up "
+                                         f"after {attempt} attempts", offline=True) from None
+                    self.log.warning(f"{source}: cannot reach {host} ({exc}); retrying once")
+                    self.sleep(self.settings.offline_retry_seconds)
+                    continue
                 reason = f"connection failed ({type(exc).__name__}: {exc})"
                 response = None
             else:
@@ -180,7 +205,7 @@ class SourceClient:
             if attempt > self.settings.max_retries:
                 status = response.status_code if response is not None else None
                 raise FetchError(source, shown, f"{reason}; gave up after {attempt} attempts",
-                                 status)
+                                 status, transient=True)
             delay = self._delay(attempt, response, source, shown)
             self.log.warning(f"{source}: GET {shown}: {reason}; retry {attempt} of "
                              f"{self.settings.max_retries} in {delay:.1f}s")
@@ -276,7 +301,7 @@ class SourceClient:
         response = self.get(url, source=spec.name, params=query or None, headers=headers,
                             credentials=Credentials.of(spec, api_key))
         if response.headers.get(REPLAY_HEADER) == "missing":
-            raise FetchError(spec.name, url, response.text or "no recorded snapshot")
+            raise NotRecorded(spec.name, url, _replay_message(response), 404)
         if response.status_code == 304:
             return Probe(changed=False, validators=previous, status=304)
         if response.status_code >= 300:
@@ -328,8 +353,8 @@ class SourceClient:
                                     paged=paging != "none", credentials=credentials)
                 if response.headers.get(REPLAY_HEADER) == "missing":
                     if number == 1:
-                        raise FetchError(spec.name, str(response.request.url),
-                                         response.text or "no recorded snapshot", 404)
+                        raise NotRecorded(spec.name, str(response.request.url),
+                                          _replay_message(response), 404)
                     self.log.warning(f"{spec.name}: the recorded snapshot ends at page "
                                      f"{number - 1}; the live API has more pages")
                     return
@@ -452,6 +477,34 @@ def _shown_url(url: httpx.URL) -> str:
     masked = [(k, "***" if any(s in k.lower() for s in ("key", "token", "secret")) else v)
               for k, v in url.params.multi_items()]
     return str(url.copy_with(userinfo=b"", params=masked or None))
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether a transport error means the host cannot be reached at all: its name does not
+    resolve, or there is no route to it (as opposed to a refused or dropped connection)."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, socket.gaierror):
+            return True
+        if isinstance(error, OSError) and error.errno in _UNREACHABLE:
+            return True
+        error = error.__cause__ or error.__context__
+    text = str(exc).lower()
+    return any(marker in text for marker in _UNRESOLVED)
+
+
+_UNREACHABLE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
+_UNRESOLVED = ("name or service not known", "nodename nor servname", "name resolution",
+               "no address associated", "network is unreachable", "no route to host")
+
+
+def _replay_message(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"])
+    except (ValueError, KeyError, TypeError):
+        return response.text or "no recorded snapshot"
 
 
 def _explain(response: httpx.Response, reason: str) -> str:

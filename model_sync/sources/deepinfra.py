@@ -23,7 +23,7 @@ NAME = "deepinfra"
 def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     """`{"data": [model]}` -> one offering per model; `metadata: null` means no published price."""
     data = listed(payload, NAME)
-    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:

@@ -26,7 +26,7 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     Featherless bills by subscription plan, not per token: its rows carry no prices.
     """
     data = listed(payload, NAME)
-    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
 
 
 def has_more(payload: Any) -> bool:

@@ -36,7 +36,7 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     body = expect(payload, dict, NAME, "the response")
     # proto3 JSON leaves out an empty list: a page without models may come as `{}`.
     data = expect(body.get("models", []), list, NAME, "the 'models' field of the response")
-    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i), id_field="name")
 
 
 def next_page_token(payload: Any) -> str | None:

@@ -34,14 +34,15 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     on the sync date is used, and the whole list is kept in `extra.price_history`.
     """
     providers = expect(payload, list, NAME, "the response")
-    rows: list[Row] = []
-    for index, provider in enumerate(providers):
+
+    def provider_rows(provider: Any, index: int) -> list[Row]:
         provider_id = str(required(provider, "id", NAME, f"#{index}"))
         models = expect(required(provider, "models", NAME, provider_id), list, NAME,
                         f"{provider_id}.models")
-        for m_index, model in enumerate(models):
-            rows.append(_model(provider_id, model, m_index, ctx))
-    return rows
+        return ctx.listed(models, lambda model, i: _model(provider_id, model, i, ctx),
+                          prefix=f"{provider_id}/")
+
+    return ctx.listed(providers, provider_rows)
 
 
 def _model(provider_id: str, model: Any, index: int, ctx: ParseContext) -> Row:

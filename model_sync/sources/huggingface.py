@@ -36,7 +36,7 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     if isinstance(payload, dict):
         payload = [payload]
     data = expect(payload, list, NAME, "the response")
-    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
 
 
 def named_repositories(context: FetchContext) -> Iterator[Request]:

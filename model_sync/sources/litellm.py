@@ -20,17 +20,20 @@ from model_sync.sources.base import (
 )
 
 NAME = "litellm"
-SKIPPED_KEYS = frozenset({"sample_spec"})
+MODEL_FIELDS = frozenset({"litellm_provider", "mode"})
 
 
 def parse(payload: Any, ctx: ParseContext) -> list[Row]:
-    """`{model_name: entry}` -> one offering per entry (skipping `sample_spec` and non-objects)."""
+    """`{model_name: entry}` -> one offering per entry; keys that are not models (the
+    `sample_spec` schema sample, a `last_updated` stamp, metadata) are told apart by shape."""
     entries = expect(payload, dict, NAME, "the response")
-    return [
-        _entry(str(key), entry, ctx)
-        for key, entry in entries.items()
-        if key not in SKIPPED_KEYS and isinstance(entry, dict)
-    ]
+    return ctx.keyed(entries, lambda key, entry: _entry(str(key), entry, ctx),
+                     describes_a_model=describes_a_model)
+
+
+def describes_a_model(name: str) -> bool:
+    """Fields only a model entry has: its provider, mode, prices and token limits."""
+    return name in MODEL_FIELDS or "cost" in name or name.startswith("max_")
 
 
 def model_id_for(key: str, source_provider: str) -> str:

@@ -24,7 +24,7 @@ NAME = "mistral"
 def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     """`{"object": "list", "data": [model card]}` -> one offering per model id (no prices)."""
     data = listed(payload, NAME)
-    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:

@@ -25,13 +25,15 @@ NAME = "models_dev"
 def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     """`{provider_id: {..., models: {model_id: model}}}` -> one offering per provider x model."""
     providers = expect(payload, dict, NAME, "the response")
-    rows: list[Row] = []
-    for provider_id, provider in providers.items():
+
+    def provider_rows(provider_id: str, provider: Any) -> list[Row]:
         models = expect(required(provider, "models", NAME, provider_id), dict, NAME,
                         f"{provider_id}.models")
-        for model_key, model in models.items():
-            rows.append(_model(str(provider_id), str(model_key), model, ctx))
-    return rows
+        return ctx.keyed(models, lambda key, model: _model(provider_id, str(key), model, ctx),
+                         prefix=f"{provider_id}/")
+
+    return ctx.keyed(providers, lambda key, provider: provider_rows(str(key), provider),
+                     describes_a_model=lambda name: name in ("models", "id", "name"))
 
 
 def _model(provider_id: str, model_key: str, model: Any, ctx: ParseContext) -> Row:

@@ -30,7 +30,7 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     per 1M; a missing cost is unpublished, and a cost in another currency is kept in `extra`.
     """
     data = listed(payload, NAME, "models")
-    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i), id_field="modelId")
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:

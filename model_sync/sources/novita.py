@@ -23,7 +23,7 @@ NAME = "novita"
 def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     """`{"data": [model]}` -> one offering per model; a price of 3900 is 0.39 USD per 1M."""
     data = listed(payload, NAME)
-    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:

@@ -20,11 +20,9 @@ def parse_model_list(payload: Any, ctx: ParseContext, source: str, provider: str
 
     These lists carry no prices or limits: the catalog takes them from the curated sources.
     """
-    data = listed(payload, source)
-    rows = []
-    for index, entry in enumerate(data):
+    def build(entry: Any, index: int) -> Row:
         _key, model_id = entry_id(entry, index, source)
-        rows.append(offering(
+        return offering(
             ctx,
             source_key=model_id,
             source_provider=provider,
@@ -32,8 +30,9 @@ def parse_model_list(payload: Any, ctx: ParseContext, source: str, provider: str
             creator=text(entry.get("owned_by")),
             kind=kind(model_id),
             created_at=unix_time(entry.get("created")),
-        ))
-    return rows
+        )
+
+    return ctx.listed(listed(payload, source), build)
 
 
 def kind_from_id(model_id: str) -> str | None:

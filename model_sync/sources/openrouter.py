@@ -30,7 +30,7 @@ _OTHER_PRICES = ("request", "image", "web_search", "internal_reasoning", "audio"
 def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     """`{"data": [model, ...]}` -> one offering per model, served by the provider `openrouter`."""
     data = listed(payload, NAME)
-    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:

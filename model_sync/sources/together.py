@@ -32,7 +32,7 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     endpoints say so in their id (`...-Free`) and keep their zero prices.
     """
     data = expect(payload, list, NAME, "the response")
-    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:

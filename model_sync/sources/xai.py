@@ -28,7 +28,7 @@ PRICES = (
 def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     """`{"models": [model]}` -> one offering per model; 30000 (cents per 100M) is 3 USD per 1M."""
     data = listed(payload, NAME, "models")
-    return [_model(entry, ctx, i) for i, entry in enumerate(data)]
+    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
