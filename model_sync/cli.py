@@ -121,7 +121,7 @@ def _json_value(value):
 
 
 def _export(fmt: str, table: str, out: Path | None, include_archived: bool,
-            include_unlisted: bool = False) -> int:
+            include_unlisted: bool) -> int:
     from model_sync.catalog import export
     from model_sync.catalog.schema import CATALOG_COLUMNS, MODEL_COLUMNS
     from model_sync.defs.resources import CatalogDatabase

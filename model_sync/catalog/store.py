@@ -342,7 +342,8 @@ class CatalogStore:
                 old = previous.pop(catalog_key(row["provider"], row["model_id"]), None)
                 served = row["state"] != UNLISTED
                 if old is not None and old["content_hash"] == row["content_hash"]:
-                    stats.unchanged += 1 if served else 0
+                    if served:
+                        stats.unchanged += 1
                     continue
                 row["updated_at"] = now
                 writes.append(row)
