@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
                                                  "required for parquet)")
     export.add_argument("--include-archived", action="store_true",
                         help="also export archived offerings")
+    export.add_argument("--include-unlisted", action="store_true",
+                        help="also export offerings that a provider's own API does not list "
+                             "(known only from curated sources)")
 
     health = sub.add_parser("health", help="each source's last success, age, rows and recent "
                                            "failures; exits 0 healthy, 1 warning, 2 critical")
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "export":
-        return _export(args.format, args.table, args.out, args.include_archived)
+        return _export(args.format, args.table, args.out, args.include_archived,
+                       args.include_unlisted)
     if args.command == "health":
         return _health(args.select)
     if args.command == "normalize":
@@ -116,7 +120,8 @@ def _json_value(value):
 # -- export -----------------------------------------------------------------------------------
 
 
-def _export(fmt: str, table: str, out: Path | None, include_archived: bool) -> int:
+def _export(fmt: str, table: str, out: Path | None, include_archived: bool,
+            include_unlisted: bool) -> int:
     from model_sync.catalog import export
     from model_sync.catalog.schema import CATALOG_COLUMNS, MODEL_COLUMNS
     from model_sync.defs.resources import CatalogDatabase
@@ -126,7 +131,8 @@ def _export(fmt: str, table: str, out: Path | None, include_archived: bool) -> i
         if table == "models":
             rows, columns, document = store.model_rows(), MODEL_COLUMNS, export.models_document
         else:
-            rows = store.catalog_rows(active_only=not include_archived)
+            rows = store.catalog_rows(active_only=True, include_archived=include_archived,
+                                      include_unlisted=include_unlisted)
             columns, document = CATALOG_COLUMNS, export.catalog_document
     finally:
         store.dispose()

@@ -1,6 +1,7 @@
-"""The merge, on small hand-made rows: precedence, prices as one set, implausible prices."""
+"""The merge, on small hand-made rows: precedence, prices as one set, implausible prices, and
+the provider's own listing deciding what it serves."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from model_sync.catalog import validate
@@ -13,7 +14,8 @@ BUILT = datetime(2026, 11, 1, tzinfo=UTC)
 def row(source, provider="wandb", model_id="deepseek-ai/DeepSeek-R1", **values):
     out = dict.fromkeys(OFFERING_COLUMNS)
     out.update(source=source, source_key=f"{source}:{model_id}", source_provider=provider,
-               provider=provider, model_id=model_id, state="active", **values)
+               provider=provider, model_id=model_id, state="active")
+    out.update(values)
     return out
 
 
@@ -57,3 +59,80 @@ def test_the_plausibility_check_fails_on_a_published_implausible_price():
     rows[0]["input_price"] = Decimal(2000)  # as if the merge had let it through
     finding = validate.prices_plausible(rows)
     assert not finding.passed and finding.blocks
+
+
+OWN_APIS = ["openrouter", "groq", "alibaba_cloud"]
+
+
+def states(*rows, provider_sources=OWN_APIS):
+    built = build_catalog(rows, provider_sources=provider_sources, built_at=BUILT)
+    return {(r["provider"], r["model_id"]): r for r in built}
+
+
+def test_curated_offerings_the_providers_own_api_does_not_list_are_unlisted():
+    rows = states(
+        row("openrouter", "openrouter", "lab/listed", input_price=Decimal(1)),
+        row("models_dev", "openrouter", "LAB/Listed", input_price=Decimal(9)),  # same, by case
+        row("models_dev", "openrouter", "lab/gone", input_price=Decimal("0.5"),
+            output_price=Decimal("1.5"), context_window=8192),
+        row("litellm", "openrouter", "lab/gone", input_price=Decimal(7)))
+    assert rows["openrouter", "lab/listed"]["state"] == "active"
+    unlisted = rows["openrouter", "lab/gone"]
+    assert unlisted["state"] == "unlisted" and unlisted["removed_at"] is None
+    # Kept whole: curated prices as one set, lineage, sources.
+    assert (unlisted["input_price"], unlisted["output_price"]) == (Decimal("0.5"),
+                                                                   Decimal("1.5"))
+    assert unlisted["price_source"] == "models_dev"
+    assert unlisted["field_sources"]["context_window"] == "models_dev"
+    assert unlisted["sources"] == ["litellm", "models_dev"]
+
+
+def test_providers_without_a_synced_own_api_keep_their_curated_offerings_active():
+    rows = states(
+        row("openrouter", "openrouter", "lab/listed"),
+        row("models_dev", "anthropic", "claude-x"),  # no own API among the sources
+        row("litellm", "openai", "gpt-x"),
+        row("models_dev", "groq", "llama-x"))  # an own API that never synced: no groq rows
+    assert {k: r["state"] for k, r in rows.items()} == {
+        ("openrouter", "lab/listed"): "active", ("anthropic", "claude-x"): "active",
+        ("openai", "gpt-x"): "active", ("groq", "llama-x"): "active"}
+
+
+def test_a_row_its_own_source_removed_does_not_count_as_listed():
+    gone = {"state": "removed", "removed_at": BUILT - timedelta(days=1)}
+    rows = states(
+        row("groq", "groq", "kept"),
+        row("groq", "groq", "dropped", **gone),
+        row("models_dev", "groq", "dropped"),  # only a curated source still lists it
+        row("groq", "groq", "forgotten", **gone),
+        row("models_dev", "groq", "forgotten", **gone))  # nobody lists it any more
+    assert rows["groq", "kept"]["state"] == "active"
+    assert rows["groq", "dropped"]["state"] == "unlisted"
+    forgotten = rows["groq", "forgotten"]
+    assert forgotten["state"] == "removed" and forgotten["removed_at"] == gone["removed_at"]
+
+
+def test_the_listing_provider_is_the_rows_canonical_provider_not_the_source_name():
+    rows = states(
+        row("alibaba_cloud", "alibaba", "qwen-max"),
+        row("models_dev", "alibaba", "qwen-max"),
+        row("models_dev", "alibaba", "qwen-old"),
+        row("models_dev", "alibaba-cn", "qwen-old"),  # the other region's API is not a source
+        row("models_dev", "alibaba_cloud", "qwen-old"))  # not a provider any source lists
+    assert {k: r["state"] for k, r in rows.items()} == {
+        ("alibaba", "qwen-max"): "active", ("alibaba", "qwen-old"): "unlisted",
+        ("alibaba-cn", "qwen-old"): "active", ("alibaba_cloud", "qwen-old"): "active"}
+
+
+def test_an_own_api_that_lists_nothing_of_a_provider_any_more_does_not_decide_for_it():
+    """After a region switch the source lists `alibaba-cn` and its `alibaba` rows are removed:
+    the curated `alibaba` offerings stay active instead of vanishing for the grace period."""
+    gone = {"state": "removed", "removed_at": BUILT}
+    rows = states(
+        row("alibaba_cloud", "alibaba", "qwen-max", **gone),
+        row("models_dev", "alibaba", "qwen-max"),
+        row("alibaba_cloud", "alibaba-cn", "qwen-plus"),
+        row("models_dev", "alibaba-cn", "qwen-turbo"))
+    assert {k: r["state"] for k, r in rows.items()} == {
+        ("alibaba", "qwen-max"): "active", ("alibaba-cn", "qwen-plus"): "active",
+        ("alibaba-cn", "qwen-turbo"): "unlisted"}

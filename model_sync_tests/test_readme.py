@@ -1,10 +1,15 @@
 """The README documents every table and column of the contract, and opens with the commands."""
 
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from model_sync.catalog.schema import metadata
+from model_sync.catalog.schema import LIFECYCLE_FIELDS, metadata
+from model_sync.sources import SOURCES
+from model_sync.sources.base import ParseContext, loads
+from model_sync_tests.conftest import FIXTURES
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -22,3 +27,24 @@ def test_readme_opens_with_the_two_commands():
     assert "pytest" in blocks[1]
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     assert "pip install -q -e '.[dev]' && .venv/bin/python -m pytest" in ci
+
+
+def test_the_unlisted_state_names_the_provider_of_every_own_api_source(payloads):
+    """`unlisted` applies to the providers that sources with role `provider` list (as their rows
+    name them, in every region): the README and the `state` column's doc say which."""
+    section = README.split("#### Who serves which model")[1].split("\n#")[0]
+    state_doc = next(f.doc for f in LIFECYCLE_FIELDS if f.name == "state")
+    for spec in [s for s in SOURCES if s.role == "provider"]:
+        folder = FIXTURES / spec.name if (FIXTURES / spec.name).is_dir() else payloads / spec.name
+        providers = set()
+        for file in sorted(folder.glob("*.json")):
+            if file.name.endswith(".headers.json"):
+                continue
+            for region in spec.regions or [None]:
+                context = ParseContext(spec.name, datetime.now(UTC), region)
+                rows = spec.parse(loads(file.read_bytes(), spec.name), context)
+                providers |= {r["provider"] for r in rows}
+        assert providers, spec.name
+        for provider in providers:
+            assert f"`{provider}`" in section, (spec.name, provider)
+            assert re.search(rf"(?<![\w-]){re.escape(provider)}(?![\w-])", state_doc), provider

@@ -16,6 +16,8 @@ from model_sync.catalog.money import format_decimal
 from model_sync.catalog.schema import PRICE_FIELDS
 
 ACTIVE, REMOVED, ARCHIVED = "active", "removed", "archived"
+# Catalog rows only: curated offerings of a provider whose own API, synced, does not list them.
+UNLISTED = "unlisted"
 # Not content: they change on every sync or are kept by the store.
 _NOT_CONTENT = frozenset({"fetched_at", "updated_at", "state", "first_seen_at", "last_seen_at",
                           "removed_at", "archived_at", "content_hash"})

@@ -3,7 +3,8 @@
 Offerings of the same provider and model id (compared case-insensitively) are one catalog row.
 Each field is taken from the first source in its precedence order that has a value; the four
 prices are taken together, as one set, from the first source that publishes any of them, so an
-input price is never paired with another source's output price.
+input price is never paired with another source's output price. Where the provider's own API has
+synced, its listing decides what the provider serves: the curated rest is `unlisted`.
 """
 
 from collections import defaultdict
@@ -12,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from model_sync.catalog.history import ACTIVE, REMOVED, UNLISTED
 from model_sync.catalog.schema import CATALOG_COLUMNS, DESCRIPTIVE_FIELDS, PRICE_FIELDS
 
 # The provider's own API first, then the curated databases. Sources not listed (new provider
@@ -39,27 +41,36 @@ def _ranking(order: Sequence[str], curated: Sequence[str]):
                                                                   if source in order else 99)
         # Rows still listed by their source before removed ones; several rows of one source for
         # one offering (LiteLLM aliases): the shortest key wins.
-        listed = row.get("state", "active") == "active"
-        return (not listed, *tier, len(row["source_key"]), row["source_key"])
+        return (not _listed(row), *tier, len(row["source_key"]), row["source_key"])
 
     return rank
 
 
 def build_catalog(offerings: Iterable[Mapping[str, Any]], *, provider_sources: Sequence[str],
                   built_at: datetime) -> list[dict[str, Any]]:
-    """The combined catalog rows, sorted by provider and model id."""
+    """The combined catalog rows, sorted by provider and model id.
+
+    `provider_sources` are the sources that are a provider's own API (role `provider`).
+    """
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    own = set(provider_sources)
+    # Providers whose own API lists offerings in this build, by the rows' canonical provider
+    # (`alibaba_cloud` lists `alibaba`), not by the source's name.
+    listing: set[str] = set()
     for row in offerings:
         if row.get("provider") and row.get("model_id"):
             groups[catalog_key(row["provider"], row["model_id"])].append(row)
+            if row["source"] in own and _listed(row):
+                listing.add(row["provider"])
     by_metadata = _ranking(provider_sources, METADATA_PRECEDENCE)
     by_price = _ranking(provider_sources, PRICE_PRECEDENCE)
-    catalog = [_merge(rows, by_metadata, by_price, built_at) for rows in groups.values()]
+    catalog = [_merge(rows, by_metadata, by_price, built_at, own, listing)
+               for rows in groups.values()]
     catalog.sort(key=lambda r: (r["provider"], r["model_id"]))
     return catalog
 
 
-def _merge(rows, by_metadata, by_price, built_at) -> dict[str, Any]:
+def _merge(rows, by_metadata, by_price, built_at, own, listing) -> dict[str, Any]:
     ordered = sorted(rows, key=by_metadata)
     first = ordered[0]
     merged: dict[str, Any] = dict.fromkeys(CATALOG_COLUMNS)
@@ -91,14 +102,24 @@ def _merge(rows, by_metadata, by_price, built_at) -> dict[str, Any]:
     merged["field_sources"] = lineage
     merged["updated_at"] = built_at
     merged["canonical_id"] = first.get("canonical_id")
-    _lifecycle(merged, rows)
+    _lifecycle(merged, rows, own_api=merged["provider"] in listing, own=own)
     return merged
 
 
-def _lifecycle(merged: dict[str, Any], rows) -> None:
-    """Active while any source lists it; removed (with when) once every source dropped it."""
-    listed = [r for r in rows if r.get("state", "active") == "active"]
-    merged["state"] = "active" if listed else "removed"
+def _listed(row: Mapping[str, Any]) -> bool:
+    return row.get("state", ACTIVE) == ACTIVE
+
+
+def _lifecycle(merged: dict[str, Any], rows, *, own_api: bool, own: set[str]) -> None:
+    """Active while a source lists it; unlisted when the provider's own API lists offerings but
+    not this one (curated sources only); removed (with when) once every source dropped it."""
+    listed = [r for r in rows if _listed(r)]
+    if not listed:
+        merged["state"] = REMOVED
+    elif own_api and not any(r["source"] in own for r in listed):
+        merged["state"] = UNLISTED
+    else:
+        merged["state"] = ACTIVE
     merged["first_seen_at"] = min((r["first_seen_at"] for r in rows if r.get("first_seen_at")),
                                   default=None)
     merged["last_seen_at"] = max((r["last_seen_at"] for r in rows if r.get("last_seen_at")),

@@ -14,7 +14,8 @@ _EFFORT = re.compile(r"-(?:non-reasoning|reasoning|thinking|xhigh|high|medium|lo
 def build_models(catalog: Iterable[Mapping[str, Any]],
                  benchmarks: Iterable[Mapping[str, Any]] = (),
                  hub: Iterable[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
-    """Roll catalog rows (not archived) up by `canonical_id`, with benchmark and hub figures.
+    """Roll catalog rows (not archived or unlisted) up by `canonical_id`, with benchmark and hub
+    figures.
 
     Prices: the cheapest active, fixed, paid price and the provider offering it (ties: provider
     id); $0 prices count only when no provider charges.
@@ -23,7 +24,8 @@ def build_models(catalog: Iterable[Mapping[str, Any]],
     """
     groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for row in catalog:
-        if row.get("canonical_id") and row.get("state") != "archived":
+        # An offering its provider's own API does not list is not served: no figure comes of it.
+        if row.get("canonical_id") and row.get("state") not in ("archived", "unlisted"):
             groups[row["canonical_id"]].append(row)
     scores = _benchmarks_by_name(benchmarks)
     hub_by_repo = {str(r["model_id"]).lower(): r.get("extra") or {} for r in hub

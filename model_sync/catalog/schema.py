@@ -156,7 +156,11 @@ LIFECYCLE_FIELDS: list[Field] = [
     Field("canonical_id", sa.String(300), "the model this offering serves, shared by every "
           "provider that serves it (see Identity)"),
     Field("state", sa.String(12), "active; removed (gone from its source, kept during the grace "
-          "period); archived (left the active catalog, still queryable)"),
+          "period); archived (left the active catalog, still queryable); in the catalog also "
+          "unlisted (known only from curated sources while the provider's own API, synced, does "
+          "not list it: kept and queryable, out of the active catalog; applies to openrouter, "
+          "deepinfra, groq, together, fireworks, featherless, nearai, alibaba or alibaba-cn, "
+          "cerebras, mistral, deepseek, xai, novita)"),
     Field("first_seen_at", UtcDateTime(), "first sync that saw it"),
     Field("last_seen_at", UtcDateTime(), "last sync that saw it changed or present (for a removed "
           "row: the last sync that still listed it)"),

@@ -20,6 +20,7 @@ from model_sync.catalog.history import (
     CATALOG_LIFECYCLE,
     EVENT_FIELDS,
     REMOVED,
+    UNLISTED,
     Plan,
     SyncStats,
     content_hash,
@@ -237,17 +238,24 @@ class CatalogStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    def catalog_rows(self, conn: sa.Connection | None = None, *,
-                     active_only: bool = False) -> list[dict[str, Any]]:
-        """Catalog rows; `active_only` leaves out archived ones (removed ones stay, flagged)."""
+    def catalog_rows(self, conn: sa.Connection | None = None, *, active_only: bool = False,
+                     include_unlisted: bool = False,
+                     include_archived: bool = False) -> list[dict[str, Any]]:
+        """Catalog rows; `active_only` leaves out archived and unlisted ones unless included
+        (removed ones stay, flagged)."""
         query = sa.select(model_catalog).order_by(model_catalog.c.provider,
                                                   model_catalog.c.model_id)
         if active_only:
-            query = query.where(model_catalog.c.state != ARCHIVED)
+            left_out = [state for state, kept in ((ARCHIVED, include_archived),
+                                                  (UNLISTED, include_unlisted)) if not kept]
+            if left_out:
+                query = query.where(model_catalog.c.state.not_in(left_out))
         return self._rows(query, conn)
 
-    def catalog_frame(self, *, active_only: bool = True) -> pd.DataFrame:
-        return pd.DataFrame(self.catalog_rows(active_only=active_only), columns=CATALOG_COLUMNS)
+    def catalog_frame(self, *, active_only: bool = True,
+                      include_unlisted: bool = False) -> pd.DataFrame:
+        rows = self.catalog_rows(active_only=active_only, include_unlisted=include_unlisted)
+        return pd.DataFrame(rows, columns=CATALOG_COLUMNS)
 
     def model_rows(self) -> list[dict[str, Any]]:
         return self._rows(sa.select(models).order_by(models.c.canonical_id))
@@ -351,19 +359,26 @@ class CatalogStore:
             # Of two stored spellings of one key (older databases), the unarchived one matches.
             stored = sorted(self.catalog_rows(conn), key=lambda r: r["state"] != ARCHIVED)
             previous = {catalog_key(r["provider"], r["model_id"]): r for r in stored}
-            stats = SyncStats(rows=len(rows), previous_rows=sum(
-                1 for r in stored if r["state"] != ARCHIVED))
+            # The counts are of what is published as served: unlisted rows are written but not
+            # counted (the catalog's metadata counts them apart).
+            stats = SyncStats(rows=sum(1 for r in rows if r["state"] != UNLISTED),
+                              previous_rows=sum(1 for r in stored
+                                                if r["state"] not in (ARCHIVED, UNLISTED)))
             writes, renamed = [], []
             for row in rows:
                 row = dict(row, content_hash=content_hash(row, keep=CATALOG_LIFECYCLE))
                 old = previous.pop(catalog_key(row["provider"], row["model_id"]), None)
+                served = row["state"] != UNLISTED
                 if old is not None and old["content_hash"] == row["content_hash"]:
-                    stats.unchanged += 1
+                    if served:
+                        stats.unchanged += 1
                     continue
                 row["updated_at"] = now
                 writes.append(row)
                 if old is not None and old["model_id"] != row["model_id"]:
                     renamed.append({"b_provider": old["provider"], "b_model": old["model_id"]})
+                if not served:
+                    continue
                 if old is None:
                     stats.added += 1
                     continue

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from model_sync.catalog import validate
 from model_sync.catalog.clock import utcnow
+from model_sync.catalog.history import ACTIVE, UNLISTED
 from model_sync.catalog.identity import Resolver
 from model_sync.catalog.merge import build_catalog
 from model_sync.catalog.rollup import build_models
@@ -62,7 +63,9 @@ def resolve_all(store: CatalogStore, rows: list[dict]) -> int:
     description=(
         "The combined catalog: one row per provider x model_id, merged from every source's last "
         "good rows. Each field comes from the first source that has it (the provider's own API, "
-        "then models.dev, LiteLLM, genai-prices); prices come as one set from one source."
+        "then models.dev, LiteLLM, genai-prices); prices come as one set from one source. Curated "
+        "offerings that a provider's synced own API does not list are kept as unlisted, out of "
+        "the active catalog."
     ),
     deps=[spec.name for spec in SOURCES],
     kinds={"pandas", "sqlalchemy"},
@@ -91,12 +94,14 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
         rows = build_catalog(offerings,
                              provider_sources=[s.name for s in SOURCES if s.role == "provider"],
                              built_at=started)
-        active = [r for r in rows if r["state"] == "active"]
+        active = [r for r in rows if r["state"] == ACTIVE]
+        # What is published as served: unlisted offerings stay in the table, out of the checks.
+        served = [r for r in rows if r["state"] != UNLISTED]
         findings = [
             validate.min_rows(active, config.min_rows, CATALOG),
             validate.unique_offerings(rows),
-            validate.prices_non_negative(rows),
-            validate.prices_plausible(rows),
+            validate.prices_non_negative(served),
+            validate.prices_plausible(served),
             validate.output_price_present(active),
             validate.context_window_range(active),
         ]
@@ -134,7 +139,8 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
     by_price_source = Counter(r["price_source"] or "unpriced" for r in active)
     context.log.info(f"{CATALOG}: {stats.rows:,} offerings from {len(offerings):,} source rows "
                      f"({stats.added} added, {stats.updated} updated, {stats.removed} archived, "
-                     f"{stats.unchanged} unchanged); {len(rollup):,} models "
+                     f"{stats.unchanged} unchanged; {len(rows) - len(served):,} more unlisted by "
+                     f"their provider's API); {len(rollup):,} models "
                      f"({models_written} written); {archived.removed} source rows archived; "
                      f"{renamed} canonical ids updated; cleanup deleted {cleaned} in "
                      f"{duration:.1f}s")
@@ -142,7 +148,8 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
         **stats_metadata(stats, duration),
         "providers": len({r["provider"] for r in active}),
         "models": len(rollup),
-        "removed_in_grace_period": len(rows) - len(active),
+        "removed_in_grace_period": len(served) - len(active),
+        "unlisted": len(rows) - len(served),
         "source_rows_archived": archived.removed,
         "canonical_ids_updated": renamed,
         "deleted_sync_runs": cleaned["sync_runs"],
@@ -151,5 +158,5 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
         "source_rows": len(offerings),
         "unpriced": sum(1 for r in active if r["price_source"] is None),
         "rows_by_price_source": dg.MetadataValue.json(dict(sorted(by_price_source.items()))),
-        "preview": preview(rows),
+        "preview": preview(served),
     })
