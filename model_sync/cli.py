@@ -58,12 +58,14 @@ def main(argv: list[str] | None = None) -> int:
                                            "failures; exits 0 healthy, 1 warning, 2 critical")
     health.add_argument("--select", nargs="+", metavar="SOURCE", default=None,
                         help="sources to report (default: all and model_catalog)")
+    health.add_argument("--json", action="store_true",
+                        help="print one JSON document (for monitors) instead of the table")
 
     args = parser.parse_args(argv)
     if args.command == "export":
         return _export(args.format, args.table, args.out, args.include_archived)
     if args.command == "health":
-        return _health(args.select)
+        return _health(args.select, args.json)
     if args.command == "normalize":
         return _normalize(args.source, args.file, args.as_of)
     if args.command == "record":
@@ -183,9 +185,16 @@ def _record(out: Path, select: list[str] | None) -> int:
 # -- health ------------------------------------------------------------------------------------
 
 
-def _health(select: list[str] | None) -> int:
+def _health(select: list[str] | None, as_json: bool = False) -> int:
     from model_sync.cadence import CadenceError, health_windows, resolve_cadences
-    from model_sync.catalog.health import CATALOG, health_report, render
+    from model_sync.catalog.health import (
+        CATALOG,
+        exit_code,
+        health_report,
+        render,
+        report_json,
+        skips,
+    )
     from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 
     try:
@@ -196,15 +205,18 @@ def _health(select: list[str] | None) -> int:
         return 2
     if names:
         windows = {n: w for n, w in windows.items() if n in names}
-    http = HttpClientResource()
+    try:
+        skipped = skips(HttpClientResource(), SOURCES, here=True)
+    except (FileNotFoundError, ValueError) as exc:  # a bad replay directory or date
+        print(f"model-sync: {exc}", file=sys.stderr)
+        return 2
     store = CatalogDatabase().store()
     try:
-        report = health_report(store, windows,
-                               disabled={s.name: http.disabled_reason(s) for s in SOURCES})
+        report = health_report(store, windows, skipped=skipped)
     finally:
         store.dispose()
-    print(render(report))
-    return max((h.level for h in report), default=0)
+    print(json.dumps(report_json(report), indent=2) if as_json else render(report))
+    return exit_code(report)
 
 
 if __name__ == "__main__":
