@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="print one JSON document (for monitors) instead of the table")
 
     args = parser.parse_args(argv)
+    _load_dotenv(Path.cwd() / ".env")
     if args.command == "export":
         return _export(args.format, args.table, args.out, args.include_archived)
     if args.command == "health":
@@ -217,6 +218,24 @@ def _health(select: list[str] | None, as_json: bool = False) -> int:
         store.dispose()
     print(json.dumps(report_json(report), indent=2) if as_json else render(report))
     return exit_code(report)
+
+
+# -- environment -------------------------------------------------------------------------------
+
+
+def _load_dotenv(path: Path) -> None:
+    """The variables of `.env` in the working directory, read as `dagster dev` and the code
+    server read them; a variable already set in the environment keeps its value."""
+    from dotenv import dotenv_values
+
+    try:
+        values = dotenv_values(path) if path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        print(f"model-sync: {path} not read: {exc}", file=sys.stderr)
+        return
+    for name, value in values.items():
+        if value is not None:
+            os.environ.setdefault(name, value)
 
 
 if __name__ == "__main__":

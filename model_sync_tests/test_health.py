@@ -1,6 +1,7 @@
 """`model-sync health`: each source's state from seeded sync histories, and its exit codes."""
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -284,6 +285,26 @@ def test_in_replay_mode_a_source_without_recording_is_skipped(store, capsys, mon
     monkeypatch.setenv("MODEL_SYNC_REPLAY_DIR", str(FIXTURES / "missing"))
     code, out = health(capsys, "--select", "openrouter")
     assert code == 2 and out == ""
+
+
+def test_the_cli_reads_dotenv_in_its_working_directory(store, capsys, monkeypatch, tmp_path):
+    # main() sets them in os.environ: recorded here so that monkeypatch removes them afterwards
+    for name in ("GROQ_API_KEY", "XAI_API_KEY", "MODEL_SYNC_DATABASE_URL"):
+        monkeypatch.setenv(name, "placeholder")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MODEL_SYNC_DATABASE_URL", str(store.engine.url))
+    (tmp_path / ".env").write_text("# as .env.example\nGROQ_API_KEY=gsk-test\nXAI_API_KEY='xai-k'\n"
+                                   "MODEL_SYNC_DATABASE_URL=sqlite:///elsewhere.db\n")
+    assert os.getcwd() == str(tmp_path)
+    seed(store, "groq", ("success", 2))
+    code, out = health(capsys, "--select", "groq", "xai", "openrouter")
+    assert code == 2, out
+    assert line(out, "groq").split()[1] == "ok" and "key not set" not in out
+    assert line(out, "xai").split()[1] == "critical"  # enabled, and never synced
+    assert line(out, "openrouter").split()[1] == "ok"  # the environment's database, not .env's
+    assert os.environ["GROQ_API_KEY"] == "gsk-test" and os.environ["XAI_API_KEY"] == "xai-k"
+    assert os.environ["MODEL_SYNC_DATABASE_URL"] == str(store.engine.url)
+    assert not (tmp_path / "elsewhere.db").exists()
 
 
 def test_a_key_unset_in_this_shell_with_a_recent_success_is_reported_from_history(store, capsys):
