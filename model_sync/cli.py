@@ -61,13 +61,16 @@ def main(argv: list[str] | None = None) -> int:
                                            "failures; exits 0 healthy, 1 warning, 2 critical")
     health.add_argument("--select", nargs="+", metavar="SOURCE", default=None,
                         help="sources to report (default: all and model_catalog)")
+    health.add_argument("--json", action="store_true",
+                        help="print one JSON document (for monitors) instead of the table")
 
     args = parser.parse_args(argv)
+    _load_dotenv(Path.cwd() / ".env")
     if args.command == "export":
         return _export(args.format, args.table, args.out, args.include_archived,
                        args.include_unlisted)
     if args.command == "health":
-        return _health(args.select)
+        return _health(args.select, args.json)
     if args.command == "normalize":
         return _normalize(args.source, args.file, args.as_of)
     if args.command == "record":
@@ -189,9 +192,16 @@ def _record(out: Path, select: list[str] | None) -> int:
 # -- health ------------------------------------------------------------------------------------
 
 
-def _health(select: list[str] | None) -> int:
+def _health(select: list[str] | None, as_json: bool = False) -> int:
     from model_sync.cadence import CadenceError, health_windows, resolve_cadences
-    from model_sync.catalog.health import CATALOG, health_report, render
+    from model_sync.catalog.health import (
+        CATALOG,
+        exit_code,
+        health_report,
+        render,
+        report_json,
+        skips,
+    )
     from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 
     try:
@@ -202,15 +212,36 @@ def _health(select: list[str] | None) -> int:
         return 2
     if names:
         windows = {n: w for n, w in windows.items() if n in names}
-    http = HttpClientResource()
+    try:
+        skipped = skips(HttpClientResource(), SOURCES, here=True)
+    except (FileNotFoundError, ValueError) as exc:  # a bad replay directory or date
+        print(f"model-sync: {exc}", file=sys.stderr)
+        return 2
     store = CatalogDatabase().store()
     try:
-        report = health_report(store, windows,
-                               disabled={s.name: http.disabled_reason(s) for s in SOURCES})
+        report = health_report(store, windows, skipped=skipped)
     finally:
         store.dispose()
-    print(render(report))
-    return max((h.level for h in report), default=0)
+    print(json.dumps(report_json(report), indent=2) if as_json else render(report))
+    return exit_code(report)
+
+
+# -- environment -------------------------------------------------------------------------------
+
+
+def _load_dotenv(path: Path) -> None:
+    """The variables of `.env` in the working directory, read as `dagster dev` and the code
+    server read them; a variable already set in the environment keeps its value."""
+    from dotenv import dotenv_values
+
+    try:
+        values = dotenv_values(path) if path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        print(f"model-sync: {path} not read: {exc}", file=sys.stderr)
+        return
+    for name, value in values.items():
+        if value is not None:
+            os.environ.setdefault(name, value)
 
 
 if __name__ == "__main__":

@@ -155,14 +155,14 @@ def test_a_recovery_found_further_back_resolves_the_failed_run(world, monkeypatc
     assert RESOLVED_RUN in world.tick()
 
 
-def seed(db_url, source, hours_ago, status="success"):
+def seed(db_url, source, hours_ago, status="success", run_id="seeded"):
     from model_sync.catalog.store import CatalogStore
 
     store = CatalogStore.from_url(db_url)
     finished = datetime.now(UTC) - timedelta(hours=hours_ago)
     with store.engine.begin() as conn:
         conn.execute(sa.insert(sync_runs).values(
-            run_id="seeded", source=source, status=status, finished_at=finished,
+            run_id=run_id, source=source, status=status, finished_at=finished,
             started_at=finished - timedelta(seconds=20), rows_fetched=10))
     store.dispose()
 
@@ -175,6 +175,30 @@ def test_freshness_breach_alerts_once_and_recovers(world):
     assert world.tick() == []
     seed(world.db_url, "litellm", hours_ago=0)
     assert world.tick() == [":white_check_mark: model_sync: resolved: " + title(stale)]
+
+
+def test_consecutive_failures_count_runs_not_their_retries(world):
+    """Four failed attempts of one run (three retries) are one failed sync: no alert; three
+    failed runs are."""
+    seed(world.db_url, "litellm", hours_ago=2, run_id="run-ok")
+    for attempt in range(4):
+        seed(world.db_url, "litellm", hours_ago=1 - attempt / 10, status="failed",
+             run_id="run-retried")
+    assert world.tick() == []
+    seed(world.db_url, "litellm", hours_ago=0.3, status="failed", run_id="run-2")
+    assert world.tick() == []
+    seed(world.db_url, "litellm", hours_ago=0.2, status="blocked", run_id="run-3")
+    [alert] = world.tick()
+    assert "litellm: 3 consecutive syncs failed" in alert
+
+
+def test_in_replay_mode_a_source_without_recording_raises_no_alert(world, monkeypatch):
+    (world.replay / "openrouter" / "2026-01-01.json").write_bytes(openrouter_body(5))
+    monkeypatch.setenv("MODEL_SYNC_REPLAY_DIR", str(world.replay))
+    seed(world.db_url, "litellm", hours_ago=30)  # not recorded: skipped
+    seed(world.db_url, "openrouter", hours_ago=30, run_id="run-openrouter")
+    [stale] = world.tick()
+    assert "openrouter is stale" in stale
 
 
 def test_a_run_longer_than_the_threshold_alerts_and_recovers_when_it_ends(world):
