@@ -1,10 +1,27 @@
-"""Secrets never leave the process: `redact` masks the secrets the process holds and the
-shapes of credentials, and leaves other text alone."""
+"""Secrets never leave the process: `redact` on its own, then a real sync whose API echoes the key
+into its error, through the client, the asset, Dagster's event log and sync_runs."""
 
+import dataclasses
+import json
+import logging
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
+
+import dagster as dg
+import httpx
 import pytest
 
 from model_sync import alerts
+from model_sync.cadence import resolve_cadences
+from model_sync.defs import source_assets
+from model_sync.defs.resources import HttpClientResource
 from model_sync.redact import redact, secret_values
+from model_sync.sources import SOURCES_BY_NAME
+from model_sync_tests.http_servers import serve
+
+KEY = "test-groq-key-7f3a9c2e51d8"  # no credential shape: only the process-held value masks it
+GROQ = SOURCES_BY_NAME["groq"]
+
 
 # -- redact ------------------------------------------------------------------------------------
 
@@ -90,3 +107,113 @@ def test_values_shorter_than_six_characters_are_left_alone(monkeypatch):
     assert "abc12" not in secret_values() and "model" not in secret_values()
     text = "model abc12 has 5 rows"
     assert redact(text) == text
+
+
+# -- where texts are stored or sent ------------------------------------------------------------
+
+
+def test_sync_runs_errors_are_redacted_on_every_path(catalog_db, monkeypatch):
+    monkeypatch.setenv("GROQ_API_KEY", KEY)
+    store = catalog_db.store()
+    store.record_failure("groq", run_id="r1", started_at=datetime.now(UTC), status="failed",
+                         error=f"groq: upstream said {KEY} is invalid")
+    error = store.sync_history("groq", limit=1)[0]["error"]
+    assert error == "groq: upstream said *** is invalid"
+
+
+# -- a sync whose API echoes the key -----------------------------------------------------------
+
+
+class EchoingApi:
+    """A source API that refuses every request with HTTP 400, quoting the credentials it got."""
+
+    def __init__(self):
+        self.url = ""
+        self.bodies: list[bytes] = []
+
+    def running(self):
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                auth = self.headers.get("Authorization", "")
+                body = json.dumps({"error": {
+                    "message": f"Invalid API key: {auth.removeprefix('Bearer ')}",
+                    "request": {"authorization": auth}}}).encode()
+                api.bodies.append(body)
+                self.send_response(400)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        return serve(Handler)
+
+
+def groq_asset(monkeypatch, url: str) -> dg.AssetsDefinition:
+    """The groq asset read from `url`, without the retry policy's minutes of backoff. A key goes
+    only to the origins its spec is configured with, so the spec is the one pointed at `url`."""
+    monkeypatch.setattr(source_assets, "SOURCE_RETRY_POLICY", None)
+    spec = dataclasses.replace(GROQ, url=url)
+    return source_assets.build_source_asset(spec, resolve_cadences([spec], env={})["groq"])
+
+
+def event_log_text(instance: dg.DagsterInstance, run_id: str) -> str:
+    return "\n".join(dg.serialize_value(entry) for entry in instance.all_logs(run_id))
+
+
+def test_a_key_echoed_by_the_api_appears_in_no_error_log_or_record(monkeypatch, catalog_db,
+                                                                   capfd, caplog):
+    monkeypatch.setenv("GROQ_API_KEY", KEY)
+    api = EchoingApi()
+    caplog.set_level(logging.DEBUG)
+    with api.running() as server, dg.instance_for_test() as instance:
+        url = f"http://127.0.0.1:{server.server_port}/openai/v1/models"
+        result = dg.materialize([groq_asset(monkeypatch, url)], instance=instance,
+                                resources={"http": HttpClientResource(max_retries=0),
+                                           "catalog_db": catalog_db},
+                                raise_on_error=False)
+        events = event_log_text(instance, result.run_id)
+    assert not result.success
+    assert KEY.encode() in api.bodies[0]  # the key was sent and echoed: there was one to leak
+    [failure] = result.get_step_failure_events()
+    description = failure.step_failure_data.user_failure_data.description
+    assert "HTTP 400 Bad Request" in description and "Invalid API key: ***" in description
+    assert KEY not in dg.serialize_value(failure.event_specific_data)
+    assert "Invalid API key: ***" in events and KEY not in events
+    error = catalog_db.store().sync_history("groq", limit=1)[0]["error"]
+    assert "Invalid API key: ***" in error and KEY not in error
+    captured = capfd.readouterr()
+    assert "HTTP 400" in captured.err + caplog.text  # the failure was logged, redacted
+    assert KEY not in captured.out + captured.err + caplog.text
+
+
+def test_an_unexpected_error_quoting_the_key_fails_with_a_redacted_description_and_traceback(
+        monkeypatch, catalog_db):
+    monkeypatch.setenv("GROQ_API_KEY", KEY)
+
+    def explode(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError(f"proxy refused {request.headers['authorization']}")
+
+    class BrokenHttp(HttpClientResource):
+        def transport(self):
+            return httpx.MockTransport(explode)
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([groq_asset(monkeypatch, GROQ.url)], instance=instance,
+                                resources={"http": BrokenHttp(max_retries=0),
+                                           "catalog_db": catalog_db},
+                                raise_on_error=False)
+        events = event_log_text(instance, result.run_id)
+    [failure] = result.get_step_failure_events()
+    data = failure.step_failure_data
+    assert data.user_failure_data.description == "groq: RuntimeError: proxy refused Bearer ***"
+    trace = data.user_failure_data.metadata["traceback"].value
+    assert "RuntimeError: proxy refused Bearer ***" in trace and "explode" in trace
+    assert data.error.cause is None and data.error.context is None  # no raw chain
+    assert KEY not in events and "proxy refused Bearer ***" in events
+    error = catalog_db.store().sync_history("groq", limit=1)[0]["error"]
+    assert error == "groq: RuntimeError: proxy refused Bearer ***"

@@ -5,6 +5,7 @@ are never published, so the catalog keeps the source's last good rows.
 """
 
 import time
+import traceback
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from model_sync.defs.checks import results, source_check_specs
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.http import FetchError, SourceClient
+from model_sync.redact import redact
 from model_sync.sources.base import FetchContext, ParseContext, ParseError, Row, SourceSpec
 
 OWNERS = ["team:model-catalog"]
@@ -193,7 +195,15 @@ def record_quietly(store: CatalogStore, name: str, run_id: str, started: datetim
         store.record_failure(name, run_id=run_id, started_at=started, status=status, error=error,
                              rows_fetched=rows_fetched)
     except Exception as exc:
-        log.warning(f"{name}: could not record the {status} sync in sync_runs: {exc}")
+        log.warning(redact(f"{name}: could not record the {status} sync in sync_runs: {exc}"))
+
+
+def unexpected_failure(name: str, exc: Exception, allow_retries: bool = True) -> dg.Failure:
+    """The error being handled as a Failure with every secret masked. Raised `from None`, so the
+    raw message and its chain stay out of the event log; the redacted traceback is its metadata."""
+    return dg.Failure(description=redact(f"{name}: {type(exc).__name__}: {exc}"),
+                      metadata={"traceback": dg.MetadataValue.text(redact(traceback.format_exc()))},
+                      allow_retries=allow_retries)
 
 
 def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinition:
@@ -229,8 +239,8 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
         started, clock = utcnow(), time.monotonic()
         reason = http.disabled_reason(spec)
         if reason:
-            context.log.error(reason)
-            raise dg.Failure(description=reason, allow_retries=False)
+            context.log.error(redact(reason))
+            raise dg.Failure(description=redact(reason), allow_retries=False)
         store = catalog_db.store()
         run_id = context.run.run_id
         # `model-sync sync` reports failures at once: Dagster's run retries are for the daemon.
@@ -261,21 +271,19 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
             stats = store.publish_source(spec.name, rows, run_id=run_id, started_at=started,
                                          now=started)
         except (FetchError, ParseError) as exc:
-            record("failed", str(exc))
-            context.log.error(f"{exc}. The previous rows of {spec.name} are kept.")
-            raise dg.Failure(description=f"{exc}. The previous rows are kept.",
+            record("failed", redact(exc))
+            context.log.error(redact(f"{exc}. The previous rows of {spec.name} are kept."))
+            raise dg.Failure(description=redact(f"{exc}. The previous rows are kept."),
                              allow_retries=retriable and isinstance(exc, FetchError)) from exc
         except SyncBlocked as exc:
-            record("blocked", str(exc), rows_fetched=len(rows))
-            context.log.error(f"{spec.name}: sync blocked: {exc}")
-            raise dg.Failure(description=f"{spec.name}: sync blocked by its checks: {exc}",
+            record("blocked", redact(exc), rows_fetched=len(rows))
+            context.log.error(redact(f"{spec.name}: sync blocked: {exc}"))
+            raise dg.Failure(description=redact(f"{spec.name}: sync blocked by its checks: {exc}"),
                              allow_retries=False) from exc
         except Exception as exc:  # unexpected: recorded, then retried by the retry policy
-            record("failed", f"{spec.name}: {type(exc).__name__}: {exc}")
-            if not retriable:
-                raise dg.Failure(description=f"{spec.name}: {type(exc).__name__}: {exc}",
-                                 allow_retries=False) from exc
-            raise
+            record("failed", redact(f"{spec.name}: {type(exc).__name__}: {exc}"))
+            # Not the exception itself: its raw message and chain would reach the event log.
+            raise unexpected_failure(spec.name, exc, allow_retries=retriable) from None
         except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
             # The run was terminated: the publish transaction, if begun, rolled back.
             record("interrupted", f"{spec.name}: the run was terminated mid-sync; the previous "

@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 import httpx
 
 from model_sync import __version__
+from model_sync.redact import redact
 from model_sync.sources.base import ParseError, SourceSpec, loads, obj
 
 USER_AGENT = f"model_sync/{__version__} (+https://github.com/model-sync/model_sync; catalog sync)"
@@ -31,10 +32,11 @@ _UNSET: Any = object()
 
 
 class FetchError(RuntimeError):
-    """A source could not be fetched; the message names the source, URL and cause (never a key)."""
+    """A source could not be fetched; the message names the source, URL and cause (never a key:
+    it is redacted)."""
 
     def __init__(self, source: str, url: str, message: str, status: int | None = None):
-        super().__init__(f"{source}: GET {url}: {message}")
+        super().__init__(redact(f"{source}: GET {url}: {message}"))
         self.source, self.url, self.status = source, url, status
 
 
@@ -182,8 +184,8 @@ class SourceClient:
                 raise FetchError(source, shown, f"{reason}; gave up after {attempt} attempts",
                                  status)
             delay = self._delay(attempt, response, source, shown)
-            self.log.warning(f"{source}: GET {shown}: {reason}; retry {attempt} of "
-                             f"{self.settings.max_retries} in {delay:.1f}s")
+            self.log.warning(redact(f"{source}: GET {shown}: {reason}; retry {attempt} of "
+                                    f"{self.settings.max_retries} in {delay:.1f}s"))
             self.sleep(delay)
 
     def _exchange(self, client: httpx.Client, url: str | httpx.URL,
@@ -457,7 +459,8 @@ def _shown_url(url: httpx.URL) -> str:
 def _explain(response: httpx.Response, reason: str) -> str:
     if response.status_code in (401, 403):
         return f"{reason}: the API key was refused or is missing"
-    snippet = response.text[:200].strip().replace("\n", " ")
+    # Redacted before it is cut, so no key is cut in two and half of it shown.
+    snippet = redact(response.text[:4000])[:200].strip().replace("\n", " ")
     return f"{reason}: {snippet}" if snippet else reason
 
 
