@@ -1,5 +1,5 @@
 """Secrets never leave the process: `redact` on its own, then a real sync whose API echoes the key
-into its error, through the client, the asset, Dagster's event log and sync_runs."""
+into its error, through the client, the asset, Dagster's event log, sync_runs and the CLI."""
 
 import dataclasses
 import json
@@ -11,13 +11,14 @@ import dagster as dg
 import httpx
 import pytest
 
-from model_sync import alerts
+from model_sync import alerts, cli
 from model_sync.cadence import resolve_cadences
 from model_sync.defs import source_assets
+from model_sync.defs.alerts import AlertWebhook
 from model_sync.defs.resources import HttpClientResource
 from model_sync.redact import redact, secret_values
 from model_sync.sources import SOURCES_BY_NAME
-from model_sync_tests.http_servers import serve
+from model_sync_tests.http_servers import Receiver, serve
 
 KEY = "test-groq-key-7f3a9c2e51d8"  # no credential shape: only the process-held value masks it
 GROQ = SOURCES_BY_NAME["groq"]
@@ -119,6 +120,27 @@ def test_sync_runs_errors_are_redacted_on_every_path(catalog_db, monkeypatch):
                          error=f"groq: upstream said {KEY} is invalid")
     error = store.sync_history("groq", limit=1)[0]["error"]
     assert error == "groq: upstream said *** is invalid"
+
+
+def test_alert_texts_never_carry_the_webhook_url(monkeypatch):
+    receiver = Receiver()
+    with receiver.running():
+        monkeypatch.setenv(alerts.WEBHOOK_ENV, receiver.url)
+        incident = alerts.Incident("run_failed:groq", "run of groq failed",
+                                   f"groq: POST {receiver.url} refused; key {KEY}")
+        monkeypatch.setenv("GROQ_API_KEY", KEY)
+        AlertWebhook().post(alerts.alert_text(incident))
+    [body] = receiver.raw
+    assert receiver.url.encode() not in body and b"s3cr3t-token" not in body
+    assert KEY.encode() not in body
+    assert receiver.posts[0]["text"].endswith("groq: POST *** refused; key ***")
+
+
+def test_cli_errors_are_redacted(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("GROQ_API_KEY", KEY)
+    assert cli.main(["normalize", "groq", str(tmp_path / f"{KEY}.json")]) == 1
+    err = capsys.readouterr().err
+    assert KEY not in err and "***.json" in err
 
 
 # -- a sync whose API echoes the key -----------------------------------------------------------
