@@ -3,7 +3,8 @@
 An incident is a condition that holds now (a source is stale, a check's latest evaluation
 failed, ...) under a stable key. The alert sensor keeps the keys it has announced in its cursor:
 a new key is posted once, a key that disappears gets a recovery message. The payload has `text`
-(Slack) and `content` (Discord); the webhook URL is a secret and appears in no payload or log.
+(Slack) and `content` (Discord); the webhook URL is a secret and appears in no payload or log
+(every text posted is redacted).
 """
 
 import json
@@ -11,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
+
+from model_sync.redact import redact
 
 WEBHOOK_ENV = "MODEL_SYNC_ALERT_WEBHOOK_URL"
 DISCORD_LIMIT = 2000
@@ -37,7 +40,9 @@ def recovery_text(title: str) -> str:
 
 
 def payload(text: str) -> dict[str, str]:
-    """A body both Slack (`text`) and Discord (`content`, at most 2000 characters) accept."""
+    """A body both Slack (`text`) and Discord (`content`, at most 2000 characters) accept, with
+    every secret masked (an error quoted in an alert may hold one, the webhook URL included)."""
+    text = redact(text)
     short = text if len(text) <= DISCORD_LIMIT else text[: DISCORD_LIMIT - 1] + "…"
     return {"text": text, "content": short}
 

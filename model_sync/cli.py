@@ -12,6 +12,7 @@ from pathlib import Path
 
 from model_sync.catalog.money import format_decimal
 from model_sync.catalog.schema import OFFERING_COLUMNS
+from model_sync.redact import redact
 from model_sync.sources import SOURCES, get_source
 from model_sync.sources.base import ParseContext, ParseError, loads
 
@@ -78,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     return _sync(args.select, args.dry_run, args.min_rows)
 
 
+def _echo(line: str) -> None:
+    """Print a progress line, which may quote an error, with its secrets masked."""
+    print(redact(line))
+
+
 # -- normalize ---------------------------------------------------------------------------------
 
 
@@ -85,14 +91,14 @@ def _normalize(source: str, file: Path, as_of: str | None) -> int:
     try:
         spec = get_source(source)
     except KeyError as exc:
-        print(f"model-sync: {exc.args[0]}", file=sys.stderr)
+        print(redact(f"model-sync: {exc.args[0]}"), file=sys.stderr)
         return 2
     when = _as_of(file, as_of)
     try:
         payload = loads(file.read_bytes(), spec.name)
         rows = spec.parse(payload, ParseContext(source=spec.name, fetched_at=when))
     except (OSError, ParseError) as exc:
-        print(f"model-sync: {exc}", file=sys.stderr)
+        print(redact(f"model-sync: {exc}"), file=sys.stderr)
         return 1
     out = sys.stdout
     for row in rows:
@@ -145,7 +151,7 @@ def _export(fmt: str, table: str, out: Path | None, include_archived: bool,
     try:
         text = export.write(rows, columns, fmt, out, document)
     except ValueError as exc:
-        print(f"model-sync: {exc}", file=sys.stderr)
+        print(redact(f"model-sync: {exc}"), file=sys.stderr)
         return 2
     if text is not None:
         sys.stdout.write(text)
@@ -163,11 +169,11 @@ def _sync(select: list[str] | None, dry_run: bool, min_rows: int | None = None) 
     try:
         names = [get_source(n).name for n in select] if select else None
     except KeyError as exc:
-        print(f"model-sync: {exc.args[0]}", file=sys.stderr)
+        print(redact(f"model-sync: {exc.args[0]}"), file=sys.stderr)
         return 2
     started = time.monotonic()
-    report = run_sync(names, dry_run=dry_run, echo=print, min_rows=min_rows)
-    print(report.render())
+    report = run_sync(names, dry_run=dry_run, echo=_echo, min_rows=min_rows)
+    print(redact(report.render()))  # its notes quote the failures
     home = os.environ.get("DAGSTER_HOME")
     print(f"\nfinished in {time.monotonic() - started:.1f}s; catalog: {report.database}"
           + (f"; Dagster instance: {home}" if home else ""))
@@ -182,9 +188,9 @@ def _record(out: Path, select: list[str] | None) -> int:
 
     try:
         names = [get_source(n).name for n in select] if select else None
-        failed = record(out, names, echo=print)
+        failed = record(out, names, echo=_echo)
     except (KeyError, ValueError) as exc:
-        print(f"model-sync: {exc.args[0]}", file=sys.stderr)
+        print(redact(f"model-sync: {exc.args[0]}"), file=sys.stderr)
         return 2
     return 1 if failed else 0
 
@@ -208,7 +214,7 @@ def _health(select: list[str] | None, as_json: bool = False) -> int:
         names = [n if n == CATALOG else get_source(n).name for n in select] if select else None
         windows = health_windows(resolve_cadences(SOURCES))
     except (KeyError, CadenceError) as exc:
-        print(f"model-sync: {exc.args[0]}", file=sys.stderr)
+        print(redact(f"model-sync: {exc.args[0]}"), file=sys.stderr)
         return 2
     if names:
         windows = {n: w for n, w in windows.items() if n in names}
@@ -222,7 +228,8 @@ def _health(select: list[str] | None, as_json: bool = False) -> int:
         report = health_report(store, windows, skipped=skipped)
     finally:
         store.dispose()
-    print(json.dumps(report_json(report), indent=2) if as_json else render(report))
+    # It quotes the last errors in sync_runs, which may predate redaction.
+    print(redact(json.dumps(report_json(report), indent=2) if as_json else render(report)))
     return exit_code(report)
 
 

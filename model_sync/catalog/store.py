@@ -43,6 +43,7 @@ from model_sync.catalog.schema import (
     sync_runs,
 )
 from model_sync.catalog.upsert import upsert
+from model_sync.redact import redact
 
 DATABASE_URL_ENV = "MODEL_SYNC_DATABASE_URL"
 DEFAULT_DATABASE_PATH = Path("data") / "model_sync.db"
@@ -520,5 +521,5 @@ class CatalogStore:
             rows_updated=(stats.updated + stats.restored) if stats else None,
             rows_removed=stats.removed if stats else None,
             rows_repriced=stats.repriced if stats else None,
-            error=error[:4000] if error else None,
+            error=redact(error)[:4000] if error else None,
         ))

@@ -25,6 +25,7 @@ from model_sync.defs.catalog_assets import CATALOG
 from model_sync.defs.checks import CATALOG_RULES, SOURCE_RULES, check_name
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.defs.schedules import SOURCE_TAG
+from model_sync.redact import redact
 from model_sync.sources import SOURCES
 
 RECENT_RUNS = 100  # finished runs read each tick (one page)
@@ -201,7 +202,8 @@ def alert_sensor(context: dg.SensorEvaluationContext, catalog_db: CatalogDatabas
             alert_webhook.post(alerts.alert_text(incident))
         except alerts.WebhookError as exc:
             failed += 1
-            context.log.warning(f"alert {incident.key} not sent, retried next tick: {exc}")
+            context.log.warning(redact(f"alert {incident.key} not sent, retried next tick: "
+                                       f"{exc}"))
             continue
         announced[incident.key] = incident.title
         posted.append(incident.key)
@@ -210,7 +212,7 @@ def alert_sensor(context: dg.SensorEvaluationContext, catalog_db: CatalogDatabas
             alert_webhook.post(alerts.recovery_text(title))
         except alerts.WebhookError as exc:
             failed += 1
-            context.log.warning(f"recovery of {key} not sent, retried next tick: {exc}")
+            context.log.warning(redact(f"recovery of {key} not sent, retried next tick: {exc}"))
             continue
         del announced[key]
         posted.append(f"resolved {key}")

@@ -17,7 +17,8 @@ from model_sync.catalog.store import CATALOG, CatalogStore
 from model_sync.defs.checks import CATALOG_RULES, results, specs
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
 from model_sync.defs.resources import CatalogDatabase
-from model_sync.defs.source_assets import OWNERS, record_quietly
+from model_sync.defs.source_assets import OWNERS, record_quietly, unexpected_failure
+from model_sync.redact import redact
 from model_sync.sources import SOURCES
 from model_sync.sources.base import OFFERING_ROLES
 
@@ -108,7 +109,7 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
         yield from results(CATALOG, findings)
         blocked = [f for f in findings if f.blocks]
         if blocked:
-            reason = "; ".join(f.description for f in blocked)
+            reason = redact("; ".join(f.description for f in blocked))
             store.record_failure(CATALOG, run_id=run_id, started_at=started,
                                  status="blocked", error=reason, rows_fetched=len(rows))
             raise dg.Failure(description=f"{CATALOG}: not published, blocked by its checks: "
@@ -125,9 +126,10 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
         raise  # a blocked build, already recorded
     except Exception as exc:
         record_quietly(store, CATALOG, run_id, started, "failed",
-                       f"{CATALOG}: {type(exc).__name__}: {exc}; the previous catalog is kept",
-                       context.log)
-        raise
+                       redact(f"{CATALOG}: {type(exc).__name__}: {exc}; the previous catalog is "
+                              "kept"), context.log)
+        # Not the exception itself: its raw message and chain would reach the event log.
+        raise unexpected_failure(CATALOG, exc) from None
     except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
         record_quietly(store, CATALOG, run_id, started, "interrupted",
                        f"{CATALOG}: the run was terminated mid-build; the previous catalog is "

@@ -6,6 +6,7 @@ are never published, so the catalog keeps the source's last good rows.
 
 import random
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from model_sync.defs.checks import BLOCKING, SOURCE_RULES, results, source_check
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.http import FetchError, NotRecorded, SourceClient
+from model_sync.redact import redact
 from model_sync.sources.base import (
     FetchContext,
     ParseContext,
@@ -265,7 +267,15 @@ def record_quietly(store: CatalogStore, name: str, run_id: str, started: datetim
         store.record_failure(name, run_id=run_id, started_at=started, status=status, error=error,
                              rows_fetched=rows_fetched)
     except Exception as exc:
-        log.warning(f"{name}: could not record the {status} sync in sync_runs: {exc}")
+        log.warning(redact(f"{name}: could not record the {status} sync in sync_runs: {exc}"))
+
+
+def unexpected_failure(name: str, exc: Exception, allow_retries: bool = True) -> dg.Failure:
+    """The error being handled as a Failure with every secret masked. Raised `from None`, so the
+    raw message and its chain stay out of the event log; the redacted traceback is its metadata."""
+    return dg.Failure(description=redact(f"{name}: {type(exc).__name__}: {exc}"),
+                      metadata={"traceback": dg.MetadataValue.text(redact(traceback.format_exc()))},
+                      allow_retries=allow_retries)
 
 
 def retry_waits(tags: Mapping[str, str]) -> tuple[float, ...]:
@@ -363,7 +373,7 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
             return
         except (FetchError, ParseError) as exc:
             record("failed", str(exc))
-            context.log.error(f"{exc}. The previous rows of {spec.name} are kept.")
+            context.log.error(redact(f"{exc}. The previous rows of {spec.name} are kept."))
             waits = retry_waits(context.run.tags)
             if isinstance(exc, FetchError) and exc.transient and context.retry_number < len(waits):
                 wait = waits[context.retry_number] * (0.8 + 0.4 * random.random())
@@ -377,15 +387,16 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
                            logged=True) from None
         except SyncBlocked as exc:
             record("blocked", str(exc), rows_fetched=len(fetched.rows) if fetched else None)
-            context.log.error(f"{spec.name}: sync blocked: {exc}")
-            raise dg.Failure(description=f"{spec.name}: sync blocked by its checks: {exc}",
+            context.log.error(redact(f"{spec.name}: sync blocked: {exc}"))
+            raise dg.Failure(description=redact(f"{spec.name}: sync blocked by its checks: {exc}"),
                              allow_retries=False) from None
         except CatalogUnavailable as exc:
             record("failed", str(exc))
             raise _failure(spec, str(exc), context) from None
         except Exception as exc:  # unexpected: recorded, reported with its traceback, not retried
             record("failed", f"{spec.name}: {type(exc).__name__}: {exc}")
-            raise
+            # Not the exception itself: its raw message and chain would reach the event log.
+            raise unexpected_failure(spec.name, exc, allow_retries=False) from None
         except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
             # The run was terminated: the publish transaction, if begun, rolled back.
             record("interrupted", f"{spec.name}: the run was terminated mid-sync; the previous "
@@ -418,6 +429,7 @@ def variant_of(params: Mapping[str, str]) -> str | None:
 
 def _skip(spec: SourceSpec, reason: str, context: dg.AssetExecutionContext):
     """End the step without a materialization: skipped, visibly, never a red failure."""
+    reason = redact(reason)
     context.log.warning(f"{spec.name}: skipped: {reason}")
     yield dg.AssetObservation(asset_key=spec.name, metadata={"skipped": reason})
 
@@ -425,6 +437,7 @@ def _skip(spec: SourceSpec, reason: str, context: dg.AssetExecutionContext):
 def _failure(spec: SourceSpec, message: str, context: dg.AssetExecutionContext, *,
              logged: bool = False) -> dg.Failure:
     """A failure that is not retried: one clear line in the log and in the UI."""
+    message = redact(message)
     if not logged:
         context.log.error(f"{spec.name}: {message}")
     text = message if message.startswith(f"{spec.name}:") else f"{spec.name}: {message}"

@@ -17,6 +17,7 @@ from urllib.parse import urljoin
 import httpx
 
 from model_sync import __version__
+from model_sync.redact import redact
 from model_sync.sources.base import ParseError, SourceSpec, loads, obj
 
 USER_AGENT = f"model_sync/{__version__} (+https://github.com/model-sync/model_sync; catalog sync)"
@@ -33,7 +34,8 @@ _UNSET: Any = object()
 
 
 class FetchError(RuntimeError):
-    """A source could not be fetched; the message names the source, URL and cause (never a key).
+    """A source could not be fetched; the message names the source, URL and cause (never a key:
+    it is redacted).
 
     `transient`: the cause may be gone in a minute (429, 5xx, a timeout, a dropped connection),
     so a later attempt is worth it; a 4xx, a host name that does not resolve or a bad payload
@@ -42,9 +44,9 @@ class FetchError(RuntimeError):
 
     def __init__(self, source: str, url: str, message: str, status: int | None = None, *,
                  transient: bool = False, offline: bool = False):
-        super().__init__(f"{source}: GET {url}: {message}")
+        super().__init__(redact(f"{source}: GET {url}: {message}"))
         self.source, self.url, self.status = source, url, status
-        self.cause, self.transient, self.offline = message, transient, offline
+        self.cause, self.transient, self.offline = redact(message), transient, offline
 
 
 class NotRecorded(FetchError):
@@ -207,8 +209,8 @@ class SourceClient:
                 raise FetchError(source, shown, f"{reason}; gave up after {attempt} attempts",
                                  status, transient=True)
             delay = self._delay(attempt, response, source, shown)
-            self.log.warning(f"{source}: GET {shown}: {reason}; retry {attempt} of "
-                             f"{self.settings.max_retries} in {delay:.1f}s")
+            self.log.warning(redact(f"{source}: GET {shown}: {reason}; retry {attempt} of "
+                                    f"{self.settings.max_retries} in {delay:.1f}s"))
             self.sleep(delay)
 
     def _exchange(self, client: httpx.Client, url: str | httpx.URL,
@@ -510,7 +512,8 @@ def _replay_message(response: httpx.Response) -> str:
 def _explain(response: httpx.Response, reason: str) -> str:
     if response.status_code in (401, 403):
         return f"{reason}: the API key was refused or is missing"
-    snippet = response.text[:200].strip().replace("\n", " ")
+    # Redacted before it is cut, so no key is cut in two and half of it shown.
+    snippet = redact(response.text[:4000])[:200].strip().replace("\n", " ")
     return f"{reason}: {snippet}" if snippet else reason
 
 
