@@ -21,7 +21,14 @@ from model_sync.defs.checks import results, source_check_specs
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.http import FetchError, SourceClient
-from model_sync.sources.base import FetchContext, ParseContext, ParseError, Row, SourceSpec
+from model_sync.sources.base import (
+    FetchContext,
+    ParseContext,
+    ParseError,
+    Row,
+    SettingError,
+    SourceSpec,
+)
 
 OWNERS = ["team:model-catalog"]
 TRIGGER_TAG = "model_sync/trigger"  # what started a run: cli, full_resync, change_sensor, ...
@@ -49,6 +56,9 @@ class SourceSyncConfig(dg.Config):
                                  "many models to read; default from the source's spec.")
     max_extra_requests: int | None = Field(default=None, description="Most further requests "
                                            "(e.g. Hugging Face repositories other sources name).")
+    url: str | None = Field(default=None, description="The source's listing URL (a proxy, a "
+                            "mirror, a test server); default $MODEL_SYNC_<SOURCE>_URL, else the "
+                            "API's. The key is sent to this URL's host only.")
 
 
 class SyncBlocked(Exception):
@@ -57,16 +67,18 @@ class SyncBlocked(Exception):
 
 def fetch_rows(spec: SourceSpec, http: HttpClientResource, params: dict[str, str], log, *,
                store: CatalogStore | None = None, client: SourceClient | None = None,
-               max_rows: int | None = None,
-               max_extra_requests: int | None = None) -> tuple[list[Row], dict[str, Any]]:
+               max_rows: int | None = None, max_extra_requests: int | None = None,
+               url: str | None = None) -> tuple[list[Row], dict[str, Any]]:
     """Fetch every page of a source and parse it into offerings; also return fetch metadata.
 
     Pages are parsed one at a time, so only one raw page is held in memory. A top-N source stops
-    requesting pages after `max_rows`; further listings (`spec.extra_requests`) follow.
+    requesting pages after `max_rows`; further listings (`spec.extra_requests`) follow. `url`
+    replaces the source's URL (see `HttpClientResource.url_override`).
     """
     client = client or http.client(log=log)
     api_key = http.api_key(spec)
-    url, region = http.endpoint(spec)
+    override = http.url_override(spec, url)
+    url, region = http.endpoint(spec, override)
     limit = max_rows if max_rows is not None else spec.max_rows
     rows: list[Row] = []
     pages, size, snapshots, advertised = 0, 0, [], None
@@ -94,7 +106,8 @@ def fetch_rows(spec: SourceSpec, http: HttpClientResource, params: dict[str, str
                  f"{page.size / 1024:,.0f} KiB{where}")
         return parsed
 
-    listing = client.fetch_pages(spec, params=params, api_key=api_key, url=url)
+    listing = client.fetch_pages(spec, params=params, api_key=api_key, url=url,
+                                 override=override)
     for page in listing:
         rows.extend(parse(page))
         if spec.advertised_total is not None:
@@ -107,7 +120,7 @@ def fetch_rows(spec: SourceSpec, http: HttpClientResource, params: dict[str, str
     meta: dict[str, Any] = {"region": region} if region else {}
     if spec.extra_requests is not None:
         meta.update(_fetch_extra(spec, http, client, store, rows, api_key, parse, log,
-                                 max_extra_requests))
+                                 max_extra_requests, url, override))
     rows = _dedupe(rows, spec, log)
     meta.update({"pages": pages, "bytes": size, "requests": client.requests_made})
     if client.rate_limit_waits:
@@ -124,11 +137,14 @@ def fetch_rows(spec: SourceSpec, http: HttpClientResource, params: dict[str, str
     return rows, meta
 
 
-def _fetch_extra(spec, http, client, store, rows, api_key, parse, log,
-                 limit: int | None) -> dict[str, Any]:
-    """Fetch the further listings a source asks for; a missing one is skipped with a warning."""
+def _fetch_extra(spec, http, client, store, rows, api_key, parse, log, limit: int | None,
+                 url: str, override: str | None) -> dict[str, Any]:
+    """Fetch the further listings a source asks for; a missing one is skipped with a warning.
+
+    They are planned from `url`, the listing's URL, so they follow a configured one."""
     ids = store.hugging_face_ids(exclude_source=spec.name) if store is not None else []
-    context = FetchContext(rows=list(rows), setting=http.setting, hugging_face_ids=ids)
+    context = FetchContext(rows=list(rows), url=url, setting=http.setting,
+                           hugging_face_ids=ids)
     requests = list(spec.extra_requests(context))
     limit = spec.max_extra_requests if limit is None else limit
     if len(requests) > limit:
@@ -140,7 +156,7 @@ def _fetch_extra(spec, http, client, store, rows, api_key, parse, log,
         try:
             for page in client.fetch_pages(spec, api_key=api_key, url=request.url,
                                            variant=request.variant, base_params=request.params,
-                                           paging=request.paging):
+                                           paging=request.paging, override=override):
                 rows.extend(parse(page))
         except FetchError as exc:
             if exc.status not in (401, 403, 404):
@@ -244,7 +260,8 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
         try:
             rows, fetch_meta = fetch_rows(spec, http, config.params, context.log, store=store,
                                           max_rows=config.max_rows,
-                                          max_extra_requests=config.max_extra_requests)
+                                          max_extra_requests=config.max_extra_requests,
+                                          url=config.url)
             resolve_identities(spec, rows, store)
             findings = audit(spec, rows, store, config)
             blocked = [f for f in findings if f.blocks]
@@ -260,7 +277,7 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
                 return
             stats = store.publish_source(spec.name, rows, run_id=run_id, started_at=started,
                                          now=started)
-        except (FetchError, ParseError) as exc:
+        except (FetchError, ParseError, SettingError) as exc:
             record("failed", str(exc))
             context.log.error(f"{exc}. The previous rows of {spec.name} are kept.")
             raise dg.Failure(description=f"{exc}. The previous rows are kept.",
