@@ -25,7 +25,7 @@ from model_sync.defs.source_assets import fetch_rows
 from model_sync.http import FetchError
 from model_sync.http.replay import headers_path, snapshot_name
 from model_sync.sources import SOURCES
-from model_sync.sources.base import ParseError
+from model_sync.sources.base import ParseError, SettingError
 
 _NOT_REPLAYED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
@@ -107,7 +107,7 @@ def record(out: Path, select: Sequence[str] | None = None, *,
         try:
             rows = fetch_rows(spec, http, {}, log, store=store, client=client).rows
             recorder.commit()
-        except (FetchError, ParseError) as exc:
+        except (FetchError, ParseError, SettingError) as exc:
             echo(f"{spec.name}: failed, nothing written: {exc}")
             failed += 1
             continue

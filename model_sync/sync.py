@@ -11,6 +11,7 @@ from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.defs.source_assets import TRIGGER_TAG
 from model_sync.http import ReplayTransport
 from model_sync.sources import SOURCES
+from model_sync.sources.base import SettingError
 
 
 @dataclass
@@ -82,8 +83,14 @@ def run_sync(select: Sequence[str] | None = None, *, dry_run: bool = False,
         if reason:
             echo(f"skipping {spec.name}: {reason}")
             report.steps.append(StepReport(spec.name, "skipped", note=reason))
-        else:
-            runnable.append(spec.name)
+            continue
+        try:
+            http.endpoint(spec)  # its URL and region settings, checked before any run starts
+        except SettingError as exc:
+            echo(f"{exc}; not synced")
+            report.steps.append(StepReport(spec.name, "failed", note=str(exc)))
+            continue
+        runnable.append(spec.name)
     if instance is None:
         home = bool(os.environ.get("DAGSTER_HOME"))
         instance = dg.DagsterInstance.get() if home else dg.DagsterInstance.ephemeral()

@@ -58,8 +58,8 @@ for _name in [n for n in os.environ if n.startswith((
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path):
-    """No test sees the developer's keys, replay settings or database."""
-    keys = {s.auth.env_var for s in SOURCES if s.auth}
+    """No test sees the developer's keys, source URLs, replay settings or database."""
+    keys = {s.auth.env_var for s in SOURCES if s.auth} | {s.url_env for s in SOURCES}
     for name in ("MODEL_SYNC_REPLAY_DIR", "MODEL_SYNC_REPLAY_DATE", "MODEL_SYNC_DATABASE_URL",
                  "DAGSTER_HOME", *SETTINGS, *sorted(keys)):
         monkeypatch.delenv(name, raising=False)

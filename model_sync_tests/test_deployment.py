@@ -75,9 +75,10 @@ def test_the_compose_file_runs_each_process_in_its_own_container_on_postgresql()
 
 
 def source_variables() -> set[str]:
-    """Every variable a source reads: its key and its settings (an account, a region)."""
+    """Every variable a source reads: its key and its settings (an account, a region, its URL)."""
     return ({s.auth.env_var for s in SOURCES if s.auth}
-            | {s.region_env for s in SOURCES if s.region_env} | {fireworks.ACCOUNT_ENV})
+            | {s.region_env for s in SOURCES if s.region_env} | {fireworks.ACCOUNT_ENV}
+            | {s.url_env for s in SOURCES})
 
 
 # Read by the code server besides the source variables: alerts, schedule overrides, aliases.

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from model_sync.catalog.store import DATABASE_URL_ENV, CatalogStore, default_database_url
 from model_sync.http import HttpSettings, ReplayTransport, SourceClient
-from model_sync.sources.base import SourceSpec
+from model_sync.sources.base import SourceSpec, checked_url
 
 REPLAY_DIR_ENV = "MODEL_SYNC_REPLAY_DIR"
 REPLAY_DATE_ENV = "MODEL_SYNC_REPLAY_DATE"
@@ -71,9 +71,19 @@ class HttpClientResource(dg.ConfigurableResource):
         """A source setting from the environment (an account id, a region), read at run time."""
         return dg.EnvVar(name).get_value() or None
 
-    def endpoint(self, spec: SourceSpec) -> tuple[str, str | None]:
-        """The URL a source is read from and its region (`spec.region_env` chooses it)."""
-        return spec.endpoint(self.setting(spec.region_env) if spec.region_env else None)
+    def url_override(self, spec: SourceSpec, url: str | None = None) -> str | None:
+        """The URL configured in place of the source's: `url` (a run's config), else
+        MODEL_SYNC_<SOURCE>_URL, else None. One that is not an http(s) URL is a SettingError."""
+        if url:
+            return checked_url(url, spec.name, "the run config's url")
+        value = self.setting(spec.url_env)
+        return checked_url(value, spec.name, spec.url_env) if value else None
+
+    def endpoint(self, spec: SourceSpec, url: str | None = None) -> tuple[str, str | None]:
+        """The URL a source is read from and its region (`spec.region_env` chooses it): the
+        configured URL (`url_override`) when set, else the spec's or its region's."""
+        region = self.setting(spec.region_env) if spec.region_env else None
+        return spec.endpoint(region, self.url_override(spec, url))
 
     def disabled_reason(self, spec: SourceSpec) -> str | None:
         """Why a source cannot sync now (its key is not set), or None when it can."""

@@ -14,7 +14,7 @@ from model_sync.cadence import Cadence
 from model_sync.defs.resources import HttpClientResource
 from model_sync.defs.schedules import SOURCE_TAG
 from model_sync.http import FetchError
-from model_sync.sources.base import SourceSpec
+from model_sync.sources.base import SettingError, SourceSpec
 
 
 def build_change_sensor(spec: SourceSpec, cadence: Cadence) -> dg.SensorDefinition:
@@ -35,14 +35,16 @@ def build_change_sensor(spec: SourceSpec, cadence: Cadence) -> dg.SensorDefiniti
         if reason:
             return dg.SkipReason(reason)
         try:
-            url, _region = http.endpoint(spec)  # the region's endpoint, as a sync reads it
-        except ValueError as exc:  # an unknown region in its variable
+            # The endpoint a sync reads: a configured URL, else the region's.
+            override = http.url_override(spec)
+            url, _region = http.endpoint(spec, override)
+        except SettingError as exc:  # a URL or region in its variable that cannot be used
             return dg.SkipReason(str(exc))
         state = json.loads(context.cursor) if context.cursor else {}
         client = http.client(log=context.log)
         try:
             probe = client.probe(spec, previous=state.get("validators"),
-                                 api_key=http.api_key(spec), url=url)
+                                 api_key=http.api_key(spec), url=url, override=override)
         except FetchError as exc:
             return dg.SkipReason(f"probe failed, will retry next tick: {exc}")
         if not probe.changed:

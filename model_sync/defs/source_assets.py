@@ -32,6 +32,7 @@ from model_sync.sources.base import (
     ParseError,
     Rejection,
     Row,
+    SettingError,
     SourceSpec,
     excerpt,
 )
@@ -77,6 +78,9 @@ class SourceSyncConfig(dg.Config):
     max_rejected_share: float = Field(default=0.02, description="Largest share of entries that "
                                       "may be rejected (malformed) before the sync is blocked, "
                                       "0..1; any rejected entry is a warning.")
+    url: str | None = Field(default=None, description="The source's listing URL (a proxy, a "
+                            "mirror, a test server); default $MODEL_SYNC_<SOURCE>_URL, else the "
+                            "API's. The key is sent to this URL's host only.")
 
 
 class SyncBlocked(Exception):
@@ -95,17 +99,19 @@ class Fetched:
 
 def fetch_rows(spec: SourceSpec, http: HttpClientResource, params: dict[str, str], log, *,
                store: CatalogStore | None = None, client: SourceClient | None = None,
-               max_rows: int | None = None,
-               max_extra_requests: int | None = None) -> Fetched:
+               max_rows: int | None = None, max_extra_requests: int | None = None,
+               url: str | None = None) -> Fetched:
     """Fetch every page of a source and parse it into offerings; also return fetch metadata.
 
     Pages are parsed one at a time, so only one raw page is held in memory. An entry that
     cannot be normalized is set aside (rejected, with its reason), not fatal. A top-N source
     stops requesting pages after `max_rows`; further listings (`spec.extra_requests`) follow.
+    `url` replaces the source's URL (see `HttpClientResource.url_override`).
     """
     client = client or http.client(log=log)
     api_key = http.api_key(spec)
-    url, region = http.endpoint(spec)
+    override = http.url_override(spec, url)
+    url, region = http.endpoint(spec, override)
     limit = max_rows if max_rows is not None else spec.max_rows
     fetched = Fetched(rows=[])
     rows = fetched.rows
@@ -129,7 +135,8 @@ def fetch_rows(spec: SourceSpec, http: HttpClientResource, params: dict[str, str
                  f"{page.size / 1024:,.0f} KiB{where}")
         return parsed
 
-    listing = client.fetch_pages(spec, params=params, api_key=api_key, url=url)
+    listing = client.fetch_pages(spec, params=params, api_key=api_key, url=url,
+                                 override=override)
     for page in listing:
         rows.extend(parse(page))
         if spec.advertised_total is not None:
@@ -142,7 +149,7 @@ def fetch_rows(spec: SourceSpec, http: HttpClientResource, params: dict[str, str
     meta: dict[str, Any] = {"region": region} if region else {}
     if spec.extra_requests is not None:
         meta.update(_fetch_extra(spec, http, client, store, rows, api_key, parse, log,
-                                 max_extra_requests))
+                                 max_extra_requests, url, override))
     fetched.rows = rows = _dedupe(rows, spec, log, fetched.rejected)
     meta.update({"pages": pages, "bytes": size, "requests": client.requests_made})
     if client.rate_limit_waits:
@@ -175,11 +182,14 @@ def log_set_aside(source: str, fetched: Fetched, log) -> None:
         log.debug(f"{source}: skipped {key!r}: not a model ({why})")
 
 
-def _fetch_extra(spec, http, client, store, rows, api_key, parse, log,
-                 limit: int | None) -> dict[str, Any]:
-    """Fetch the further listings a source asks for; a missing one is skipped with a warning."""
+def _fetch_extra(spec, http, client, store, rows, api_key, parse, log, limit: int | None,
+                 url: str, override: str | None) -> dict[str, Any]:
+    """Fetch the further listings a source asks for; a missing one is skipped with a warning.
+
+    They are planned from `url`, the listing's URL, so they follow a configured one."""
     ids = store.hugging_face_ids(exclude_source=spec.name) if store is not None else []
-    context = FetchContext(rows=list(rows), setting=http.setting, hugging_face_ids=ids)
+    context = FetchContext(rows=list(rows), url=url, setting=http.setting,
+                           hugging_face_ids=ids)
     requests = list(spec.extra_requests(context))
     limit = spec.max_extra_requests if limit is None else limit
     if len(requests) > limit:
@@ -191,7 +201,7 @@ def _fetch_extra(spec, http, client, store, rows, api_key, parse, log,
         try:
             for page in client.fetch_pages(spec, api_key=api_key, url=request.url,
                                            variant=request.variant, base_params=request.params,
-                                           paging=request.paging):
+                                           paging=request.paging, override=override):
                 rows.extend(parse(page))
         except FetchError as exc:
             if exc.status not in (401, 403, 404):
@@ -348,7 +358,7 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
         try:
             fetched = fetch_rows(spec, http, config.params, context.log, store=store,
                                  max_rows=config.max_rows,
-                                 max_extra_requests=config.max_extra_requests)
+                                 max_extra_requests=config.max_extra_requests, url=config.url)
             rows = fetched.rows
             resolve_identities(spec, rows, store)
             findings = audit(spec, fetched, store, config)
@@ -371,7 +381,7 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
         except NotRecorded as exc:  # replay mode: a listing of this source was not recorded
             yield from _skip(spec, exc.cause, context)
             return
-        except (FetchError, ParseError) as exc:
+        except (FetchError, ParseError, SettingError) as exc:
             record("failed", str(exc))
             context.log.error(redact(f"{exc}. The previous rows of {spec.name} are kept."))
             waits = retry_waits(context.run.tags)

@@ -80,17 +80,20 @@ def _origin(url: httpx.URL | str) -> Origin:
 @dataclass(frozen=True)
 class Credentials:
     """A source's auth headers and the origins they may go to: those of the URLs the source is
-    configured with (its `url` and its regional endpoints), never a host a next-page link or a
-    redirect points to."""
+    configured with (its `url` and its regional endpoints, or the URL a setting puts in their
+    place), never a host a next-page link or a redirect points to."""
 
     headers: Mapping[str, str]
     origins: frozenset[Origin]
 
     @classmethod
-    def of(cls, spec: SourceSpec, api_key: str | None) -> "Credentials | None":
+    def of(cls, spec: SourceSpec, api_key: str | None,
+           override: str | None = None) -> "Credentials | None":
+        """`override` is the URL configured in place of the spec's: then only its origin gets
+        the key, not the spec's own hosts."""
         if spec.auth is None or not api_key:
             return None
-        urls = [spec.url, *spec.regions.values()]
+        urls = [override] if override else [spec.url, *spec.regions.values()]
         return cls({spec.auth.header: spec.auth.header_value(api_key)},
                    frozenset(_origin(u) for u in urls))
 
@@ -282,16 +285,18 @@ class SourceClient:
     # -- a cheap change probe --------------------------------------------------------------------
 
     def probe(self, spec: SourceSpec, *, previous: Mapping[str, str] | None = None,
-              api_key: str | None = None, url: str | None = None) -> "Probe":
+              api_key: str | None = None, url: str | None = None,
+              override: str | None = None) -> "Probe":
         """Ask whether a source's first page changed since `previous` (its validators).
 
-        `url` is the endpoint the source is read from (its region's), default `spec.url`.
+        `url` is the endpoint the source is read from (its region's), default `override` (the
+        URL configured in place of the spec's: then the only origin given the key) or `spec.url`.
         A conditional GET (`If-None-Match` / `If-Modified-Since`) when the last answer carried
         an ETag or Last-Modified; where the server sends neither, the SHA-256 of the first page
         is the validator. In replay mode the replayed file's name is.
         """
         previous = dict(previous or {})
-        url = url or spec.url
+        url = url or override or spec.url
         headers = {}
         if previous.get("etag"):
             headers["If-None-Match"] = previous["etag"]
@@ -301,7 +306,7 @@ class SourceClient:
         if spec.paging == "page_param":
             query[spec.page_param] = "1"
         response = self.get(url, source=spec.name, params=query or None, headers=headers,
-                            credentials=Credentials.of(spec, api_key))
+                            credentials=Credentials.of(spec, api_key, override))
         if response.headers.get(REPLAY_HEADER) == "missing":
             raise NotRecorded(spec.name, url, _replay_message(response), 404)
         if response.status_code == 304:
@@ -324,21 +329,23 @@ class SourceClient:
     def fetch_pages(self, spec: SourceSpec, *, params: Mapping[str, str] | None = None,
                     api_key: str | None = None, url: str | None = None,
                     variant: str | None = _UNSET, base_params: Mapping[str, str] | None = None,
-                    paging: str | None = None) -> Iterator[Page]:
+                    paging: str | None = None, override: str | None = None) -> Iterator[Page]:
         """Yield every page of a source, following its paging style to the end.
 
         `params` are the caller's query on top of the spec's (they name the replay variant);
         `url`, `variant`, `base_params` and `paging` fetch another listing of the same source.
+        `override` is the URL configured in place of the spec's: the default `url`, and the only
+        origin the key then goes to.
         A next-page link or token that repeats one already followed is a paging loop: it stops
         the listing with a FetchError at once.
         """
-        credentials = Credentials.of(spec, api_key)
+        credentials = Credentials.of(spec, api_key, override)
         base = spec.params if base_params is None else base_params
         query = {**base, **(params or {})}
         if variant is _UNSET:
             variant = _variant(params)
         paging = paging or spec.paging
-        next_url: str | None = url or spec.url
+        next_url: str | None = url or override or spec.url
         number = 1
         followed: set[str] = set()  # the links (or page tokens) already followed
         with self._client() as client:

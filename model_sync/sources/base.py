@@ -5,11 +5,13 @@ an asset, a schedule and checks; the HTTP client in `model_sync.http` fetches it
 """
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from model_sync.catalog.money import PriceError, exact_json, price_per_million
 from model_sync.catalog.providers import canonical_provider
@@ -58,6 +60,11 @@ class Rejection:
     reason: str  # names the field: "field 'pricing': required field is missing"
     field: str | None = None
     excerpt: str = ""  # the start of the raw entry, as compact JSON
+
+
+class SettingError(ValueError):
+    """A source setting that cannot be used (its URL, its region); the message names where it
+    was set."""
 
 
 @dataclass(frozen=True)
@@ -188,10 +195,12 @@ class Request:
 
 @dataclass(frozen=True)
 class FetchContext:
-    """What a source may use to plan further requests: the rows of its main listing, settings
-    from the environment, and the Hugging Face repositories other sources name."""
+    """What a source may use to plan further requests: the rows of its main listing, the URL it
+    was read from, settings from the environment, and the Hugging Face repositories other
+    sources name."""
 
     rows: Sequence[Row]
+    url: str | None = None  # the listing's URL (a configured one, a region's); None: the spec's
     setting: Callable[[str], str | None] = lambda _name: None
     hugging_face_ids: Sequence[str] = ()
 
@@ -228,17 +237,41 @@ class SourceSpec:
     region_env: str | None = None  # the variable choosing the region; default: the first
     docs_url: str | None = None
 
+    @property
+    def url_env(self) -> str:
+        """The variable that replaces the source's URL: `MODEL_SYNC_<SOURCE>_URL`."""
+        return f"MODEL_SYNC_{self.name.upper()}_URL"
 
-    def endpoint(self, region: str | None) -> tuple[str, str | None]:
-        """The URL to read and its region: the chosen one, else the first listed, else `url`."""
+    def endpoint(self, region: str | None,
+                 url: str | None = None) -> tuple[str, str | None]:
+        """The URL to read and its region: `url` when one is configured, else the chosen
+        region's endpoint (default the first listed), else the spec's `url`."""
         if not self.regions:
-            return self.url, None
+            return url or self.url, None
         chosen = region or next(iter(self.regions))
         if chosen not in self.regions:
             known = ", ".join(self.regions)
-            raise ValueError(f"{self.name}: unknown region {chosen!r} in {self.region_env}; "
-                             f"known: {known}")
-        return self.regions[chosen], chosen
+            raise SettingError(f"{self.name}: unknown region {chosen!r} in {self.region_env}; "
+                               f"known: {known}")
+        return url or self.regions[chosen], chosen
+
+
+def checked_url(value: str, source: str, setting: str) -> str:
+    """`value` (stripped) when it is an http(s) URL with a host, else a SettingError naming the
+    source and the `setting` it came from (a password in the value is masked)."""
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+        usable = (parts.scheme in ("http", "https") and bool(parts.hostname)
+                  and not any(c.isspace() for c in url))
+        _port = parts.port  # a port that is not a number raises here
+    except ValueError:
+        usable = False
+    if not usable:
+        shown = re.sub(r"//[^/?#]*@", "//***@", url)[:200]  # no credentials in the message
+        raise SettingError(f"{source}: {setting} must be an http(s) URL such as "
+                           f"https://host/path, got {shown!r}")
+    return url
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from model_sync.sources.base import (
     Auth,
@@ -44,11 +45,16 @@ def next_page_token(payload: Any) -> str | None:
 
 
 def account_models(context: FetchContext) -> Iterator[Request]:
-    """The account's own models (fine-tunes, uploads) when `FIREWORKS_ACCOUNT_ID` is set."""
+    """The account's own models (fine-tunes, uploads) when `FIREWORKS_ACCOUNT_ID` is set: the
+    listing's URL (a configured one too) with the account in place of `fireworks`."""
     account = context.setting(ACCOUNT_ENV)
     if account and account != "fireworks":
-        yield Request(url=f"{API}/{account}/models", variant="account",
-                      params={"pageSize": PAGE_SIZE})
+        listing = urlsplit(context.url or SPEC.url)
+        # `.../accounts/fireworks/models`: the segment before the last names the account.
+        head, _, last = listing.path.rstrip("/").rpartition("/")
+        path = f"{head.rpartition('/')[0]}/{quote(account, safe='')}/{last}"
+        yield Request(url=urlunsplit(listing._replace(path=path, query="", fragment="")),
+                      variant="account", params={"pageSize": PAGE_SIZE})
 
 
 def _model(entry: Any, ctx: ParseContext, index: int) -> Row:

@@ -4,6 +4,7 @@ another source names, with downloads, likes, license, library, dates and gating.
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from model_sync.sources.base import (
     Auth,
@@ -40,13 +41,17 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
 
 
 def named_repositories(context: FetchContext) -> Iterator[Request]:
-    """`GET /api/models/{repo}` for each repository other sources name but the top N lacks."""
+    """`GET /api/models/{repo}` for each repository other sources name but the top N lacks,
+    under the listing's URL (a configured mirror's too)."""
+    listing = urlsplit(context.url or API)
     listed = {row["source_key"].casefold() for row in context.rows}
     for repo_id in context.hugging_face_ids:
         if repo_id.casefold() in listed or repo_id.count("/") != 1:
             continue
-        yield Request(url=f"{API}/{repo_id}", variant=repo_variant(repo_id),
-                      params={"expand[]": EXPAND}, paging="none")
+        path = f"{listing.path.rstrip('/')}/{quote(repo_id, safe='/')}"
+        url = urlunsplit(listing._replace(path=path, query="", fragment=""))
+        yield Request(url=url, variant=repo_variant(repo_id), params={"expand[]": EXPAND},
+                      paging="none")
 
 
 def repo_variant(repo_id: str) -> str:
