@@ -3,9 +3,12 @@ report the health of every source."""
 
 import argparse
 import json
+import logging
 import os
+import shutil
 import sys
 import time
+from collections import Counter
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--min-rows", type=int, metavar="N", default=None,
                       help="accept N or more models from every source, and N or more offerings "
                            "in the catalog, instead of the defaults (for small recordings)")
+    sync.add_argument("--verbose", action="store_true",
+                      help="show the runs' logs as they happen, with the tracebacks of errors")
 
     record = sub.add_parser("record", help="save the live responses of sources in the replay "
                                            "layout, for MODEL_SYNC_REPLAY_DIR")
@@ -44,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     normalize.add_argument("file", type=Path, help="a recorded response body (JSON)")
     normalize.add_argument("--as-of", help="sync date for dated price lists (default: the date "
                                            "in the file name, else today)")
+    normalize.add_argument("--max-rejected-share", type=float, default=0.02, metavar="SHARE",
+                           help="exit 1 when more than this share of the entries is rejected "
+                                "(malformed; summarized on stderr); default 0.02")
 
     export = sub.add_parser("export", help="write the active catalog (or the models rollup) as "
                                            "JSON, CSV or Parquet")
@@ -73,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "health":
         return _health(args.select, args.json)
     if args.command == "normalize":
-        return _normalize(args.source, args.file, args.as_of)
+        return _normalize(args.source, args.file, args.as_of, args.max_rejected_share)
     if args.command == "record":
         return _record(args.out, args.source)
-    return _sync(args.select, args.dry_run, args.min_rows)
+    return _sync(args.select, args.dry_run, args.min_rows, args.verbose)
 
 
 def _echo(line: str) -> None:
@@ -87,25 +95,42 @@ def _echo(line: str) -> None:
 # -- normalize ---------------------------------------------------------------------------------
 
 
-def _normalize(source: str, file: Path, as_of: str | None) -> int:
+def _normalize(source: str, file: Path, as_of: str | None,
+               max_rejected_share: float = 0.02) -> int:
     try:
         spec = get_source(source)
     except KeyError as exc:
         print(redact(f"model-sync: {exc.args[0]}"), file=sys.stderr)
         return 2
+    from model_sync.defs.source_assets import dedupe
+
     when = _as_of(file, as_of)
+    context = ParseContext(source=spec.name, fetched_at=when)
     try:
         payload = loads(file.read_bytes(), spec.name)
-        rows = spec.parse(payload, ParseContext(source=spec.name, fetched_at=when))
+        rows = spec.parse(payload, context)
     except (OSError, ParseError) as exc:
         print(redact(f"model-sync: {exc}"), file=sys.stderr)
         return 1
+    rejected = list(context.rejected)
+    rows = dedupe(rows, spec.name, logging.getLogger("model_sync.normalize"), rejected)
     out = sys.stdout
     for row in rows:
         out.write(json.dumps({c: row[c] for c in OFFERING_COLUMNS}, default=_json_value,
                              ensure_ascii=False))
         out.write("\n")
-    return 0
+    if not rejected:
+        return 0
+    total = len(rows) + len(rejected)
+    share = len(rejected) / total
+    reasons = Counter(r.reason for r in rejected).most_common(2)
+    over = share > max_rejected_share
+    print(redact(
+        f"model-sync: {spec.name}: {len(rejected):,} of {total:,} entries rejected "
+        f"({share:.1%}, {'over' if over else 'within'} the allowed {max_rejected_share:.1%}): "
+        + "; ".join(f"{reason} ({n})" for reason, n in reasons)
+        + f"; e.g. {rejected[0].source_key!r}"), file=sys.stderr)
+    return 1 if over else 0
 
 
 def _as_of(file: Path, as_of: str | None) -> datetime:
@@ -163,8 +188,9 @@ def _export(fmt: str, table: str, out: Path | None, include_archived: bool,
 # -- sync --------------------------------------------------------------------------------------
 
 
-def _sync(select: list[str] | None, dry_run: bool, min_rows: int | None = None) -> int:
-    from model_sync.sync import run_sync
+def _sync(select: list[str] | None, dry_run: bool, min_rows: int | None = None,
+          verbose: bool = False) -> int:
+    from model_sync.sync import SettingsError, run_sync
 
     try:
         names = [get_source(n).name for n in select] if select else None
@@ -172,8 +198,22 @@ def _sync(select: list[str] | None, dry_run: bool, min_rows: int | None = None) 
         print(redact(f"model-sync: {exc.args[0]}"), file=sys.stderr)
         return 2
     started = time.monotonic()
-    report = run_sync(names, dry_run=dry_run, echo=_echo, min_rows=min_rows)
-    print(redact(report.render()))  # its notes quote the failures
+    try:
+        # Quiet unless asked: the report below has one line per asset; the runs' own logs (and
+        # the tracebacks of expected failures) are for --verbose and the UI.
+        report = run_sync(names, dry_run=dry_run, echo=_echo, min_rows=min_rows,
+                          log_level="INFO" if verbose else "CRITICAL")
+    except SettingsError as exc:
+        print(redact(f"model-sync: {exc}"), file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if verbose:
+            raise
+        print(redact(f"model-sync: sync failed: {type(exc).__name__}: {exc} (run with "
+                     "--verbose for the traceback)"), file=sys.stderr)
+        return 1
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    print(redact(report.render(width)))  # its notes quote the failures
     home = os.environ.get("DAGSTER_HOME")
     print(f"\nfinished in {time.monotonic() - started:.1f}s; catalog: {report.database}"
           + (f"; Dagster instance: {home}" if home else ""))

@@ -98,6 +98,15 @@ def fixtures_http() -> HttpClientResource:
     return HttpClientResource(replay_dir=str(FIXTURES))
 
 
+def table_row(report: str, name: str) -> list[str]:
+    """The words of an asset's line in the table `model-sync sync` prints (name, status, ...)."""
+    for line in report.splitlines():
+        words = line.split()
+        if words and words[0] == name:
+            return words
+    raise AssertionError(f"no line for {name} in:\n{report}")
+
+
 def ctx(source: str, when: str = "2026-08-01") -> ParseContext:
     return ParseContext(source=source, fetched_at=datetime.fromisoformat(when).replace(tzinfo=UTC))
 

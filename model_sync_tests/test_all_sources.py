@@ -11,7 +11,7 @@ from model_sync.definitions import defs
 from model_sync.defs.resources import HttpClientResource
 from model_sync.sources import SOURCES, SOURCES_BY_NAME
 from model_sync.sources.base import OFFERING_ROLES
-from model_sync_tests.conftest import FIXTURE_CONFIG, FIXTURE_SOURCES
+from model_sync_tests.conftest import FIXTURE_CONFIG, FIXTURE_SOURCES, table_row
 
 ASSETS = list(defs.assets)
 
@@ -117,7 +117,7 @@ def test_sync_in_replay_mode_fills_the_catalog_with_every_source(synced_db):
     done, store = synced_db
     assert done.returncode == 0, done.stdout + done.stderr
     for spec in SOURCES:
-        assert f"\n{spec.name:<22} success" in done.stdout, spec.name
+        assert table_row(done.stdout, spec.name)[1] == "success", spec.name
         assert store.source_count(spec.name) > 0, spec.name
     catalog = store.catalog_rows()
     described = {s for row in catalog for s in row["sources"]}

@@ -21,7 +21,7 @@ from model_sync.defs.source_assets import fetch_rows
 from model_sync.http.client import Credentials
 from model_sync.sources import SOURCES, SOURCES_BY_NAME, fireworks, huggingface
 from model_sync.sources.base import FetchContext, SettingError
-from model_sync_tests.conftest import FIXTURES
+from model_sync_tests.conftest import FIXTURES, table_row
 from model_sync_tests.http_servers import serve
 
 LOG = logging.getLogger("test.base_url")
@@ -364,7 +364,8 @@ def test_the_command_line_names_a_bad_url_in_one_line(monkeypatch, capsys, tmp_p
     out, err = capsys.readouterr()
     expected = ("openrouter: MODEL_SYNC_OPENROUTER_URL must be an http(s) URL such as "
                 "https://host/path, got 'openrouter.example.internal/api/v1/models'")
-    assert f"{expected}; not synced" in out.splitlines()
+    assert table_row(out, "openrouter")[1] == "failed"
+    assert expected.removeprefix("openrouter: ") in out
     assert "Traceback" not in out + err
 
     assert main(["record", "--out", str(tmp_path / "rec"), "--source", "openrouter"]) == 1

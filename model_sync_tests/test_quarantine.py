@@ -161,3 +161,31 @@ def test_a_wrong_payload_as_a_whole_still_fails_the_sync(tmp_path, catalog_db):
     [failure] = result.get_step_failure_events()
     description = failure.step_failure_data.user_failure_data.description
     assert description.startswith("openrouter: expected the 'data' field of the response")
+
+
+def test_normalize_prints_the_good_rows_and_one_line_about_the_rejected(litellm, tmp_path,
+                                                                        capsys):
+    from model_sync.cli import main
+
+    models = [k for k, v in litellm.items() if isinstance(v, dict) and k != "sample_spec"]
+    few = dict(litellm)
+    for key in models[:3]:
+        few[key] = dict(few[key], input_cost_per_token="n/a")
+    path = tmp_path / f"{LITELLM}.json"
+    path.write_text(json.dumps(few))
+    assert main(["normalize", "litellm", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == len(models) - 3
+    assert err.splitlines() == [
+        f"model-sync: litellm: 3 of {len(models):,} entries rejected (0.1%, within the allowed "
+        f"2.0%): field 'input_cost_per_token': expected a number, got 'n/a' (3); "
+        f"e.g. {models[0]!r}"]
+
+    many = dict(litellm)
+    for key in models[:: 20]:
+        many[key] = dict(many[key], input_cost_per_token="n/a")
+    path.write_text(json.dumps(many))
+    assert main(["normalize", "litellm", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert "over the allowed 2.0%" in err and len(err.splitlines()) == 1
+    assert main(["normalize", "litellm", str(path), "--max-rejected-share", "0.1"]) == 0

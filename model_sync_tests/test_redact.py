@@ -176,9 +176,9 @@ class EchoingApi:
 
 
 def groq_asset(monkeypatch, url: str) -> dg.AssetsDefinition:
-    """The groq asset read from `url`, without the retry policy's minutes of backoff. A key goes
+    """The groq asset read from `url`, without the retries' seconds of backoff. A key goes
     only to the origins its spec is configured with, so the spec is the one pointed at `url`."""
-    monkeypatch.setattr(source_assets, "SOURCE_RETRY_POLICY", None)
+    monkeypatch.setattr(source_assets, "SOURCE_RETRIES", source_assets.RetrySchedule((), ()))
     spec = dataclasses.replace(GROQ, url=url)
     return source_assets.build_source_asset(spec, resolve_cadences([spec], env={})["groq"])
 

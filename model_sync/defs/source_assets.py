@@ -150,7 +150,7 @@ def fetch_rows(spec: SourceSpec, http: HttpClientResource, params: dict[str, str
     if spec.extra_requests is not None:
         meta.update(_fetch_extra(spec, http, client, store, rows, api_key, parse, log,
                                  max_extra_requests, url, override))
-    fetched.rows = rows = _dedupe(rows, spec, log, fetched.rejected)
+    fetched.rows = rows = dedupe(rows, spec.name, log, fetched.rejected)
     meta.update({"pages": pages, "bytes": size, "requests": client.requests_made})
     if client.rate_limit_waits:
         meta["rate_limit_wait_seconds"] = round(sum(client.rate_limit_waits), 1)
@@ -213,7 +213,7 @@ def _fetch_extra(spec, http, client, store, rows, api_key, parse, log, limit: in
     return {"extra_requests": len(requests), "extra_missing": len(missing)}
 
 
-def _dedupe(rows: list[Row], spec: SourceSpec, log, rejected: list[Rejection]) -> list[Row]:
+def dedupe(rows: list[Row], source: str, log, rejected: list[Rejection]) -> list[Row]:
     """Paged APIs can repeat an entry across pages: an identical copy is dropped (keeping the
     first); copies of one key that differ are all rejected, since neither can be trusted."""
     copies: dict[str, list[Row]] = {}
@@ -235,7 +235,7 @@ def _dedupe(rows: list[Row], spec: SourceSpec, log, rejected: list[Rejection]) -
             key, f"the id appears {len(same_key)} times in the payload with different values; "
                  "none is taken", None, excerpt([_content(r) for r in same_key])))
     if repeated:
-        log.warning(f"{spec.name}: {repeated} entries appeared twice with the same content; "
+        log.warning(f"{source}: {repeated} entries appeared twice with the same content; "
                     "kept the first")
     return kept
 
@@ -393,8 +393,9 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
             yield from results(spec.name, not_evaluated(spec, checks, str(exc)), checks)
             attempts = context.retry_number + 1
             after = f" (after {attempts} attempts)" if attempts > 1 else ""
+            offline = isinstance(exc, FetchError) and exc.offline
             raise _failure(spec, f"{exc}{after}. The previous rows are kept.", context,
-                           logged=True) from None
+                           logged=True, metadata={"offline": True} if offline else None) from None
         except SyncBlocked as exc:
             record("blocked", str(exc), rows_fetched=len(fetched.rows) if fetched else None)
             context.log.error(redact(f"{spec.name}: sync blocked: {exc}"))
@@ -445,13 +446,13 @@ def _skip(spec: SourceSpec, reason: str, context: dg.AssetExecutionContext):
 
 
 def _failure(spec: SourceSpec, message: str, context: dg.AssetExecutionContext, *,
-             logged: bool = False) -> dg.Failure:
+             logged: bool = False, metadata: dict[str, Any] | None = None) -> dg.Failure:
     """A failure that is not retried: one clear line in the log and in the UI."""
     message = redact(message)
     if not logged:
         context.log.error(f"{spec.name}: {message}")
     text = message if message.startswith(f"{spec.name}:") else f"{spec.name}: {message}"
-    return dg.Failure(description=text, allow_retries=False)
+    return dg.Failure(description=text, allow_retries=False, metadata=metadata)
 
 
 def not_evaluated(spec: SourceSpec, checks, why: str) -> list[validate.Finding]:
