@@ -9,15 +9,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from model_sync.catalog.merge import PLAUSIBLE_MAX_PRICE, catalog_key
+from model_sync.catalog.merge import (
+    CONTEXT_MAX,
+    CONTEXT_MIN,
+    PLAUSIBLE_MAX_PRICE,
+    catalog_key,
+    generates_text,
+)
 from model_sync.catalog.money import format_decimal
 from model_sync.catalog.schema import PRICE_FIELDS
 
 Severity = Literal["ERROR", "WARN"]
 Rows = Sequence[Mapping[str, Any]]
-
-TEXT_KINDS = frozenset({"chat", "completion", "responses"})
-CONTEXT_MIN, CONTEXT_MAX = 256, 100_000_000
 
 
 @dataclass
@@ -101,17 +104,6 @@ def prices_non_negative(rows: Rows) -> Finding:
                    {"negative_prices": len(bad), "sample": bad[:10]})
 
 
-def generates_text(row: Mapping[str, Any]) -> bool:
-    """Text-generation offerings: the ones that have an output price and a context window.
-
-    Embedding, image and audio models are priced and limited differently (an image model's
-    77-token prompt limit is real), so the WARN rules below leave them out.
-    """
-    if row.get("kind") is not None:
-        return row["kind"] in TEXT_KINDS
-    return "text" in (row.get("output_modalities") or ())
-
-
 def prices_plausible(rows: Rows) -> Finding:
     """ERROR: no published price above 1,000 USD per 1M tokens. Such prices are unit slips
     upstream (a per-1M price written where a per-token one belongs): the merge withholds them,
@@ -148,15 +140,27 @@ def output_price_present(rows: Rows) -> Finding:
 
 
 def context_window_range(rows: Rows) -> Finding:
-    """WARN: a text model's context window outside 256 .. 100M tokens is more likely a typo."""
+    """WARN: a text model's context window outside 256 .. 100M tokens, or an output limit above
+    100M, is more likely a typo; the merge withholds such source values and they are named here."""
     bad = [f"{r['provider']}/{r['model_id']}={r['context_window']:,}" for r in rows
            if r.get("context_window") is not None and generates_text(r)
            and not CONTEXT_MIN <= r["context_window"] <= CONTEXT_MAX]
+    bad += [f"{r['provider']}/{r['model_id']} max_output_tokens={r['max_output_tokens']:,}"
+            for r in rows
+            if r.get("max_output_tokens") is not None and r["max_output_tokens"] > CONTEXT_MAX]
+    withheld = [f"{r['provider']}/{r['model_id']} {name} {source}={value:,}" for r in rows
+                for name, values in ((r.get("field_sources") or {}).get("withheld") or {}).items()
+                for source, value in values.items()]
     bounds = f"{CONTEXT_MIN:,}..{CONTEXT_MAX:,} tokens"
     text = (f"every text-generation context window is within {bounds}" if not bad
-            else f"{len(bad)} context windows outside {bounds}: " + ", ".join(bad[:5]))
+            else f"{len(bad)} context windows or output limits outside {bounds}: "
+            + ", ".join(bad[:5]))
+    if withheld:
+        text += (f"; {len(withheld)} implausible source limits withheld (the next source's "
+                 "value is used, or none): " + ", ".join(withheld[:5]))
     return Finding("context_window_range", not bad, "WARN", text,
-                   {"out_of_range": len(bad), "sample": bad[:10]})
+                   {"out_of_range": len(bad), "withheld": len(withheld),
+                    "sample": (bad or withheld)[:10]})
 
 
 def _pct(share: float, sign: bool = True) -> str:

@@ -31,7 +31,9 @@ CATALOG_RULES = {
     "output_price_present": "Warning: text-generation offerings priced for input are priced "
                             "for output too.",
     "context_window_range": "Warning: text-generation context windows lie between 256 and "
-                            "100M tokens.",
+                            "100M tokens and no output limit exceeds 100M. Source values "
+                            "outside that are typos: another source's plausible value is used, "
+                            "or none, and the description names the values withheld.",
 }
 BLOCKING = {"min_rows", "drop_guard", "price_coverage", "unique_offerings", "prices_non_negative",
             "prices_plausible"}
