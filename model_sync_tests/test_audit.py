@@ -7,6 +7,7 @@ from decimal import Decimal
 import dagster as dg
 import pytest
 
+from model_sync.catalog import validate
 from model_sync.catalog.schema import OFFERING_COLUMNS
 from model_sync.definitions import defs
 from model_sync.defs.resources import HttpClientResource
@@ -29,6 +30,47 @@ LAB = [f"lab/m{i}" for i in range(10)]
 HUNDRED = [f"lab/m{i:03}" for i in range(100)]
 
 
+# -- drop_guard: net drop and removed share ------------------------------------------------------
+
+
+def test_drop_guard_blocks_a_sync_whose_models_were_replaced_though_the_count_held():
+    previous = rows(*LAB)
+    now = rows(*LAB[:6], "new/a", "new/b", "new/c", "new/d")  # 4 gone, 4 new: net 0
+    finding = validate.drop_guard(previous, now, 0.2, "openrouter")
+    assert finding.blocks
+    assert finding.description == (
+        "openrouter: 4 of the 10 rows of its last good sync are gone (40.0%, allowed: 30.0%) "
+        "while 4 new ones arrived (10 rows, +0.0% net): a different set of models, not an "
+        "update, e.g. gone: lab/m6, lab/m7, lab/m8, lab/m9; the last good rows are kept")
+    assert (finding.metadata["removed"], finding.metadata["added"]) == (4, 4)
+    assert finding.metadata["removed_sample"] == ["lab/m6", "lab/m7", "lab/m8", "lab/m9"]
+
+
+def test_drop_guard_allows_removals_up_to_the_configured_share():
+    previous = rows(*LAB)
+    now = rows(*LAB[:7], "new/a", "new/b", "new/c")  # 3 of 10 gone: not more than 30%
+    assert validate.drop_guard(previous, now, 0.2, "openrouter").passed
+    now = rows(*LAB[:5], "new/a", "new/b", "new/c", "new/d", "new/e")
+    assert validate.drop_guard(previous, now, 0.2, "openrouter").blocks
+    finding = validate.drop_guard(previous, now, 0.2, "openrouter", max_removed_share=0.5)
+    assert finding.passed and "5 removed (50.0%, allowed: 50.0%) and 5 added" in (
+        finding.description)
+
+
+def test_drop_guard_still_blocks_a_plain_drop_and_accepting_it_accepts_its_removals():
+    previous, now = rows(*LAB), rows(*LAB[:4])
+    finding = validate.drop_guard(previous, now, 0.2, "openrouter")
+    assert finding.blocks and finding.description.startswith(
+        "openrouter has 4 rows, 60.0% fewer than the 10 of its last good sync (allowed: 20.0%); "
+        "6 removed (60.0%, allowed: 30.0%) and 0 added, e.g. gone: lab/m4")
+    # An operator who accepts a 60% drop accepts that those models are gone.
+    assert validate.drop_guard(previous, now, 0.9, "openrouter").passed
+
+
+def test_drop_guard_passes_a_first_sync():
+    assert validate.drop_guard([], rows(*LAB), 0.2, "openrouter").passed
+
+
 # -- through the source asset, on real payloads ---------------------------------------------------
 
 
@@ -41,6 +83,58 @@ def materialize(root, catalog_db, selection, day=None, config=None):
 
 def checks(result):
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def link(root, source, day, target):
+    """Serve a recorded payload (linked, never copied) as the snapshot of `day`."""
+    (root / source).mkdir(parents=True, exist_ok=True)
+    (root / source / f"{day}.json").symlink_to(target)
+
+
+def assert_blocked_and_kept(result, catalog_db, source, good, rows_fetched):
+    assert not result.success
+    failure = result.get_step_failure_events()[0]
+    assert failure.step_key == source
+    assert "blocked" in failure.step_failure_data.user_failure_data.description
+    store = catalog_db.store()
+    kept = store.source_rows(source)
+    assert len(kept) == len(good) and kept == good  # same rows, same content
+    last = store.sync_history(source, limit=1)[0]
+    assert last["status"] == "blocked" and last["rows_fetched"] == rows_fetched
+
+
+def test_an_older_openrouter_snapshot_after_a_newer_one_is_blocked(tmp_path, catalog_db,
+                                                                   payloads):
+    """2026-08-19 then 2026-03-10: 193 of 414 models gone, 125 new, a net drop of only 16%."""
+    root = tmp_path / "replay"
+    link(root, "openrouter", "2026-08-19", payloads / "openrouter" / "2026-08-19.json")
+    assert materialize(root, catalog_db, ["openrouter"], day="2026-08-19").success
+    good = catalog_db.store().source_rows("openrouter")
+    link(root, "openrouter", "2026-08-20", payloads / "openrouter" / "2026-03-10.json")
+    newer = {m["id"] for m in json.loads((payloads / "openrouter" / "2026-08-19.json")
+                                         .read_text())["data"]}
+    older = {m["id"] for m in json.loads((payloads / "openrouter" / "2026-03-10.json")
+                                         .read_text())["data"]}
+    assert (len(newer - older), len(older - newer)) == (193, 125)
+
+    result = materialize(root, catalog_db, ["openrouter"], day="2026-08-20")
+    evaluations = checks(result)
+    guard = evaluations["openrouter_drop_guard"]
+    assert not guard.passed and guard.severity == dg.AssetCheckSeverity.ERROR
+    assert guard.description.startswith(
+        "openrouter: 193 of the 414 rows of its last good sync are gone (46.6%, allowed: 30.0%) "
+        "while 125 new ones arrived (346 rows, -16.4% net)")
+    gone = sorted(newer - older)[:5]
+    assert f"e.g. gone: {', '.join(gone)}; the last good rows are kept" in guard.description
+    assert guard.metadata["removed_sample"].value == sorted(newer - older)[:10]
+    assert evaluations["openrouter_min_rows"].passed
+    assert evaluations["openrouter_price_coverage"].passed
+    assert_blocked_and_kept(result, catalog_db, "openrouter", good, 346)
+
+    # Accepted on purpose: the operator raises the share for this run.
+    config = {"ops": {"openrouter": {"config": {"max_removed_share": 0.5}}}}
+    assert materialize(root, catalog_db, ["openrouter"], day="2026-08-20", config=config).success
+    assert catalog_db.store().source_count("openrouter") == 346
 
 
 @pytest.mark.parametrize("field", ["context_length", "max_completion_tokens"])

@@ -47,24 +47,48 @@ def min_rows(rows: Rows, minimum: int, what: str) -> Finding:
                    {"rows": count, "minimum": minimum})
 
 
-def drop_guard(count: int, previous: int, max_drop_share: float, what: str) -> Finding:
-    """Fail when the row count fell by more than `max_drop_share` since the last good sync."""
-    if previous == 0:
+def drop_guard(previous: Rows, rows: Rows, max_drop_share: float, what: str,
+               max_removed_share: float = 0.3) -> Finding:
+    """Fail when the row count fell by more than `max_drop_share` since the last good sync, or
+    more than `max_removed_share` of its rows are gone however many new ones came (never below
+    `max_drop_share`: accepting a drop accepts its removals)."""
+    count, before = len(rows), len(previous)
+    if before == 0:
         return Finding("drop_guard", True, "ERROR",
                        f"{what}: no previous good sync to compare with",
                        {"rows": count, "previous_rows": 0})
-    drop = (previous - count) / previous
-    passed = drop <= max_drop_share
-    if passed:
-        text = (f"{what} has {count:,} rows; the last good sync had {previous:,} "
-                f"({_pct(-drop)}), within the allowed drop of {_pct(max_drop_share, sign=False)}")
-    else:
+    keys = {r["source_key"] for r in rows}
+    old_keys = {r["source_key"] for r in previous}
+    removed = sorted(old_keys - keys)
+    added = len(keys - old_keys)
+    drop = (before - count) / before
+    change = (count - before) / before  # not -drop: an unchanged count reads +0.0%, not -0.0%
+    removed_share = len(removed) / before
+    removal_limit = max(max_removed_share, max_drop_share)
+    dropped = drop > max_drop_share
+    churned = removed_share > removal_limit
+    churn = (f"{len(removed):,} removed ({_pct(removed_share, sign=False)}, allowed: "
+             f"{_pct(removal_limit, sign=False)}) and {added:,} added")
+    if dropped:
         text = (f"{what} has {count:,} rows, {_pct(drop, sign=False)} fewer than the "
-                f"{previous:,} of its last good sync (allowed: "
-                f"{_pct(max_drop_share, sign=False)}); the last good rows are kept")
-    return Finding("drop_guard", passed, "ERROR", text,
-                   {"rows": count, "previous_rows": previous, "drop_share": round(drop, 4),
-                    "max_drop_share": max_drop_share})
+                f"{before:,} of its last good sync (allowed: "
+                f"{_pct(max_drop_share, sign=False)}); {churn}")
+    elif churned:
+        text = (f"{what}: {len(removed):,} of the {before:,} rows of its last good sync are "
+                f"gone ({_pct(removed_share, sign=False)}, allowed: "
+                f"{_pct(removal_limit, sign=False)}) while {added:,} new ones arrived "
+                f"({count:,} rows, {_pct(change)} net): a different set of models, not an update")
+    else:
+        text = (f"{what} has {count:,} rows; the last good sync had {before:,} "
+                f"({_pct(change)}), within the allowed drop of {_pct(max_drop_share, sign=False)}; "
+                f"{churn}")
+    if dropped or churned:
+        text += f", e.g. gone: {', '.join(removed[:5])}; the last good rows are kept"
+    return Finding("drop_guard", not (dropped or churned), "ERROR", text,
+                   {"rows": count, "previous_rows": before, "drop_share": round(drop, 4),
+                    "max_drop_share": max_drop_share, "removed": len(removed), "added": added,
+                    "removed_share": round(removed_share, 4),
+                    "max_removed_share": removal_limit, "removed_sample": removed[:10]})
 
 
 def price_coverage(rows: Rows, previous_share: float | None, what: str,

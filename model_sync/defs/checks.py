@@ -13,8 +13,11 @@ from model_sync.sources.base import SourceSpec
 
 SOURCE_RULES = {
     "min_rows": "Blocking: the sync returned at least the minimum number of models.",
-    "drop_guard": "Blocking: the model count did not drop more than the allowed share (default "
-                  "20%) since the last good sync; otherwise the last good rows are kept.",
+    "drop_guard": "Blocking: the model count did not drop more than the allowed share "
+                  "(max_drop_share, default 20%) since the last good sync, and no more of its "
+                  "models are gone than max_removed_share (default 30%) even if as many new ones "
+                  "arrived (another set of models, e.g. an old snapshot); otherwise the last good "
+                  "rows are kept.",
     "price_coverage": "Blocking: the share of priced models did not collapse since the last good "
                       "sync (a sign of a renamed price field).",
     "price_jumps": "Warning: no price moved by more than the allowed ratio (default 10x) since "
