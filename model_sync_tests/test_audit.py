@@ -71,6 +71,46 @@ def test_drop_guard_passes_a_first_sync():
     assert validate.drop_guard([], rows(*LAB), 0.2, "openrouter").passed
 
 
+# -- price_jumps: tenfold moves, moves to and from free, prices no longer published ---------------
+
+
+def test_price_jumps_flags_moves_to_and_from_free_and_lost_prices():
+    previous = [*rows("lab/jump", "lab/free", "lab/lost", "lab/same"),
+                row("lab/paid", input_price=Decimal(0))]
+    now = [row("lab/jump", input_price=Decimal(20)), row("lab/free", input_price=Decimal(0)),
+           row("lab/lost", input_price=None), row("lab/same"),
+           row("lab/paid", input_price=Decimal("0.5")), row("lab/new", input_price=None)]
+    finding = validate.price_jumps(previous, now, 10, "openrouter")
+    assert not finding.passed and finding.severity == "WARN"
+    assert {k: finding.metadata[k] for k in ("jumps", "turned_free", "turned_paid",
+                                             "price_lost")} == dict.fromkeys(
+        ("jumps", "turned_free", "turned_paid", "price_lost"), 1)
+    assert finding.metadata["sample"] == [
+        "openrouter/lab/jump input_price 1 → 20",
+        "openrouter/lab/free input_price 1 → 0",
+        "openrouter/lab/paid input_price 0 → 0.5",
+        "openrouter/lab/lost input_price 1 → null",
+    ]
+    assert finding.description.startswith(
+        "openrouter: 1 prices moved by more than 10x, 1 prices turned free (0), 1 free prices "
+        "turned paid, 1 prices are no longer published (now null), e.g. ")
+
+
+def test_price_jumps_passes_ordinary_repricing_and_newly_published_prices():
+    previous = rows("lab/a", "lab/b", input_price=None) + rows("lab/c")
+    now = [row("lab/a", input_price=Decimal(3)), row("lab/b", input_price=None),
+           row("lab/c", input_price=Decimal(9))]
+    finding = validate.price_jumps(previous, now, 10, "openrouter")
+    assert finding.passed and finding.metadata["sample"] == []
+
+
+def test_price_jumps_sample_takes_every_kind_in_turn():
+    previous = rows(*HUNDRED)
+    now = rows(*HUNDRED[:90], input_price=None) + rows(*HUNDRED[90:], input_price=Decimal(50))
+    sample = validate.price_jumps(previous, now, 10, "openrouter").metadata["sample"]
+    assert sum("→ 50" in s for s in sample) == 5 and sum("→ null" in s for s in sample) == 5
+
+
 # -- through the source asset, on real payloads ---------------------------------------------------
 
 
@@ -135,6 +175,45 @@ def test_an_older_openrouter_snapshot_after_a_newer_one_is_blocked(tmp_path, cat
     config = {"ops": {"openrouter": {"config": {"max_removed_share": 0.5}}}}
     assert materialize(root, catalog_db, ["openrouter"], day="2026-08-20", config=config).success
     assert catalog_db.store().source_count("openrouter") == 346
+
+
+def openrouter_day(root, day, prices):
+    """A recorded OpenRouter body of 100 models, with the given prompt prices by model."""
+    data = [{"id": f"lab/m{i:03}", "name": f"M{i}", "context_length": 8192,
+             "pricing": {"completion": "0.000002",
+                         **({} if prices.get(i, "0.000001") is None
+                            else {"prompt": prices.get(i, "0.000001")})}}
+            for i in range(100)]
+    (root / "openrouter").mkdir(parents=True, exist_ok=True)
+    (root / "openrouter" / f"{day}.json").write_text(json.dumps({"data": data}))
+
+
+def test_a_price_turning_free_or_unpublished_is_an_event_and_a_warning(tmp_path, catalog_db):
+    root = tmp_path / "replay"
+    config = {"ops": {"openrouter": {"config": {"min_rows": 1}}}}
+    openrouter_day(root, "2026-01-01", {2: "0"})
+    assert materialize(root, catalog_db, ["openrouter"], "2026-01-01", config).success
+    openrouter_day(root, "2026-01-02", {0: None, 1: "0", 2: "0.0000005"})
+    result = materialize(root, catalog_db, ["openrouter"], "2026-01-02", config)
+    assert result.success  # 1 of 100 lost its price: within the coverage allowance
+
+    jumps = checks(result)["openrouter_price_jumps"]
+    assert not jumps.passed and jumps.severity == dg.AssetCheckSeverity.WARN
+    assert jumps.metadata["sample"].value == [
+        "openrouter/lab/m001 input_price 1 → 0",
+        "openrouter/lab/m002 input_price 0 → 0.5",
+        "openrouter/lab/m000 input_price 1 → null",
+    ]
+    events = {(e["model_id"], e["change"], e["field"], e["old_value"], e["new_value"])
+              for e in catalog_db.store().changes(source="openrouter")
+              if e["run_id"] == result.run_id}
+    assert events == {
+        ("lab/m000", "price_changed", "input_price", "1", None),
+        ("lab/m001", "price_changed", "input_price", "1", "0"),
+        ("lab/m002", "price_changed", "input_price", "0", "0.5"),
+    }
+    lost = {r["model_id"]: r for r in catalog_db.store().source_rows("openrouter")}["lab/m000"]
+    assert lost["input_price"] is None and lost["output_price"] == Decimal(2)
 
 
 @pytest.mark.parametrize("field", ["context_length", "max_completion_tokens"])

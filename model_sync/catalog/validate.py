@@ -192,22 +192,56 @@ def _pct(share: float, sign: bool = True) -> str:
     return text
 
 
+_MOVES = {
+    "jumps": "prices moved by more than {ratio}x",
+    "turned_free": "prices turned free (0)",
+    "turned_paid": "free prices turned paid",
+    "price_lost": "prices are no longer published (now null)",
+}
+
+
 def price_jumps(previous: Rows, rows: Rows, max_ratio: float, what: str) -> Finding:
-    """WARN: a price that moved by more than `max_ratio` (up or down) is more often a data error
-    (a unit slip, a misplaced decimal point) than a real repricing."""
+    """WARN: a price that moved by more than `max_ratio` (up or down), turned free or paid, or is
+    no longer published (now null) is more often a data error (a unit slip, a misplaced decimal
+    point, a dropped field) than a real repricing."""
     before = {r["source_key"]: r for r in previous}
-    jumps = []
+    moves: dict[str, list[str]] = {kind: [] for kind in _MOVES}
     for row in rows:
         old = before.get(row["source_key"])
         if old is None:
             continue
         for name in PRICE_FIELDS:
             a, b = old.get(name), row.get(name)
-            if a and b and max(a / b, b / a) > max_ratio:
-                jumps.append(f"{row['provider']}/{row['model_id']} {name} "
-                             f"{format_decimal(a)} → {format_decimal(b)}")
-    text = (f"{what}: no price moved by more than {max_ratio:g}x" if not jumps else
-            f"{what}: {len(jumps)} prices moved by more than {max_ratio:g}x, e.g. "
-            + "; ".join(jumps[:5]))
-    return Finding("price_jumps", not jumps, "WARN", text,
-                   {"jumps": len(jumps), "max_ratio": max_ratio, "sample": jumps[:10]})
+            kind = _price_move(a, b, max_ratio)
+            if kind is not None:
+                moves[kind].append(f"{row['provider']}/{row['model_id']} {name} "
+                                   f"{format_decimal(a)} → "
+                                   f"{'null' if b is None else format_decimal(b)}")
+    found = [(kind, items) for kind, items in moves.items() if items]
+    summary = ", ".join(f"{len(items)} {_MOVES[kind].format(ratio=f'{max_ratio:g}')}"
+                        for kind, items in found)
+    # Taken in turns from each kind, so a few jumps are not hidden behind many lost prices.
+    per_kind = 10 // len(found) if found else 0
+    sample = [item for _, item in sorted(((i, item) for _, items in found
+                                          for i, item in enumerate(items[:per_kind])),
+                                         key=lambda pair: pair[0])]
+    text = (f"{what}: no price moved by more than {max_ratio:g}x, turned free or paid, or lost "
+            "its value" if not found else f"{what}: {summary}, e.g. " + "; ".join(sample[:5]))
+    return Finding("price_jumps", not found, "WARN", text,
+                   {**{kind: len(items) for kind, items in moves.items()},
+                    "max_ratio": max_ratio, "sample": sample})
+
+
+def _price_move(old: Any, new: Any, max_ratio: float) -> str | None:
+    """Which kind of suspicious move a price made, if any (prices are never negative)."""
+    if old is None:
+        return None
+    if new is None:
+        return "price_lost"
+    if old > 0 and new == 0:
+        return "turned_free"
+    if old == 0 and new > 0:
+        return "turned_paid"
+    if old > 0 and max(old / new, new / old) > max_ratio:
+        return "jumps"
+    return None

@@ -20,8 +20,9 @@ SOURCE_RULES = {
                   "rows are kept.",
     "price_coverage": "Blocking: the share of priced models did not collapse since the last good "
                       "sync (a sign of a renamed price field).",
-    "price_jumps": "Warning: no price moved by more than the allowed ratio (default 10x) since "
-                   "the last sync; such jumps are more often data errors than repricing.",
+    "price_jumps": "Warning: no price moved by more than the allowed ratio (default 10x), turned "
+                   "free (0) or paid, or stopped being published (null) since the last sync; "
+                   "such moves are more often data errors than repricing.",
 }
 
 CATALOG_RULES = {
