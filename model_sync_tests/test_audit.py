@@ -71,6 +71,41 @@ def test_drop_guard_passes_a_first_sync():
     assert validate.drop_guard([], rows(*LAB), 0.2, "openrouter").passed
 
 
+# -- price_coverage: the priced share of the rows present in both syncs ---------------------------
+
+
+def test_price_coverage_blocks_prices_lost_from_rows_that_had_them():
+    previous = rows(*HUNDRED)
+    now = rows(*HUNDRED)
+    for r in now[:3]:
+        r["input_price"] = None  # 3 of 100: 3 points, over the 2 allowed
+    finding = validate.price_coverage(previous, now, 0.02, "openrouter")
+    assert finding.blocks
+    assert ("of the 100 also in the last good sync, 97.0% are priced (last good sync: 100.0%, "
+            "allowed fall: 2.0 points); 3 previously priced rows lost their input price, e.g. "
+            "openrouter/lab/m000, openrouter/lab/m001, openrouter/lab/m002; a price field may "
+            "have been renamed") in finding.description
+    assert finding.metadata["lost_price"] == 3 and finding.metadata["share_drop"] == 0.03
+    now[2]["input_price"] = Decimal(1)  # 2 points: not more than allowed
+    assert validate.price_coverage(previous, now, 0.02, "openrouter").passed
+    assert validate.price_coverage(previous, now, 0.01, "openrouter").blocks
+
+
+def test_price_coverage_ignores_added_and_removed_rows():
+    previous = rows(*HUNDRED[:50]) + rows(*HUNDRED[50:], input_price=None)
+    # Half the models gone, and 400 new unpriced ones: the share of the whole sync fell from
+    # 50% to 10%, but no model that was priced lost its price.
+    now = rows(*HUNDRED[:50]) + rows(*[f"new/{i}" for i in range(400)], input_price=None)
+    finding = validate.price_coverage(previous, now, 0.02, "openrouter")
+    assert finding.passed and finding.metadata["compared_rows"] == 50
+    assert finding.metadata["priced_share"] == finding.metadata["previous_priced_share"] == 1
+
+
+def test_price_coverage_passes_when_nothing_can_be_compared():
+    finding = validate.price_coverage([], rows(*LAB, input_price=None), 0.02, "openrouter")
+    assert finding.passed and "no row in common" in finding.description
+
+
 # -- price_jumps: tenfold moves, moves to and from free, prices no longer published ---------------
 
 
@@ -175,6 +210,60 @@ def test_an_older_openrouter_snapshot_after_a_newer_one_is_blocked(tmp_path, cat
     config = {"ops": {"openrouter": {"config": {"max_removed_share": 0.5}}}}
     assert materialize(root, catalog_db, ["openrouter"], day="2026-08-20", config=config).success
     assert catalog_db.store().source_count("openrouter") == 346
+
+
+def rename_cost(models_dev, every=20):
+    """models.dev with `cost` renamed to `costs` in every `every`-th entry; the renamed keys."""
+    renamed = set()
+    for i, (provider_id, model_key, model) in enumerate(
+            (p, k, m) for p, provider in models_dev.items()
+            for k, m in provider["models"].items()):
+        if i % every == 0 and "cost" in model:
+            model["costs"] = model.pop("cost")
+            renamed.add(f"{provider_id}/{model_key}")
+    return renamed
+
+
+def test_a_price_field_renamed_in_five_percent_of_models_dev_is_blocked(tmp_path, catalog_db,
+                                                                         payloads):
+    root = tmp_path / "replay"
+    link(root, "models_dev", "2026-04-01", payloads / "models_dev" / "2026-04-01.json")
+    assert materialize(root, catalog_db, ["models_dev"], day="2026-04-01").success
+    good = catalog_db.store().source_rows("models_dev")
+    was_priced = {r["source_key"] for r in good if r["input_price"] is not None}
+    payload = json.loads((payloads / "models_dev" / "2026-06-01.json").read_text())
+    entries = sum(len(p["models"]) for p in payload.values())
+    renamed = rename_cost(payload)
+    assert len(renamed) <= entries / 20 + 1
+    (root / "models_dev" / "2026-06-01.json").write_text(json.dumps(payload))
+    lost = renamed & was_priced
+
+    result = materialize(root, catalog_db, ["models_dev"], day="2026-06-01")
+    evaluations = checks(result)
+    coverage = evaluations["models_dev_price_coverage"]
+    assert not coverage.passed and coverage.severity == dg.AssetCheckSeverity.ERROR
+    assert coverage.metadata["lost_price"].value == len(lost) > 150
+    assert coverage.metadata["share_drop"].value > 0.04
+    assert (f"{len(lost)} previously priced rows lost their input price, e.g. "
+            in coverage.description)
+    assert "a price field may have been renamed" in coverage.description
+    keys = {f"{r['provider']}/{r['model_id']}": r["source_key"] for r in good}
+    assert {keys[example] for example in coverage.metadata["sample"].value} <= lost
+    assert evaluations["models_dev_drop_guard"].passed
+    jumps = evaluations["models_dev_price_jumps"]
+    assert not jumps.passed and jumps.metadata["price_lost"].value >= len(lost)
+    assert_blocked_and_kept(result, catalog_db, "models_dev", good, entries)
+
+    # The real update of the same day, compared with the same last good sync, passes.
+    (root / "models_dev" / "2026-06-01.json").unlink()
+    link(root, "models_dev", "2026-06-01", payloads / "models_dev" / "2026-06-01.json")
+    result = materialize(root, catalog_db, ["models_dev"], day="2026-06-01")
+    assert result.success
+    evaluations = checks(result)
+    assert all(evaluations[f"models_dev_{rule}"].passed
+               for rule in ("min_rows", "drop_guard", "price_coverage"))
+    assert evaluations["models_dev_price_coverage"].metadata["lost_price"].value == 0
+    assert catalog_db.store().source_count("models_dev") == entries
 
 
 def openrouter_day(root, day, prices):

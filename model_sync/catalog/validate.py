@@ -91,22 +91,38 @@ def drop_guard(previous: Rows, rows: Rows, max_drop_share: float, what: str,
                     "max_removed_share": removal_limit, "removed_sample": removed[:10]})
 
 
-def price_coverage(rows: Rows, previous_share: float | None, what: str,
-                   max_loss: float = 0.5) -> Finding:
-    """Fail when far fewer rows carry a price than last time: a renamed or dropped price field."""
+def price_coverage(previous: Rows, rows: Rows, max_share_drop: float, what: str) -> Finding:
+    """Fail when, among the rows listed both in the last good sync and now, the share with an
+    input price fell by more than `max_share_drop` (0.02: 2 points): a renamed price field."""
     count = len(rows)
     priced = sum(1 for r in rows if r.get("input_price") is not None)
-    share = priced / count if count else 0.0
-    meta = {"priced_rows": priced, "rows": count, "priced_share": round(share, 4)}
-    if previous_share is None or previous_share == 0:
+    before = {r["source_key"]: r for r in previous}
+    both = [(before[r["source_key"]], r) for r in rows if r["source_key"] in before]
+    meta = {"priced_rows": priced, "rows": count, "compared_rows": len(both)}
+    if not both:
         return Finding("price_coverage", True, "ERROR",
-                       f"{what}: {priced:,} of {count:,} rows have an input price", meta)
-    meta["previous_priced_share"] = round(previous_share, 4)
-    passed = share >= previous_share * (1 - max_loss)
-    text = (f"{what}: {priced:,} of {count:,} rows have an input price ({_pct(share, sign=False)}"
-            f"; last good sync: {_pct(previous_share, sign=False)})")
+                       f"{what}: {priced:,} of {count:,} rows have an input price; no row in "
+                       "common with a last good sync to compare with", meta)
+    # Added and removed rows are left out: a wave of new unpriced models is not a lost price.
+    was = sum(1 for old, _ in both if old.get("input_price") is not None)
+    now = sum(1 for _, new in both if new.get("input_price") is not None)
+    lost = [f"{new['provider']}/{new['model_id']}" for old, new in both
+            if old.get("input_price") is not None and new.get("input_price") is None]
+    share, previous_share = now / len(both), was / len(both)
+    fall = (was - now) / len(both)  # one division, so 2 of 100 is exactly 0.02
+    passed = fall <= max_share_drop
+    meta.update({"priced_share": round(share, 4), "previous_priced_share": round(previous_share, 4),
+                 "share_drop": round(fall, 4), "max_priced_share_drop": max_share_drop,
+                 "lost_price": len(lost), "sample": lost[:10]})
+    text = (f"{what}: {priced:,} of {count:,} rows have an input price; of the {len(both):,} "
+            f"also in the last good sync, {_pct(share, sign=False)} are priced (last good sync: "
+            f"{_pct(previous_share, sign=False)}, allowed fall: "
+            f"{max_share_drop * 100:.1f} points); {len(lost):,} previously priced rows lost "
+            "their input price")
+    if lost:
+        text += ", e.g. " + ", ".join(lost[:5])
     if not passed:
-        text += "; the price fields may have been renamed, so these rows are not published"
+        text += "; a price field may have been renamed, so these rows are not published"
     return Finding("price_coverage", passed, "ERROR", text, meta)
 
 

@@ -18,8 +18,10 @@ SOURCE_RULES = {
                   "models are gone than max_removed_share (default 30%) even if as many new ones "
                   "arrived (another set of models, e.g. an old snapshot); otherwise the last good "
                   "rows are kept.",
-    "price_coverage": "Blocking: the share of priced models did not collapse since the last good "
-                      "sync (a sign of a renamed price field).",
+    "price_coverage": "Blocking: among the models also in the last good sync, the share with an "
+                      "input price did not fall by more than max_priced_share_drop (default 2 "
+                      "points; a sign of a renamed price field); the description names the "
+                      "models that lost their price.",
     "price_jumps": "Warning: no price moved by more than the allowed ratio (default 10x), turned "
                    "free (0) or paid, or stopped being published (null) since the last sync; "
                    "such moves are more often data errors than repricing.",
