@@ -1,4 +1,4 @@
-"""The merge, on small hand-made rows: precedence, prices as one set, implausible prices, and
+"""The merge, on small hand-made rows: precedence, prices as one set, implausible values, and
 the provider's own listing deciding what it serves."""
 
 from datetime import UTC, datetime, timedelta
@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from model_sync.catalog import validate
 from model_sync.catalog.merge import build_catalog
+from model_sync.catalog.rollup import build_models
 from model_sync.catalog.schema import OFFERING_COLUMNS
 
 BUILT = datetime(2026, 11, 1, tzinfo=UTC)
@@ -136,3 +137,51 @@ def test_an_own_api_that_lists_nothing_of_a_provider_any_more_does_not_decide_fo
     assert {k: r["state"] for k, r in rows.items()} == {
         ("alibaba", "qwen-max"): "active", ("alibaba-cn", "qwen-plus"): "active",
         ("alibaba-cn", "qwen-turbo"): "unlisted"}
+
+
+def test_an_implausible_context_window_gives_way_to_the_next_sources_plausible_one():
+    [merged] = merge(row("openrouter", kind="chat", context_window=10**12,
+                         max_output_tokens=8192),
+                     row("models_dev", context_window=131072, max_output_tokens=10**9))
+    assert merged["context_window"] == 131072 and merged["max_output_tokens"] == 8192
+    assert merged["field_sources"]["context_window"] == "models_dev"
+    assert merged["field_sources"]["withheld"] == {"context_window": {"openrouter": 10**12}}
+    assert build_models([dict(merged, canonical_id="deepseek-r1")])[0]["context_window"] == 131072
+
+
+def test_implausible_limits_with_no_alternative_are_withheld_and_reported():
+    rows = merge(row("litellm", kind="chat", context_window=10**12, max_output_tokens=2 * 10**8),
+                 row("litellm", model_id="tiny", kind="chat", context_window=100))
+    by_id = {r["model_id"]: r for r in rows}
+    r1 = by_id["deepseek-ai/DeepSeek-R1"]
+    assert r1["context_window"] is None and r1["max_output_tokens"] is None
+    assert r1["field_sources"]["withheld"] == {"context_window": {"litellm": 10**12},
+                                               "max_output_tokens": {"litellm": 2 * 10**8}}
+    assert by_id["tiny"]["context_window"] is None
+    finding = validate.context_window_range(rows)
+    assert finding.passed and finding.metadata["withheld"] == 3
+    assert ("3 implausible source limits withheld (the next source's value is used, or none): "
+            "wandb/deepseek-ai/DeepSeek-R1 context_window litellm=1,000,000,000,000, "
+            "wandb/deepseek-ai/DeepSeek-R1 max_output_tokens litellm=200,000,000, "
+            "wandb/tiny context_window litellm=100") in finding.description
+    models = build_models([dict(r, canonical_id="r1") for r in rows])
+    assert models[0]["context_window"] is None
+
+
+def test_an_image_models_short_prompt_limit_is_kept():
+    [merged] = merge(row("openrouter", kind="image_generation", context_window=77,
+                         output_modalities=["image"]),
+                     row("models_dev", context_window=4096))
+    assert merged["context_window"] == 77 and "withheld" not in merged["field_sources"]
+    # Judged on the kind the merged row takes (here from models.dev, the provider API has none).
+    [merged] = merge(row("openrouter", context_window=77),
+                     row("models_dev", kind="chat", context_window=4096))
+    assert merged["context_window"] == 4096
+
+
+def test_the_context_check_warns_on_a_published_out_of_range_limit():
+    rows = merge(row("litellm", kind="chat", context_window=8192))
+    rows[0]["context_window"] = 10**12  # as if the merge had let it through
+    finding = validate.context_window_range(rows)
+    assert not finding.passed and finding.severity == "WARN"
+    assert "wandb/deepseek-ai/DeepSeek-R1=1,000,000,000,000" in finding.description

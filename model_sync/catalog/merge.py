@@ -24,6 +24,10 @@ PRICE_SET = (*PRICE_FIELDS, "price_flags")
 # The dearest real token prices are in the hundreds of USD per 1M tokens (o1-pro's output:
 # 600); thousands are unit slips, e.g. a per-1M price written where a per-token one belongs.
 PLAUSIBLE_MAX_PRICE = Decimal(1000)
+# Plausible token limits: a text model's context window outside them, or an output limit above
+# the maximum, is a typo upstream (10^12 tokens) and is withheld like an implausible price.
+TEXT_KINDS = frozenset({"chat", "completion", "responses"})
+CONTEXT_MIN, CONTEXT_MAX = 256, 100_000_000
 _METADATA_FIELDS = [f.name for f in DESCRIPTIVE_FIELDS if f.name not in PRICE_SET]
 
 
@@ -74,13 +78,19 @@ def _merge(rows, by_metadata, by_price, built_at, own, listing) -> dict[str, Any
     ordered = sorted(rows, key=by_metadata)
     first = ordered[0]
     merged: dict[str, Any] = dict.fromkeys(CATALOG_COLUMNS)
-    lineage: dict[str, str] = {}
+    lineage: dict[str, Any] = {}
     merged["provider"] = first["provider"]
     merged["model_id"] = first["model_id"]
+    text = _generates_text(ordered)
+    withheld: dict[str, dict[str, Any]] = {}
     for name in _METADATA_FIELDS:
         for row in ordered:
             value = row.get(name)
             if value is not None and value != []:
+                if not plausible_limit(name, value, text):
+                    # Like an implausible price: the next source's value, else none.
+                    withheld.setdefault(name, {}).setdefault(row["source"], value)
+                    continue
                 merged[name] = value
                 lineage[name] = row["source"]
                 break
@@ -98,6 +108,8 @@ def _merge(rows, by_metadata, by_price, built_at, own, listing) -> dict[str, Any
         for name in PRICE_FIELDS:
             if priced.get(name) is not None:
                 lineage[name] = priced["source"]
+    if withheld:
+        lineage["withheld"] = withheld
     merged["sources"] = sorted({r["source"] for r in rows})
     merged["field_sources"] = lineage
     merged["updated_at"] = built_at
@@ -132,6 +144,34 @@ def _lifecycle(merged: dict[str, Any], rows, *, own_api: bool, own: set[str]) ->
 def plausible(row: Mapping[str, Any]) -> bool:
     """Whether every price of a row is at most PLAUSIBLE_MAX_PRICE USD per 1M tokens."""
     return all(row.get(p) is None or row[p] <= PLAUSIBLE_MAX_PRICE for p in PRICE_FIELDS)
+
+
+def generates_text(row: Mapping[str, Any]) -> bool:
+    """Text-generation offerings: the ones that have an output price and a context window.
+
+    Embedding, image and audio models are priced and limited differently (an image model's
+    77-token prompt limit is real), so the limit rules leave them out.
+    """
+    if row.get("kind") is not None:
+        return row["kind"] in TEXT_KINDS
+    return "text" in (row.get("output_modalities") or ())
+
+
+def plausible_limit(name: str, value: Any, text_generation: bool) -> bool:
+    """Whether a token limit is believable: a text model's context window within CONTEXT_MIN ..
+    CONTEXT_MAX, any output limit at most CONTEXT_MAX. Other fields are not judged."""
+    if name == "context_window":
+        return not text_generation or CONTEXT_MIN <= value <= CONTEXT_MAX
+    if name == "max_output_tokens":
+        return value <= CONTEXT_MAX
+    return True
+
+
+def _generates_text(ordered) -> bool:
+    # Judged on the kind and output modalities the field loop picks for the merged row.
+    picked = {name: next((r[name] for r in ordered if r.get(name) not in (None, [])), None)
+              for name in ("kind", "output_modalities")}
+    return generates_text(picked)
 
 
 def _has_prices(row: Mapping[str, Any]) -> bool:

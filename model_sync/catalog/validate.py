@@ -9,15 +9,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from model_sync.catalog.merge import PLAUSIBLE_MAX_PRICE, catalog_key
+from model_sync.catalog.merge import (
+    CONTEXT_MAX,
+    CONTEXT_MIN,
+    PLAUSIBLE_MAX_PRICE,
+    catalog_key,
+    generates_text,
+)
 from model_sync.catalog.money import format_decimal
 from model_sync.catalog.schema import PRICE_FIELDS
 
 Severity = Literal["ERROR", "WARN"]
 Rows = Sequence[Mapping[str, Any]]
-
-TEXT_KINDS = frozenset({"chat", "completion", "responses"})
-CONTEXT_MIN, CONTEXT_MAX = 256, 100_000_000
 
 
 @dataclass
@@ -44,42 +47,82 @@ def min_rows(rows: Rows, minimum: int, what: str) -> Finding:
                    {"rows": count, "minimum": minimum})
 
 
-def drop_guard(count: int, previous: int, max_drop_share: float, what: str) -> Finding:
-    """Fail when the row count fell by more than `max_drop_share` since the last good sync."""
-    if previous == 0:
+def drop_guard(previous: Rows, rows: Rows, max_drop_share: float, what: str,
+               max_removed_share: float = 0.3) -> Finding:
+    """Fail when the row count fell by more than `max_drop_share` since the last good sync, or
+    more than `max_removed_share` of its rows are gone however many new ones came (never below
+    `max_drop_share`: accepting a drop accepts its removals)."""
+    count, before = len(rows), len(previous)
+    if before == 0:
         return Finding("drop_guard", True, "ERROR",
                        f"{what}: no previous good sync to compare with",
                        {"rows": count, "previous_rows": 0})
-    drop = (previous - count) / previous
-    passed = drop <= max_drop_share
-    if passed:
-        text = (f"{what} has {count:,} rows; the last good sync had {previous:,} "
-                f"({_pct(-drop)}), within the allowed drop of {_pct(max_drop_share, sign=False)}")
-    else:
+    keys = {r["source_key"] for r in rows}
+    old_keys = {r["source_key"] for r in previous}
+    removed = sorted(old_keys - keys)
+    added = len(keys - old_keys)
+    drop = (before - count) / before
+    change = (count - before) / before  # not -drop: an unchanged count reads +0.0%, not -0.0%
+    removed_share = len(removed) / before
+    removal_limit = max(max_removed_share, max_drop_share)
+    dropped = drop > max_drop_share
+    churned = removed_share > removal_limit
+    churn = (f"{len(removed):,} removed ({_pct(removed_share, sign=False)}, allowed: "
+             f"{_pct(removal_limit, sign=False)}) and {added:,} added")
+    if dropped:
         text = (f"{what} has {count:,} rows, {_pct(drop, sign=False)} fewer than the "
-                f"{previous:,} of its last good sync (allowed: "
-                f"{_pct(max_drop_share, sign=False)}); the last good rows are kept")
-    return Finding("drop_guard", passed, "ERROR", text,
-                   {"rows": count, "previous_rows": previous, "drop_share": round(drop, 4),
-                    "max_drop_share": max_drop_share})
+                f"{before:,} of its last good sync (allowed: "
+                f"{_pct(max_drop_share, sign=False)}); {churn}")
+    elif churned:
+        text = (f"{what}: {len(removed):,} of the {before:,} rows of its last good sync are "
+                f"gone ({_pct(removed_share, sign=False)}, allowed: "
+                f"{_pct(removal_limit, sign=False)}) while {added:,} new ones arrived "
+                f"({count:,} rows, {_pct(change)} net): a different set of models, not an update")
+    else:
+        text = (f"{what} has {count:,} rows; the last good sync had {before:,} "
+                f"({_pct(change)}), within the allowed drop of {_pct(max_drop_share, sign=False)}; "
+                f"{churn}")
+    if dropped or churned:
+        text += f", e.g. gone: {', '.join(removed[:5])}; the last good rows are kept"
+    return Finding("drop_guard", not (dropped or churned), "ERROR", text,
+                   {"rows": count, "previous_rows": before, "drop_share": round(drop, 4),
+                    "max_drop_share": max_drop_share, "removed": len(removed), "added": added,
+                    "removed_share": round(removed_share, 4),
+                    "max_removed_share": removal_limit, "removed_sample": removed[:10]})
 
 
-def price_coverage(rows: Rows, previous_share: float | None, what: str,
-                   max_loss: float = 0.5) -> Finding:
-    """Fail when far fewer rows carry a price than last time: a renamed or dropped price field."""
+def price_coverage(previous: Rows, rows: Rows, max_share_drop: float, what: str) -> Finding:
+    """Fail when, among the rows listed both in the last good sync and now, the share with an
+    input price fell by more than `max_share_drop` (0.05: 5 points): a renamed price field."""
     count = len(rows)
     priced = sum(1 for r in rows if r.get("input_price") is not None)
-    share = priced / count if count else 0.0
-    meta = {"priced_rows": priced, "rows": count, "priced_share": round(share, 4)}
-    if previous_share is None or previous_share == 0:
+    before = {r["source_key"]: r for r in previous}
+    both = [(before[r["source_key"]], r) for r in rows if r["source_key"] in before]
+    meta = {"priced_rows": priced, "rows": count, "compared_rows": len(both)}
+    if not both:
         return Finding("price_coverage", True, "ERROR",
-                       f"{what}: {priced:,} of {count:,} rows have an input price", meta)
-    meta["previous_priced_share"] = round(previous_share, 4)
-    passed = share >= previous_share * (1 - max_loss)
-    text = (f"{what}: {priced:,} of {count:,} rows have an input price ({_pct(share, sign=False)}"
-            f"; last good sync: {_pct(previous_share, sign=False)})")
+                       f"{what}: {priced:,} of {count:,} rows have an input price; no row in "
+                       "common with a last good sync to compare with", meta)
+    # Added and removed rows are left out: a wave of new unpriced models is not a lost price.
+    was = sum(1 for old, _ in both if old.get("input_price") is not None)
+    now = sum(1 for _, new in both if new.get("input_price") is not None)
+    lost = [f"{new['provider']}/{new['model_id']}" for old, new in both
+            if old.get("input_price") is not None and new.get("input_price") is None]
+    share, previous_share = now / len(both), was / len(both)
+    fall = (was - now) / len(both)  # one division, so 2 of 100 is exactly 0.02
+    passed = fall <= max_share_drop
+    meta.update({"priced_share": round(share, 4), "previous_priced_share": round(previous_share, 4),
+                 "share_drop": round(fall, 4), "max_priced_share_drop": max_share_drop,
+                 "lost_price": len(lost), "sample": lost[:10]})
+    text = (f"{what}: {priced:,} of {count:,} rows have an input price; of the {len(both):,} "
+            f"also in the last good sync, {_pct(share, sign=False)} are priced (last good sync: "
+            f"{_pct(previous_share, sign=False)}, allowed fall: "
+            f"{max_share_drop * 100:.1f} points); {len(lost):,} previously priced rows lost "
+            "their input price")
+    if lost:
+        text += ", e.g. " + ", ".join(lost[:5])
     if not passed:
-        text += "; the price fields may have been renamed, so these rows are not published"
+        text += "; a price field may have been renamed, so these rows are not published"
     return Finding("price_coverage", passed, "ERROR", text, meta)
 
 
@@ -99,17 +142,6 @@ def prices_non_negative(rows: Rows) -> Finding:
     text = "no negative prices" if not bad else f"{len(bad)} negative prices: {', '.join(bad[:5])}"
     return Finding("prices_non_negative", not bad, "ERROR", text,
                    {"negative_prices": len(bad), "sample": bad[:10]})
-
-
-def generates_text(row: Mapping[str, Any]) -> bool:
-    """Text-generation offerings: the ones that have an output price and a context window.
-
-    Embedding, image and audio models are priced and limited differently (an image model's
-    77-token prompt limit is real), so the WARN rules below leave them out.
-    """
-    if row.get("kind") is not None:
-        return row["kind"] in TEXT_KINDS
-    return "text" in (row.get("output_modalities") or ())
 
 
 def prices_plausible(rows: Rows) -> Finding:
@@ -148,15 +180,27 @@ def output_price_present(rows: Rows) -> Finding:
 
 
 def context_window_range(rows: Rows) -> Finding:
-    """WARN: a text model's context window outside 256 .. 100M tokens is more likely a typo."""
+    """WARN: a text model's context window outside 256 .. 100M tokens, or an output limit above
+    100M, is more likely a typo; the merge withholds such source values and they are named here."""
     bad = [f"{r['provider']}/{r['model_id']}={r['context_window']:,}" for r in rows
            if r.get("context_window") is not None and generates_text(r)
            and not CONTEXT_MIN <= r["context_window"] <= CONTEXT_MAX]
+    bad += [f"{r['provider']}/{r['model_id']} max_output_tokens={r['max_output_tokens']:,}"
+            for r in rows
+            if r.get("max_output_tokens") is not None and r["max_output_tokens"] > CONTEXT_MAX]
+    withheld = [f"{r['provider']}/{r['model_id']} {name} {source}={value:,}" for r in rows
+                for name, values in ((r.get("field_sources") or {}).get("withheld") or {}).items()
+                for source, value in values.items()]
     bounds = f"{CONTEXT_MIN:,}..{CONTEXT_MAX:,} tokens"
     text = (f"every text-generation context window is within {bounds}" if not bad
-            else f"{len(bad)} context windows outside {bounds}: " + ", ".join(bad[:5]))
+            else f"{len(bad)} context windows or output limits outside {bounds}: "
+            + ", ".join(bad[:5]))
+    if withheld:
+        text += (f"; {len(withheld)} implausible source limits withheld (the next source's "
+                 "value is used, or none): " + ", ".join(withheld[:5]))
     return Finding("context_window_range", not bad, "WARN", text,
-                   {"out_of_range": len(bad), "sample": bad[:10]})
+                   {"out_of_range": len(bad), "withheld": len(withheld),
+                    "sample": (bad or withheld)[:10]})
 
 
 def _pct(share: float, sign: bool = True) -> str:
@@ -164,25 +208,59 @@ def _pct(share: float, sign: bool = True) -> str:
     return text
 
 
+_MOVES = {
+    "jumps": "prices moved by more than {ratio}x",
+    "turned_free": "prices turned free (0)",
+    "turned_paid": "free prices turned paid",
+    "price_lost": "prices are no longer published (now null)",
+}
+
+
 def price_jumps(previous: Rows, rows: Rows, max_ratio: float, what: str) -> Finding:
-    """WARN: a price that moved by more than `max_ratio` (up or down) is more often a data error
-    (a unit slip, a misplaced decimal point) than a real repricing."""
+    """WARN: a price that moved by more than `max_ratio` (up or down), turned free or paid, or is
+    no longer published (now null) is more often a data error (a unit slip, a misplaced decimal
+    point, a dropped field) than a real repricing."""
     before = {r["source_key"]: r for r in previous}
-    jumps = []
+    moves: dict[str, list[str]] = {kind: [] for kind in _MOVES}
     for row in rows:
         old = before.get(row["source_key"])
         if old is None:
             continue
         for name in PRICE_FIELDS:
             a, b = old.get(name), row.get(name)
-            if a and b and max(a / b, b / a) > max_ratio:
-                jumps.append(f"{row['provider']}/{row['model_id']} {name} "
-                             f"{format_decimal(a)} → {format_decimal(b)}")
-    text = (f"{what}: no price moved by more than {max_ratio:g}x" if not jumps else
-            f"{what}: {len(jumps)} prices moved by more than {max_ratio:g}x, e.g. "
-            + "; ".join(jumps[:5]))
-    return Finding("price_jumps", not jumps, "WARN", text,
-                   {"jumps": len(jumps), "max_ratio": max_ratio, "sample": jumps[:10]})
+            kind = _price_move(a, b, max_ratio)
+            if kind is not None:
+                moves[kind].append(f"{row['provider']}/{row['model_id']} {name} "
+                                   f"{format_decimal(a)} → "
+                                   f"{'null' if b is None else format_decimal(b)}")
+    found = [(kind, items) for kind, items in moves.items() if items]
+    summary = ", ".join(f"{len(items)} {_MOVES[kind].format(ratio=f'{max_ratio:g}')}"
+                        for kind, items in found)
+    # Taken in turns from each kind, so a few jumps are not hidden behind many lost prices.
+    per_kind = 10 // len(found) if found else 0
+    sample = [item for _, item in sorted(((i, item) for _, items in found
+                                          for i, item in enumerate(items[:per_kind])),
+                                         key=lambda pair: pair[0])]
+    text = (f"{what}: no price moved by more than {max_ratio:g}x, turned free or paid, or lost "
+            "its value" if not found else f"{what}: {summary}, e.g. " + "; ".join(sample[:5]))
+    return Finding("price_jumps", not found, "WARN", text,
+                   {**{kind: len(items) for kind, items in moves.items()},
+                    "max_ratio": max_ratio, "sample": sample})
+
+
+def _price_move(old: Any, new: Any, max_ratio: float) -> str | None:
+    """Which kind of suspicious move a price made, if any (prices are never negative)."""
+    if old is None:
+        return None
+    if new is None:
+        return "price_lost"
+    if old > 0 and new == 0:
+        return "turned_free"
+    if old == 0 and new > 0:
+        return "turned_paid"
+    if old > 0 and max(old / new, new / old) > max_ratio:
+        return "jumps"
+    return None
 
 
 def rejected_entries(kept: int, rejected: Sequence[Any], max_share: float,

@@ -13,12 +13,18 @@ from model_sync.sources.base import SourceSpec
 
 SOURCE_RULES = {
     "min_rows": "Blocking: the sync returned at least the minimum number of models.",
-    "drop_guard": "Blocking: the model count did not drop more than the allowed share (default "
-                  "20%) since the last good sync; otherwise the last good rows are kept.",
-    "price_coverage": "Blocking: the share of priced models did not collapse since the last good "
-                      "sync (a sign of a renamed price field).",
-    "price_jumps": "Warning: no price moved by more than the allowed ratio (default 10x) since "
-                   "the last sync; such jumps are more often data errors than repricing.",
+    "drop_guard": "Blocking: the model count did not drop more than the allowed share "
+                  "(max_drop_share, default 20%) since the last good sync, and no more of its "
+                  "models are gone than max_removed_share (default 30%) even if as many new ones "
+                  "arrived (another set of models, e.g. an old snapshot); otherwise the last good "
+                  "rows are kept.",
+    "price_coverage": "Blocking: among the models also in the last good sync, the share with an "
+                      "input price did not fall by more than max_priced_share_drop (default 5 "
+                      "points; a sign of a renamed price field); the description names the "
+                      "models that lost their price.",
+    "price_jumps": "Warning: no price moved by more than the allowed ratio (default 10x), turned "
+                   "free (0) or paid, or stopped being published (null) since the last sync; "
+                   "such moves are more often data errors than repricing.",
     "rejected_entries": "Every entry of the payload was normalized. Warning when some were "
                         "rejected (malformed entries, set aside in the rejected_entries table); "
                         "blocking when more than the allowed share (default 2%) were, since "
@@ -35,7 +41,9 @@ CATALOG_RULES = {
     "output_price_present": "Warning: text-generation offerings priced for input are priced "
                             "for output too.",
     "context_window_range": "Warning: text-generation context windows lie between 256 and "
-                            "100M tokens.",
+                            "100M tokens and no output limit exceeds 100M. Source values "
+                            "outside that are typos: another source's plausible value is used, "
+                            "or none, and the description names the values withheld.",
 }
 BLOCKING = {"min_rows", "drop_guard", "price_coverage", "unique_offerings", "prices_non_negative",
             "prices_plausible", "rejected_entries"}

@@ -66,6 +66,12 @@ class SourceSyncConfig(dg.Config):
                                                            "from the source's spec.")
     max_drop_share: float = Field(default=0.2, description="Largest drop of the model count "
                                                            "since the last good sync, 0..1.")
+    max_removed_share: float = Field(default=0.3, description="Largest share of the last good "
+                                     "sync's models that may be gone, even when as many new "
+                                     "ones arrive, 0..1 (a larger max_drop_share raises it).")
+    max_priced_share_drop: float = Field(default=0.05, description="Largest fall of the share "
+                                         "of models with an input price, among those also in "
+                                         "the last good sync, 0..1 (0.05: 5 points).")
     params: dict[str, str] = Field(default_factory=dict, description="Extra query parameters, "
                                    "e.g. {output_modalities: all} for OpenRouter.")
     max_price_ratio: float = Field(default=10.0, description="Price moves above this ratio "
@@ -257,14 +263,13 @@ def audit(spec: SourceSpec, fetched: Fetched, store: CatalogStore,
     """Compare a sync's rows with the last good rows of the source."""
     rows = fetched.rows
     previous = store.source_rows(spec.name, active_only=True)
-    previous_share = (sum(1 for r in previous if r["input_price"] is not None) / len(previous)
-                      if previous else None)
     what = spec.name
     return [
         validate.min_rows(rows, config.min_rows if config.min_rows is not None else spec.min_rows,
                           what),
-        validate.drop_guard(len(rows), len(previous), config.max_drop_share, what),
-        validate.price_coverage(rows, previous_share, what),
+        validate.drop_guard(previous, rows, config.max_drop_share, what,
+                            config.max_removed_share),
+        validate.price_coverage(previous, rows, config.max_priced_share_drop, what),
         validate.price_jumps(previous, rows, config.max_price_ratio, what),
         validate.rejected_entries(len(rows), fetched.rejected, config.max_rejected_share, what),
     ]
