@@ -12,13 +12,20 @@ GATE = threading.Event()
 FAIL = set()
 
 
+SKIP = set()
+
+
 def source(name):
-    @dg.asset(name=name)
+    # Like the project's sources: a skipped one (no key, no recording) yields no output.
+    @dg.multi_asset(name=name, specs=[dg.AssetSpec(name)], can_subset=True)
     def _asset():
         if name in FAIL:
             raise dg.Failure(f"{name} failed", allow_retries=False)
+        if name in SKIP:
+            return
         if name == "slow":
             assert GATE.wait(30)
+        yield dg.MaterializeResult(asset_key=name)
 
     return _asset
 
@@ -37,6 +44,7 @@ ASSETS = [*SOURCES, catalog]
 @pytest.fixture
 def instance():
     FAIL.clear()
+    SKIP.clear()
     GATE.clear()
     with dg.instance_for_test(overrides=NO_COMPUTE_LOGS) as instance:
         yield instance
@@ -105,6 +113,20 @@ def test_a_run_whose_catalog_step_was_skipped_is_followed_by_a_build(instance):
     result = run(instance, "alpha", "gamma", "catalog")
     assert not result.success and not result.asset_materializations_for_node("catalog")
     assert evaluate.requested() == 1
+
+
+def test_a_run_whose_catalog_step_was_skipped_after_a_skipped_source_is_followed_by_a_build(
+        instance):
+    """"Materialize all" in replay mode: sources without a recording are skipped, so the
+    catalog step of that run is skipped too; the sources that synced still get a build."""
+    evaluate = Evaluator(instance)
+    evaluate.requested()
+    SKIP.add("beta")
+    GATE.set()
+    result = run(instance, "alpha", "beta", "gamma", "slow", "catalog")
+    assert result.success and not result.asset_materializations_for_node("catalog")
+    assert evaluate.requested() == 1
+    assert evaluate.requested() == 0
 
 
 def test_a_source_that_never_synced_does_not_hold_the_catalog_back(instance):
