@@ -34,6 +34,11 @@ def _apply_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
     return dg.apply_freshness_policy(spec, freshness(cadence.warn_after, cadence.fail_after))
 
 
+# Steps run in their own processes, forked from a server that has imported the project once:
+# a step starts in milliseconds instead of re-importing Dagster and model_sync for seconds.
+EXECUTOR = dg.multiprocess_executor.configured(
+    {"start_method": {"forkserver": {"preload_modules": ["model_sync.definitions"]}}})
+
 defs = dg.Definitions(
     assets=dg.map_asset_specs(
         _apply_freshness,
@@ -42,6 +47,7 @@ defs = dg.Definitions(
     schedules=[build_schedule(s, CADENCES[s.name]) for s in SOURCES],
     sensors=[*(build_change_sensor(s, CADENCES[s.name]) for s in SOURCES),
              catalog_automation_sensor, alert_sensor],
+    executor=EXECUTOR,
     resources={
         "http": HttpClientResource(),
         "catalog_db": CatalogDatabase(),

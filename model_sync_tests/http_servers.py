@@ -5,6 +5,7 @@ import json
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 
 @contextmanager
@@ -100,4 +101,48 @@ class SourceServer:
 
         with serve(Handler) as server:
             self.url = f"http://127.0.0.1:{server.server_port}/api/v1/models"
+            yield self
+
+
+class Api:
+    """A source API on 127.0.0.1: answers each path from `routes` (a body, a `(status, headers,
+    body)` triple, or a function of the query giving either) and records every request."""
+
+    def __init__(self, routes: dict):
+        self.routes = routes
+        self.requests: list[tuple[str, dict[str, str]]] = []  # (path?query, headers)
+        self.base = ""
+
+    @property
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.requests]
+
+    def sent(self, header: str) -> list[str | None]:
+        return [headers.get(header) for _, headers in self.requests]
+
+    @contextmanager
+    def running(self):
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                api.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+                path, _, query = self.path.partition("?")
+                answer = api.routes.get(path, (404, {}, b'{"error": "no such path"}'))
+                if callable(answer):
+                    answer = answer(parse_qs(query))
+                status, headers, body = (200, {}, answer) if isinstance(answer, bytes) else answer
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        with serve(Handler) as server:
+            self.base = f"http://127.0.0.1:{server.server_port}"
             yield self

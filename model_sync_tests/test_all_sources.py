@@ -8,6 +8,7 @@ import pytest
 
 from model_sync.catalog.store import CatalogStore
 from model_sync.definitions import defs
+from model_sync.defs.checks import SOURCE_RULES
 from model_sync.defs.resources import HttpClientResource
 from model_sync.sources import SOURCES, SOURCES_BY_NAME
 from model_sync.sources.base import OFFERING_ROLES
@@ -54,10 +55,11 @@ def test_a_source_without_its_key_is_skipped_never_a_red_failure(catalog_db):
     [observation] = result.get_asset_observation_events()
     skipped = observation.asset_observation_data.asset_observation.metadata["skipped"].value
     assert skipped.startswith("Together AI is disabled: set TOGETHER_API_KEY")
-    for check in ("min_rows", "price_jumps", "rejected_entries"):  # skipped, not failed
-        key = dg.AssetCheckKey(dg.AssetKey("together"), f"together_{check}")
-        [record] = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
-        assert record.status.value == "PLANNED"  # never evaluated: the UI shows it skipped
+    evaluations = result.get_asset_check_evaluations()  # skipped, saying so; never failed
+    assert {e.check_name for e in evaluations} == {f"together_{rule}" for rule in SOURCE_RULES}
+    for evaluation in evaluations:
+        assert evaluation.passed and evaluation.metadata["evaluated"].value is False
+        assert evaluation.description.startswith("Skipped: Together AI is disabled")
     assert catalog_db.store().sync_history("together") == []
 
 

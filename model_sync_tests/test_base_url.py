@@ -4,9 +4,6 @@ servers on 127.0.0.1."""
 
 import json
 import logging
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qs
 
 import dagster as dg
 import httpx
@@ -22,7 +19,7 @@ from model_sync.http.client import Credentials
 from model_sync.sources import SOURCES, SOURCES_BY_NAME, fireworks, huggingface
 from model_sync.sources.base import FetchContext, SettingError
 from model_sync_tests.conftest import FIXTURES, table_row
-from model_sync_tests.http_servers import serve
+from model_sync_tests.http_servers import Api
 
 LOG = logging.getLogger("test.base_url")
 OPENROUTER = SOURCES_BY_NAME["openrouter"]
@@ -32,50 +29,6 @@ DAY = "2026-08-20"  # the fixtures' recording date
 GROQ_BODY = json.dumps({"object": "list", "data": [
     {"id": "llama-3.3-70b-versatile", "object": "model", "created": 1733447754,
      "owned_by": "Meta", "active": True, "context_window": 131072}]}).encode()
-
-
-class Api:
-    """A source API on 127.0.0.1: answers each path from `routes` (a body, a `(status, headers,
-    body)` triple, or a function of the query giving either) and records every request."""
-
-    def __init__(self, routes: dict):
-        self.routes = routes
-        self.requests: list[tuple[str, dict[str, str]]] = []  # (path?query, headers)
-        self.base = ""
-
-    @property
-    def paths(self) -> list[str]:
-        return [path for path, _ in self.requests]
-
-    def sent(self, header: str) -> list[str | None]:
-        return [headers.get(header) for _, headers in self.requests]
-
-    @contextmanager
-    def running(self):
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                api.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
-                path, _, query = self.path.partition("?")
-                answer = api.routes.get(path, (404, {}, b'{"error": "no such path"}'))
-                if callable(answer):
-                    answer = answer(parse_qs(query))
-                status, headers, body = (200, {}, answer) if isinstance(answer, bytes) else answer
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        with serve(Handler) as server:
-            self.base = f"http://127.0.0.1:{server.server_port}"
-            yield self
 
 
 def fixture(source: str, variant: str | None = None) -> bytes:

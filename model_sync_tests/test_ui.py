@@ -4,6 +4,7 @@ through the webserver's GraphQL API and from the asset pages in a real browser (
 Screenshots of the browser test are saved to test-artifacts/ui/ in the repository.
 """
 
+import json
 import os
 import shutil
 import sys
@@ -16,6 +17,7 @@ import yaml
 from model_sync.defs.checks import BLOCKING, CATALOG_RULES, SOURCE_RULES
 from model_sync.sources import SOURCES
 from model_sync_tests.conftest import REPO, SHARED, needs_shared
+from model_sync_tests.http_servers import Api
 from model_sync_tests.servers import Webserver, wait_until
 
 pytestmark = [pytest.mark.integration, needs_shared]
@@ -102,7 +104,8 @@ def dagster_dev(tmp_path_factory):
         server.stop()
 
 
-def launch(server: Webserver, assets: list[str], checks: list[tuple[str, str]]) -> str:
+def launch(server: Webserver, assets: list[str], checks: list[tuple[str, str]],
+           run_config: dict | None = None) -> str:
     """Launch a run materializing `assets` and executing `checks` ((asset, check) pairs)."""
     selector = {
         **LOCATION,
@@ -111,7 +114,7 @@ def launch(server: Webserver, assets: list[str], checks: list[tuple[str, str]]) 
         "assetCheckSelection": [{"assetKey": {"path": [asset]}, "name": check}
                                 for asset, check in checks],
     }
-    params = {"selector": selector,
+    params = {"selector": selector, "runConfigData": run_config or {},
               "executionMetadata": {"tags": [{"key": "model_sync/trigger", "value": "e2e"}]}}
     result = server.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
     assert result["__typename"] == "LaunchRunSuccess", result
@@ -213,9 +216,11 @@ def test_materialize_all_syncs_what_is_recorded_skips_the_rest_and_builds_the_ca
         if spec.name in SOURCE_NAMES:
             continue
         assert latest_rows(dagster_dev, spec.name) is None, spec.name
-        for rule in SOURCE_RULES:
+        for rule in SOURCE_RULES:  # they say they were skipped, and why
             execution = latest_check(dagster_dev, spec.name, f"{spec.name}_{rule}")
-            assert execution["runId"] == run_id and execution["status"] == "SKIPPED", execution
+            assert execution["runId"] == run_id and execution["status"] == "SUCCEEDED"
+            assert execution["evaluation"]["description"].startswith(
+                f"Skipped: no recording of {spec.name}"), execution
     catalog = wait_until(
         lambda: (latest := latest_rows(dagster_dev, "model_catalog")) != before and latest,
         max(1.0, 120 - (time.monotonic() - started)), "the catalog's build after the run")
@@ -223,6 +228,99 @@ def test_materialize_all_syncs_what_is_recorded_skips_the_rest_and_builds_the_ca
     assert catalog[0] != run_id and catalog[1] > 5000
     assert built_in < 120, f"the catalog was built {built_in:.0f}s after the launch"
     print(f"materialize all: run {ran_for:.0f}s, catalog built {built_in:.0f}s after the launch")
+
+
+# -- live mode: every source from a local server, one of them failing ------------------------------
+
+
+def _live_routes() -> dict:
+    """A local stand-in for the sources' APIs: the recordings of ../shared, this folder's
+    fixtures for the two sources that sync without a key, and a DeepInfra that answers 503."""
+    day = "2026-08-20"
+    fixtures = REPO / "model_sync_tests" / "fixtures"
+    analysis = json.loads((SHARED / "artificial_analysis" / "2026-06-27.page-1.json").read_text())
+    analysis["pagination"]["has_more"] = False  # the one recorded page is the last
+
+    def featherless(query):
+        page = fixtures / "featherless" / f"{day}.page-{query.get('page', ['1'])[0]}.json"
+        return page.read_bytes() if page.is_file() else b'{"data": []}'
+
+    return {
+        "/openrouter": (SHARED / "openrouter" / "2026-08-19.json").read_bytes(),
+        "/models_dev": (SHARED / "models_dev" / "2026-06-01.json").read_bytes(),
+        "/litellm": (SHARED / "litellm" / "2026-04-02.json").read_bytes(),
+        "/genai_prices": (SHARED / "genai_prices" / "2026-07-25.json").read_bytes(),
+        "/groq": (SHARED / "groq" / "2026-02-22.json").read_bytes(),
+        "/artificial_analysis": json.dumps(analysis).encode(),
+        "/huggingface": (fixtures / "huggingface" / f"{day}.page-1.json").read_bytes(),
+        "/featherless": featherless,
+        "/deepinfra": (503, {}, b'{"error": "upstream overloaded"}'),
+    }
+
+
+@pytest.fixture(scope="module")
+def live_dagster_dev(tmp_path_factory):
+    """`dagster dev` reading every keyless (or keyed, with a fake key) source from a local
+    server through the sources' URL settings; the other sources have no key: disabled."""
+    home = tmp_path_factory.mktemp("dagster_home_live")
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    workspace = yaml.safe_load((REPO / "workspace.yaml").read_text())
+    for entry in workspace["load_from"]:
+        entry["python_module"]["working_directory"] = str(REPO)
+    (home / "workspace.yaml").write_text(yaml.safe_dump(workspace))
+    api = Api(_live_routes())
+    with api.running():
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("MODEL_SYNC_", "DAGSTER_")) and not k.endswith("_API_KEY")
+               and k not in ("HF_TOKEN",)}
+        env |= {"DAGSTER_HOME": str(home), "GROQ_API_KEY": "gsk-test",
+                "ARTIFICIAL_ANALYSIS_API_KEY": "aa-test",
+                "MODEL_SYNC_DATABASE_URL": f"sqlite:///{home / 'catalog.db'}"}
+        env |= {spec.url_env: f"{api.base}/{spec.name}" for spec in SOURCES}
+        server = Webserver.dev(home / "workspace.yaml", home, env, Path(sys.executable).parent)
+        try:
+            server.wait_ready()
+            yield server, api
+        finally:
+            server.stop()
+
+
+def test_materialize_all_with_a_source_failing_transiently_still_builds_the_catalog(
+        live_dagster_dev):
+    server, api = live_dagster_dev
+    started = time.monotonic()
+    # Only the small fixtures' sources need lower minimums; everything else runs as launched.
+    config = {"ops": {name: {"config": {"min_rows": 1, "max_extra_requests": 0}}
+                      for name in ("huggingface", "featherless")}}
+    run_id = launch(server, [spec.name for spec in SOURCES] + ["model_catalog"], all_checks(),
+                    run_config=config)
+    status = wait_until(lambda: (s := run_status(server, run_id)) in FINISHED and s,
+                        RUN_TIMEOUT, f"run {run_id} to finish", interval=1)
+    assert status == "FAILURE"  # DeepInfra, after its retries
+    deepinfra = [path for path in api.paths if path.startswith("/deepinfra")]
+    assert len(deepinfra) == 2 * 5  # two run attempts of 1 + 4 HTTP retries each
+    synced = ["openrouter", "models_dev", "litellm", "genai_prices", "groq",
+              "artificial_analysis", "huggingface", "featherless"]
+    for name in synced:
+        assert latest_rows(server, name)[0] == run_id, name
+    assert latest_rows(server, "deepinfra") is None
+    jumps = latest_check(server, "deepinfra", "deepinfra_price_jumps")
+    assert jumps["runId"] == run_id
+    assert jumps["evaluation"]["description"].startswith("Not evaluated: the sync failed")
+    disabled = [s.name for s in SOURCES if s.name not in synced and s.name != "deepinfra"]
+    for name in disabled:  # skipped, never shown as failed, though the run failed
+        assert latest_rows(server, name) is None, name
+        for rule in SOURCE_RULES:
+            execution = latest_check(server, name, f"{name}_{rule}")
+            assert execution["runId"] == run_id and execution["status"] == "SUCCEEDED"
+            assert " is disabled: set " in execution["evaluation"]["description"], execution
+    catalog = wait_until(lambda: latest_rows(server, "model_catalog"),
+                         max(1.0, 120 - (time.monotonic() - started)),
+                         "the catalog's build after the run")
+    built_in = time.monotonic() - started
+    assert catalog[0] != run_id and catalog[1] > 2000
+    assert built_in < 120, f"the catalog was built {built_in:.0f}s after the launch"
+    print(f"materialize all, one source failing: catalog built {built_in:.0f}s after the launch")
 
 
 # -- the browser ----------------------------------------------------------------------------------

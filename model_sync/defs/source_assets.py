@@ -444,10 +444,17 @@ def variant_of(params: Mapping[str, str]) -> str | None:
 
 
 def _skip(spec: SourceSpec, reason: str, context: dg.AssetExecutionContext):
-    """End the step without a materialization: skipped, visibly, never a red failure."""
+    """End the step without a materialization: skipped, visibly, never a red failure.
+
+    Its checks report that they were skipped, and why: left without a result, a planned check
+    would show as a failed execution whenever another step of the run failed."""
     reason = redact(reason)
     context.log.warning(f"{spec.name}: skipped: {reason}")
     yield dg.AssetObservation(asset_key=spec.name, metadata={"skipped": reason})
+    skipped = [validate.Finding(rule, True, "ERROR" if rule in BLOCKING else "WARN",
+                                f"Skipped: {reason}; nothing was checked", {"evaluated": False})
+               for rule in SOURCE_RULES]
+    yield from results(spec.name, skipped, context.selected_asset_check_keys)
 
 
 def _failure(spec: SourceSpec, message: str, context: dg.AssetExecutionContext, *,
