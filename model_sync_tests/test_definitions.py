@@ -46,11 +46,18 @@ def test_full_resync_leaves_out_sources_whose_key_is_not_set(monkeypatch):
     assert "GROQ_API_KEY" not in description and "TOGETHER_API_KEY" in description
 
 
-def test_full_resync_has_every_source_in_replay_mode_or_with_every_key(monkeypatch, tmp_path):
+def test_full_resync_has_every_source_in_replay_mode_or_with_every_key(monkeypatch, replay_root,
+                                                                      tmp_path):
     everything = {s.name for s in SOURCES} | {"model_catalog"}
-    monkeypatch.setenv("MODEL_SYNC_REPLAY_DIR", str(tmp_path))
+    monkeypatch.setenv("MODEL_SYNC_REPLAY_DIR", str(replay_root))  # every source recorded
     keys, description = full_resync_now()
     assert keys == everything and "Left out" not in description
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("MODEL_SYNC_REPLAY_DIR", str(empty))  # nothing to replay: left out
+    keys, description = full_resync_now()
+    assert keys == {"model_catalog"}
+    assert "Left out in replay mode, having no recording: openrouter, models_dev" in description
     monkeypatch.delenv("MODEL_SYNC_REPLAY_DIR")
     for spec in SOURCES:
         if spec.auth:

@@ -30,7 +30,10 @@ def build_schedule(spec: SourceSpec, cadence: Cadence) -> dg.ScheduleDefinition:
         tags={SOURCE_TAG: spec.name},
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
-        reason = HttpClientResource().disabled_reason(spec)
+        try:
+            reason = HttpClientResource().skip_reason(spec)
+        except (FileNotFoundError, ValueError) as exc:  # a bad replay setting
+            reason = str(exc)
         if reason:
             return dg.SkipReason(reason)
         return dg.RunRequest(tags={SOURCE_TAG: spec.name})

@@ -31,7 +31,10 @@ def build_change_sensor(spec: SourceSpec, cadence: Cadence) -> dg.SensorDefiniti
         tags={SOURCE_TAG: spec.name},
     )
     def _sensor(context: dg.SensorEvaluationContext, http: HttpClientResource):
-        reason = http.disabled_reason(spec)
+        try:
+            reason = http.skip_reason(spec)
+        except (FileNotFoundError, ValueError) as exc:  # a bad replay setting
+            reason = str(exc)
         if reason:
             return dg.SkipReason(reason)
         try:
