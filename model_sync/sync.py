@@ -97,6 +97,10 @@ def short_reason(spec: SourceSpec, http: HttpClientResource) -> str | None:
 
 def check_settings(http: HttpClientResource, catalog_db: CatalogDatabase) -> CatalogStore:
     """Check what every sync needs before any starts; returns the opened catalog."""
+    try:
+        http.settings()
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
     root = http.resolved_replay_dir()
     if root is not None and not root.is_dir():
         raise SettingsError(f"{REPLAY_DIR_ENV}: replay directory {root} does not exist")

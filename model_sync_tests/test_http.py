@@ -461,3 +461,20 @@ def test_the_probe_sends_the_key_to_its_endpoint_only():
     assert str(handler.requests[0].url) == cn
     assert handler.requests[0].headers["authorization"] == "Bearer sk"
     assert "authorization" not in handler.requests[1].headers
+
+
+def test_the_clients_limits_come_from_config_then_environment_then_defaults(monkeypatch):
+    from model_sync.defs.resources import HttpClientResource
+
+    assert HttpClientResource().settings() == HttpSettings()
+    monkeypatch.setenv("MODEL_SYNC_HTTP_TIMEOUT_SECONDS", "2.5")
+    monkeypatch.setenv("MODEL_SYNC_HTTP_MAX_RETRIES", "1")
+    monkeypatch.setenv("MODEL_SYNC_HTTP_BACKOFF_SECONDS", "0.01")
+    settings = HttpClientResource().settings()
+    assert (settings.timeout_seconds, settings.max_retries, settings.backoff_seconds) == (
+        2.5, 1, 0.01)
+    assert HttpClientResource(max_retries=3).settings().max_retries == 3  # config wins
+    monkeypatch.setenv("MODEL_SYNC_HTTP_MAX_RETRIES", "a few")
+    with pytest.raises(ValueError, match="^MODEL_SYNC_HTTP_MAX_RETRIES must be a whole number, "
+                                         "got 'a few'$"):
+        HttpClientResource().settings()

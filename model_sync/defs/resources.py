@@ -12,6 +12,26 @@ from model_sync.sources.base import SourceSpec, checked_url
 
 REPLAY_DIR_ENV = "MODEL_SYNC_REPLAY_DIR"
 REPLAY_DATE_ENV = "MODEL_SYNC_REPLAY_DATE"
+TIMEOUT_ENV = "MODEL_SYNC_HTTP_TIMEOUT_SECONDS"
+RETRIES_ENV = "MODEL_SYNC_HTTP_MAX_RETRIES"
+BACKOFF_ENV = "MODEL_SYNC_HTTP_BACKOFF_SECONDS"
+
+
+def _setting(configured, env: str, kind: type, default):
+    """A limit from the resource's config, else its environment variable, else the default."""
+    if configured is not None:
+        return configured
+    text = (dg.EnvVar(env).get_value() or "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{env} must be a {'whole ' if kind is int else ''}number, got "
+                         f"{text!r}") from None
+    if value < 0:
+        raise ValueError(f"{env} must not be negative, got {text!r}")
+    return value
 
 
 class HttpClientResource(dg.ConfigurableResource):
@@ -19,10 +39,16 @@ class HttpClientResource(dg.ConfigurableResource):
     honouring Retry-After, a response size limit. With MODEL_SYNC_REPLAY_DIR set, every source is
     answered from recorded snapshots instead of the network."""
 
-    timeout_seconds: float = Field(default=30.0, description="Read timeout of one request.")
+    timeout_seconds: float | None = Field(
+        default=None, description=f"Read timeout of one request; default ${TIMEOUT_ENV}, else "
+                                  "30.")
     connect_timeout_seconds: float = Field(default=10.0, description="Connect timeout.")
-    max_retries: int = Field(default=4, description="Retries on 429, 5xx and timeouts.")
-    backoff_seconds: float = Field(default=1.0, description="First retry delay; doubles.")
+    max_retries: int | None = Field(
+        default=None, description=f"Retries on 429, 5xx and timeouts; default ${RETRIES_ENV}, "
+                                  "else 4.")
+    backoff_seconds: float | None = Field(
+        default=None, description=f"First retry delay, doubling; default ${BACKOFF_ENV}, "
+                                  "else 1.")
     max_backoff_seconds: float = Field(default=60.0, description="Longest retry delay.")
     max_response_mb: int = Field(default=64, description="Largest response body accepted.")
     replay_dir: str | None = Field(
@@ -47,16 +73,23 @@ class HttpClientResource(dg.ConfigurableResource):
         root = self.resolved_replay_dir()
         return ReplayTransport(root, self.resolved_replay_date()) if root else None
 
-    def client(self, log=None) -> SourceClient:
-        settings = HttpSettings(
-            timeout_seconds=self.timeout_seconds,
+    def settings(self) -> HttpSettings:
+        """The client's limits: this resource's config, else the environment, else defaults.
+        A variable that is not a number is a ValueError naming it."""
+        defaults = HttpSettings()
+        return HttpSettings(
+            timeout_seconds=_setting(self.timeout_seconds, TIMEOUT_ENV, float,
+                                     defaults.timeout_seconds),
             connect_timeout_seconds=self.connect_timeout_seconds,
-            max_retries=self.max_retries,
-            backoff_seconds=self.backoff_seconds,
+            max_retries=_setting(self.max_retries, RETRIES_ENV, int, defaults.max_retries),
+            backoff_seconds=_setting(self.backoff_seconds, BACKOFF_ENV, float,
+                                     defaults.backoff_seconds),
             max_backoff_seconds=self.max_backoff_seconds,
             max_response_bytes=self.max_response_mb * 1024 * 1024,
         )
-        client = SourceClient(settings=settings, transport=self.transport())
+
+    def client(self, log=None) -> SourceClient:
+        client = SourceClient(settings=self.settings(), transport=self.transport())
         if log is not None:
             client.log = log
         return client

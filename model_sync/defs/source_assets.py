@@ -342,8 +342,9 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
         started, clock = utcnow(), time.monotonic()
         checks = context.selected_asset_check_keys
         try:
+            http.settings()
             reason = http.skip_reason(spec, variant_of(config.params))
-        except (FileNotFoundError, ValueError) as exc:  # a bad replay setting
+        except (FileNotFoundError, ValueError) as exc:  # a bad HTTP or replay setting
             raise _failure(spec, f"{exc}", context) from None
         if reason:
             yield from _skip(spec, reason, context)
