@@ -22,10 +22,36 @@ def shared_payloads() -> Path:
 
 
 SHARED = shared_payloads()
+# In CI every test runs: what a test needs (../shared, PostgreSQL, Chromium) missing there is a
+# failure, never a skip. Elsewhere such tests are skipped with the reason.
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(),
+    not SHARED.is_dir() and not IN_CI,
     reason=f"recorded payloads not found at {SHARED} (set MODEL_SYNC_SHARED_PAYLOADS)",
 )
+
+
+def unavailable(reason: str):
+    """Skip a test whose requirement is missing; in CI, fail it instead."""
+    if IN_CI:
+        pytest.fail(f"{reason}; in CI every test must run", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_sessionstart(session):
+    if IN_CI and not SHARED.is_dir():
+        raise pytest.UsageError(f"CI: the recorded payloads are not at {SHARED}: the suite "
+                                "needs ../shared/payloads (or MODEL_SYNC_SHARED_PAYLOADS)")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """In CI a skipped test is a failed suite: nothing passes by skipping."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if IN_CI and skipped and exitstatus == pytest.ExitCode.OK:
+        reporter.write_line(f"CI: {skipped} tests were skipped; every test must run here",
+                            red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def shared_files(source: str | None = None) -> list[Path]:
@@ -38,7 +64,7 @@ def shared_files(source: str | None = None) -> list[Path]:
 @pytest.fixture
 def payloads() -> Path:
     if not SHARED.is_dir():
-        pytest.skip(f"recorded payloads not found at {SHARED} (set MODEL_SYNC_SHARED_PAYLOADS)")
+        unavailable(f"recorded payloads not found at {SHARED} (set MODEL_SYNC_SHARED_PAYLOADS)")
     return SHARED
 
 
@@ -126,7 +152,7 @@ def postgres_server():
     """A PostgreSQL server on 127.0.0.1 for the whole session, stopped at the end."""
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed: install "
+        unavailable("PostgreSQL server binaries (initdb, pg_ctl) are not installed: install "
                     "Debian's postgresql package, as .ci/run does")
     server = PostgresServer.create(bin_dir)
     try:

@@ -8,7 +8,7 @@ import pytest
 
 from model_sync.sources import SOURCES_BY_NAME
 from model_sync.sources.base import ParseError, loads
-from model_sync_tests.conftest import ctx, needs_shared, shared_files
+from model_sync_tests.conftest import ctx, needs_shared, shared_files, unavailable
 
 SHARED_FILES = shared_files()
 
@@ -46,7 +46,7 @@ def test_every_entry_becomes_one_row(path):
 def rows_of(source: str, name: str) -> dict[str, dict]:
     path = Path(SHARED_FILES[0]).parents[1] / source / name if SHARED_FILES else None
     if path is None or not path.is_file():
-        pytest.skip(f"recorded payload {source}/{name} not available")
+        unavailable(f"recorded payload {source}/{name} not available")
     return {r["source_key"]: r for r in parse_file(path)}
 
 

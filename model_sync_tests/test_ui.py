@@ -16,7 +16,7 @@ import yaml
 
 from model_sync.defs.checks import BLOCKING, CATALOG_RULES, SOURCE_RULES
 from model_sync.sources import SOURCES
-from model_sync_tests.conftest import REPO, SHARED, needs_shared
+from model_sync_tests.conftest import REPO, SHARED, needs_shared, unavailable
 from model_sync_tests.http_servers import Api
 from model_sync_tests.servers import Webserver, wait_until
 
@@ -330,7 +330,7 @@ def test_materialize_all_with_a_source_failing_transiently_still_builds_the_cata
 def page():
     """A headless Chromium page (Debian's /usr/bin/chromium, driven by Playwright)."""
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed: install Debian's chromium package, as .ci/run "
+        unavailable(f"{CHROMIUM} is not installed: install Debian's chromium package, as .ci/run "
                     "does (Playwright's own browser downloads are not used)")
     from playwright.sync_api import sync_playwright
 
