@@ -75,16 +75,22 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     _load_dotenv(Path.cwd() / ".env")
-    if args.command == "export":
-        return _export(args.format, args.table, args.out, args.include_archived,
-                       args.include_unlisted)
-    if args.command == "health":
-        return _health(args.select, args.json)
-    if args.command == "normalize":
-        return _normalize(args.source, args.file, args.as_of, args.max_rejected_share)
-    if args.command == "record":
-        return _record(args.out, args.source)
-    return _sync(args.select, args.dry_run, args.min_rows, args.verbose)
+    from model_sync.catalog.store import CatalogUnavailable
+
+    try:
+        if args.command == "export":
+            return _export(args.format, args.table, args.out, args.include_archived,
+                           args.include_unlisted)
+        if args.command == "health":
+            return _health(args.select, args.json)
+        if args.command == "normalize":
+            return _normalize(args.source, args.file, args.as_of, args.max_rejected_share)
+        if args.command == "record":
+            return _record(args.out, args.source)
+        return _sync(args.select, args.dry_run, args.min_rows, args.verbose)
+    except CatalogUnavailable as exc:  # unreachable, refused, read-only: one line, no traceback
+        print(redact(f"model-sync: {exc}"), file=sys.stderr)
+        return 2
 
 
 def _echo(line: str) -> None:

@@ -106,3 +106,29 @@ def test_sync_dry_run_reports_success_and_writes_nothing(payloads, tmp_path):
     from model_sync.catalog.store import CatalogStore
     assert CatalogStore.from_url(env["MODEL_SYNC_DATABASE_URL"]).table_counts()[
         "source_offerings"] == 0
+
+
+def test_every_command_reports_a_catalog_it_cannot_open_in_one_line(monkeypatch, capsys,
+                                                                    tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("MODEL_SYNC_DATABASE_URL", f"sqlite:///{blocker / 'catalog.db'}")
+    for command in (["sync"], ["health"], ["export"]):
+        assert main(command) == 2, command
+        out, err = capsys.readouterr()
+        assert err.splitlines() == [
+            f"model-sync: cannot open the catalog database sqlite:///{blocker / 'catalog.db'}: "
+            f"{blocker} is not a directory"], command
+        assert "Traceback" not in out + err
+
+
+def test_a_bad_replay_setting_stops_the_sync_in_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("MODEL_SYNC_REPLAY_DIR", str(tmp_path / "nowhere"))
+    assert main(["sync"]) == 2
+    assert capsys.readouterr().err == (f"model-sync: MODEL_SYNC_REPLAY_DIR: replay directory "
+                                       f"{tmp_path / 'nowhere'} does not exist\n")
+    monkeypatch.setenv("MODEL_SYNC_REPLAY_DIR", str(tmp_path))
+    monkeypatch.setenv("MODEL_SYNC_REPLAY_DATE", "2026-13-45")
+    assert main(["sync"]) == 2
+    assert capsys.readouterr().err == ("model-sync: MODEL_SYNC_REPLAY_DATE must be a date "
+                                       "(YYYY-MM-DD), got '2026-13-45'\n")

@@ -283,10 +283,9 @@ def health_report(store, windows: Mapping[str, tuple[timedelta, timedelta]], *,
     `CatalogStore`: its sync history and its current row count."""
     now = now or utcnow()
     skipped = skipped or {}
-    counts = store.table_counts()
     report = []
     for name, (warn, fail) in windows.items():
-        rows = counts.get(name) if name == CATALOG else store.source_count(name)
+        rows = store.catalog_count() if name == CATALOG else store.source_count(name)
         report.append(assess(name, store.sync_history(name, limit=200), now=now,
                              warn_after=warn, fail_after=fail, rows=rows,
                              skip=skipped.get(name), thresholds=thresholds))

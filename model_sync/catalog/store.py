@@ -72,7 +72,10 @@ def make_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         database = sa.make_url(url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(database).parent
+            if folder.exists() and not folder.is_dir():
+                raise NotADirectoryError(f"{folder} is not a directory")
+            folder.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 60})
 
         @sa.event.listens_for(engine, "connect")
@@ -185,6 +188,14 @@ class CatalogStore:
         """The number of rows a source currently lists (active rows)."""
         query = sa.select(sa.func.count()).select_from(source_offerings).where(
             source_offerings.c.source == source, source_offerings.c.state == ACTIVE)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
+    def catalog_count(self) -> int:
+        """The number of offerings the catalog serves (active rows: not removed, archived or
+        unlisted)."""
+        query = sa.select(sa.func.count()).select_from(model_catalog).where(
+            model_catalog.c.state == ACTIVE)
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
