@@ -4,6 +4,7 @@ report the health of every source."""
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from datetime import UTC, date, datetime
@@ -149,6 +150,7 @@ def _export(fmt: str, table: str, out: Path | None, include_archived: bool) -> i
 
 
 def _sync(select: list[str] | None, dry_run: bool, min_rows: int | None = None) -> int:
+    from model_sync.defs.interrupts import StopSignals
     from model_sync.sync import run_sync
 
     try:
@@ -157,12 +159,21 @@ def _sync(select: list[str] | None, dry_run: bool, min_rows: int | None = None) 
         print(f"model-sync: {exc.args[0]}", file=sys.stderr)
         return 2
     started = time.monotonic()
-    report = run_sync(names, dry_run=dry_run, echo=print, min_rows=min_rows)
-    print(report.render())
+    with StopSignals() as stop:
+        try:
+            report = run_sync(names, dry_run=dry_run, echo=_say, min_rows=min_rows)
+            print(report.render())
+        except KeyboardInterrupt:
+            print("interrupted: the previous rows are kept", flush=True)
+            return 128 + (stop.received() or signal.SIGINT)
     home = os.environ.get("DAGSTER_HOME")
     print(f"\nfinished in {time.monotonic() - started:.1f}s; catalog: {report.database}"
           + (f"; Dagster instance: {home}" if home else ""))
     return report.exit_code
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)  # at once, even into a pipe: a sync may wait long after it
 
 
 # -- record ------------------------------------------------------------------------------------

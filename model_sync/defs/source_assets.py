@@ -18,6 +18,7 @@ from model_sync.catalog.identity import Resolver
 from model_sync.catalog.schema import LIFECYCLE_FIELDS, OFFERING_FIELDS
 from model_sync.catalog.store import CatalogStore
 from model_sync.defs.checks import results, source_check_specs
+from model_sync.defs.interrupts import hold_interrupt, stop_point
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.http import FetchError, SourceClient
@@ -231,6 +232,7 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
         if reason:
             context.log.error(reason)
             raise dg.Failure(description=reason, allow_retries=False)
+        stop_point()  # `model-sync sync` was told to stop before this step began
         store = catalog_db.store()
         run_id = context.run.run_id
         # `model-sync sync` reports failures at once: Dagster's run retries are for the daemon.
@@ -280,6 +282,8 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
             # The run was terminated: the publish transaction, if begun, rolled back.
             record("interrupted", f"{spec.name}: the run was terminated mid-sync; the previous "
                    "rows are kept")
+            if not retriable:  # Ctrl-C or SIGTERM stops `model-sync sync`: no retry
+                hold_interrupt()
             raise
         finally:
             store.dispose()
