@@ -34,7 +34,7 @@ WAIT = 120  # seconds before a test gives up on an event that should come in a f
 class Sync:
     """`model-sync sync` running as a subprocess; its output lines as they come."""
 
-    started: list["Sync"] = []  # stopped by the `syncs` fixture, whatever happens
+    started: list["Sync"] = []  # killed by the `_syncs` fixture if still running
 
     def __init__(self, env: dict[str, str], *args: str):
         self.started.append(self)
@@ -188,7 +188,7 @@ def holders(opened: dg.DagsterInstance, pool: str) -> list[str]:
 
 
 def stopped_mid_sync(env: dict[str, str], gate: Gate, *args: str) -> tuple[Sync, dg.DagsterRun]:
-    """A sync of openrouter stopped at the gate, holding its pool's slot."""
+    """A sync stopped at the gate, mid-sync, holding its pool slot."""
     stopped = Sync({**env, ALIASES_ENV: str(gate.path)}, *(args or OPENROUTER))
     gate.reached()
     with instance(env) as opened:
