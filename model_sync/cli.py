@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import time
 from collections import Counter
@@ -94,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _echo(line: str) -> None:
-    """Print a progress line, which may quote an error, with its secrets masked."""
-    print(redact(line))
+    """Print a progress line, which may quote an error, with its secrets masked; at once, even
+    into a pipe: a sync may wait long after it."""
+    print(redact(line), flush=True)
 
 
 # -- normalize ---------------------------------------------------------------------------------
@@ -196,6 +198,7 @@ def _export(fmt: str, table: str, out: Path | None, include_archived: bool,
 
 def _sync(select: list[str] | None, dry_run: bool, min_rows: int | None = None,
           verbose: bool = False) -> int:
+    from model_sync.defs.interrupts import StopSignals
     from model_sync.sync import SettingsError, run_sync
 
     try:
@@ -204,20 +207,24 @@ def _sync(select: list[str] | None, dry_run: bool, min_rows: int | None = None,
         print(redact(f"model-sync: {exc.args[0]}"), file=sys.stderr)
         return 2
     started = time.monotonic()
-    try:
-        # Quiet unless asked: the report below has one line per asset; the runs' own logs (and
-        # the tracebacks of expected failures) are for --verbose and the UI.
-        report = run_sync(names, dry_run=dry_run, echo=_echo, min_rows=min_rows,
-                          log_level="INFO" if verbose else "CRITICAL")
-    except SettingsError as exc:
-        print(redact(f"model-sync: {exc}"), file=sys.stderr)
-        return 2
-    except Exception as exc:
-        if verbose:
-            raise
-        print(redact(f"model-sync: sync failed: {type(exc).__name__}: {exc} (run with "
-                     "--verbose for the traceback)"), file=sys.stderr)
-        return 1
+    with StopSignals() as stop:
+        try:
+            # Quiet unless asked: the report below has one line per asset; the runs' own logs
+            # (and the tracebacks of expected failures) are for --verbose and the UI.
+            report = run_sync(names, dry_run=dry_run, echo=_echo, min_rows=min_rows,
+                              log_level="INFO" if verbose else "CRITICAL")
+        except KeyboardInterrupt:
+            print("interrupted: the previous rows are kept", flush=True)
+            return 128 + (stop.received() or signal.SIGINT)
+        except SettingsError as exc:
+            print(redact(f"model-sync: {exc}"), file=sys.stderr)
+            return 2
+        except Exception as exc:
+            if verbose:
+                raise
+            print(redact(f"model-sync: sync failed: {type(exc).__name__}: {exc} (run with "
+                         "--verbose for the traceback)"), file=sys.stderr)
+            return 1
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     print(redact(report.render(width)))  # its notes quote the failures
     home = os.environ.get("DAGSTER_HOME")

@@ -9,6 +9,7 @@ from datetime import date
 import dagster as dg
 
 from model_sync.catalog.store import CatalogStore, CatalogUnavailable
+from model_sync.defs import interrupts, runs
 from model_sync.defs.catalog_assets import CATALOG
 from model_sync.defs.resources import (
     REPLAY_DATE_ENV,
@@ -160,19 +161,23 @@ def run_sync(select: Sequence[str] | None = None, *, dry_run: bool = False,
         config["ops"] = {name: {"config": source_config} for name in runnable}
     if runnable:
         echo(f"syncing {', '.join(runnable)}{' (dry run)' if dry_run else ''} ...")
-        result = dg.materialize(assets, selection=runnable, instance=instance,
-                                resources=resources, raise_on_error=False, run_config=config,
-                                tags={TRIGGER_TAG: "cli"})
+        with runs.guard(instance, assets, runnable, catalog_db, echo) as process:
+            result = dg.materialize(assets, selection=runnable, instance=instance,
+                                    resources=resources, raise_on_error=False, run_config=config,
+                                    tags={TRIGGER_TAG: "cli", **process})
+        interrupts.stop_if_interrupted(result)
         _collect(result, runnable, report)
     succeeded = [s for s in report.steps if s.status == "success"]
     catalog_config = ({"ops": {CATALOG: {"config": {"min_rows": min_rows}}}}
                       if min_rows is not None else {})
     if succeeded and not dry_run:
         echo("rebuilding the catalog ...")
-        result = dg.materialize(assets, selection=[CATALOG], instance=instance,
-                                resources=resources, raise_on_error=False,
-                                run_config={"loggers": config["loggers"], **catalog_config},
-                                tags={TRIGGER_TAG: "cli"})
+        with runs.guard(instance, assets, [CATALOG], catalog_db, echo) as process:
+            result = dg.materialize(assets, selection=[CATALOG], instance=instance,
+                                    resources=resources, raise_on_error=False,
+                                    run_config={"loggers": config["loggers"], **catalog_config},
+                                    tags={TRIGGER_TAG: "cli", **process})
+        interrupts.stop_if_interrupted(result)
         _collect(result, [CATALOG], report)
     elif not dry_run:
         report.steps.append(StepReport(CATALOG, "skipped", note="no source synced; the "

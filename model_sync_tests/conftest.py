@@ -127,7 +127,10 @@ def fixtures_http() -> HttpClientResource:
 
 def table_row(report: str, name: str) -> list[str]:
     """The words of an asset's line in the table `model-sync sync` prints (name, status, ...)."""
-    for line in report.splitlines():
+    lines = report.splitlines()
+    header = next((i for i, line in enumerate(lines) if line.split()[:2] == ["asset", "status"]),
+                  len(lines))
+    for line in lines[header + 1:]:
         words = line.split()
         if words and words[0] == name:
             return words

@@ -300,6 +300,12 @@ class CatalogStore:
             query = query.where(sync_runs.c.source == source)
         return self._rows(query.limit(limit))
 
+    def recorded_sources(self, run_id: str) -> set[str]:
+        """The sources (and the catalog) whose attempt in this run is recorded in sync_runs."""
+        query = sa.select(sync_runs.c.source).where(sync_runs.c.run_id == run_id).distinct()
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
     def table_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()

@@ -22,6 +22,7 @@ from model_sync.catalog.identity import Resolver
 from model_sync.catalog.schema import LIFECYCLE_FIELDS, OFFERING_FIELDS
 from model_sync.catalog.store import CatalogStore, CatalogUnavailable
 from model_sync.defs.checks import BLOCKING, SOURCE_RULES, results, source_check_specs
+from model_sync.defs.interrupts import hold_interrupt, stop_point
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.http import FetchError, NotRecorded, SourceClient
@@ -349,6 +350,7 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
         if reason:
             yield from _skip(spec, reason, context)
             return
+        stop_point()  # `model-sync sync` was told to stop before this step began
         try:
             store = catalog_db.store()
         except CatalogUnavailable as exc:
@@ -418,6 +420,8 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
             # The run was terminated: the publish transaction, if begun, rolled back.
             record("interrupted", f"{spec.name}: the run was terminated mid-sync; the previous "
                    "rows are kept")
+            if context.run.tags.get(TRIGGER_TAG) == "cli":  # Ctrl-C or SIGTERM stops the command
+                hold_interrupt()
             raise
         finally:
             store.dispose()
