@@ -228,7 +228,8 @@ def _collect(result: dg.ExecuteInProcessResult, names: Sequence[str], report: Sy
             note = ("dry run, nothing written" if value.get("dry_run") else
                     str(value.get("replayed_snapshots") or ""))
             if rejected:
-                note = f"{rejected:,} entries rejected; {note}".rstrip("; ")
+                entries = "entry" if rejected == 1 else "entries"
+                note = f"{rejected:,} {entries} rejected; {note}".rstrip("; ")
             report.steps.append(StepReport(
                 name, "success", rows=value.get("rows"), added=value.get("added"),
                 removed=value.get("removed"), repriced=value.get("repriced"),

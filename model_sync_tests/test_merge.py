@@ -149,6 +149,21 @@ def test_an_implausible_context_window_gives_way_to_the_next_sources_plausible_o
     assert build_models([dict(merged, canonical_id="deepseek-r1")])[0]["context_window"] == 131072
 
 
+def test_a_context_window_over_the_limit_is_withheld_whatever_the_models_kind():
+    """DeepInfra publishes no kind: a 10^12 context window is still implausible; only the
+    lower bound needs to know the model generates text."""
+    rows = merge(row("deepinfra", model_id="seed-mini", context_window=10**12),
+                 row("deepinfra", model_id="clip", context_window=77))  # an image model's prompt
+    by_id = {r["model_id"]: r for r in rows}
+    assert by_id["seed-mini"]["context_window"] is None
+    assert by_id["seed-mini"]["field_sources"]["withheld"] == {
+        "context_window": {"deepinfra": 10**12}}
+    assert by_id["clip"]["context_window"] == 77
+    assert validate.context_window_range(rows).passed  # withheld, so nothing published is off
+    unmerged = validate.context_window_range([row("deepinfra", context_window=10**12)])
+    assert not unmerged.passed and unmerged.metadata["out_of_range"] == 1
+
+
 def test_implausible_limits_with_no_alternative_are_withheld_and_reported():
     rows = merge(row("litellm", kind="chat", context_window=10**12, max_output_tokens=2 * 10**8),
                  row("litellm", model_id="tiny", kind="chat", context_window=100))

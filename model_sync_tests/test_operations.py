@@ -18,6 +18,7 @@ from model_sync.defs import source_assets
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.sources import SOURCES, SOURCES_BY_NAME
 from model_sync_tests.conftest import NO_COMPUTE_LOGS
+from model_sync_tests.servers import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = SOURCES_BY_NAME["openrouter"]
@@ -268,9 +269,21 @@ def test_a_sync_waits_while_another_run_holds_its_source_pool(tmp_path, held, wa
         assert claim.is_claimed
         runner = threading.Thread(target=materialize, args=(catalog_db, instance))
         runner.start()
-        time.sleep(3)
-        assert bool(fetched) is not waits
+        if waits:  # the step says it is blocked, and has fetched nothing
+            wait_until(lambda: blocked_on(instance, held), 60, f"a step blocked on {held}",
+                       interval=0.05)
+            assert not fetched
+        else:
+            wait_until(lambda: fetched, 60, "the sync's fetch", interval=0.05)
         storage.free_concurrency_slot_for_step("another-run", "step")
         runner.join(60)
         assert [r.status for r in instance.get_runs()] == [dg.DagsterRunStatus.SUCCESS]
     assert len(fetched) == 1
+
+
+def blocked_on(instance: dg.DagsterInstance, pool: str) -> bool:
+    """Whether a run of the instance reported a step blocked by the limit of `pool`."""
+    return any(f"blocked by limit for pool {pool}" in (record.user_message or "")
+               for run in instance.get_runs()
+               for record in instance.all_logs(run.run_id,
+                                               of_type=dg.DagsterEventType.ENGINE_EVENT))

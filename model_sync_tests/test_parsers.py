@@ -244,7 +244,7 @@ def test_an_entry_of_an_unexpected_type_is_rejected_not_fatal():
     assert [r["source_key"] for r in rows] == ["a/b", "c/d"]
     [rejected] = context.rejected
     assert rejected.source_key == "#0"
-    assert rejected.reason == "expected an object, got str"
+    assert rejected.reason == "expected an object, got a JSON string"
     assert rejected.excerpt == '"just a string"'
 
 

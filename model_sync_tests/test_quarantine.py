@@ -146,7 +146,7 @@ def test_a_list_payload_rejects_odd_entries_and_repeated_ids_that_differ(payload
     assert result.success
     reasons = {r["source_key"]: r["reason"] for r in catalog_db.store().rejections("openrouter")}
     assert reasons == {
-        "#5": "expected an object, got str",
+        "#5": "expected an object, got a JSON string",
         "#9": "field 'id': required field is missing",
         first["id"]: "the id appears 2 times in the payload with different values; none is "
                      "taken",

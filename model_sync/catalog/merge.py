@@ -158,10 +158,11 @@ def generates_text(row: Mapping[str, Any]) -> bool:
 
 
 def plausible_limit(name: str, value: Any, text_generation: bool) -> bool:
-    """Whether a token limit is believable: a text model's context window within CONTEXT_MIN ..
-    CONTEXT_MAX, any output limit at most CONTEXT_MAX. Other fields are not judged."""
+    """Whether a token limit is believable: no context window or output limit above CONTEXT_MAX
+    (for any model, its kind known or not), and a text model's context window at least
+    CONTEXT_MIN (an image model's 77-token prompt limit is real). Other fields are not judged."""
     if name == "context_window":
-        return not text_generation or CONTEXT_MIN <= value <= CONTEXT_MAX
+        return value <= CONTEXT_MAX and (not text_generation or CONTEXT_MIN <= value)
     if name == "max_output_tokens":
         return value <= CONTEXT_MAX
     return True

@@ -180,11 +180,13 @@ def output_price_present(rows: Rows) -> Finding:
 
 
 def context_window_range(rows: Rows) -> Finding:
-    """WARN: a text model's context window outside 256 .. 100M tokens, or an output limit above
-    100M, is more likely a typo; the merge withholds such source values and they are named here."""
+    """WARN: a context window or output limit above 100M tokens, or a text model's context window
+    under 256, is more likely a typo; the merge withholds such source values and they are named
+    here."""
     bad = [f"{r['provider']}/{r['model_id']}={r['context_window']:,}" for r in rows
-           if r.get("context_window") is not None and generates_text(r)
-           and not CONTEXT_MIN <= r["context_window"] <= CONTEXT_MAX]
+           if r.get("context_window") is not None and (
+               r["context_window"] > CONTEXT_MAX
+               or (generates_text(r) and r["context_window"] < CONTEXT_MIN))]
     bad += [f"{r['provider']}/{r['model_id']} max_output_tokens={r['max_output_tokens']:,}"
             for r in rows
             if r.get("max_output_tokens") is not None and r["max_output_tokens"] > CONTEXT_MAX]

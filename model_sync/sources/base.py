@@ -321,7 +321,7 @@ def expect(value: Any, kind: type | tuple[type, ...], source: str, what: str) ->
     """Require a payload's envelope to have the expected JSON type."""
     if not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        shown = type(value).__name__
+        shown = "nothing (it is missing)" if value is None else f"a JSON {_json_type(value)}"
         raise ParseError(source, f"expected {what} to be a JSON {_json_name(names)}, got {shown}")
     return value
 
@@ -357,7 +357,7 @@ def entry_id(entry: Any, index: int, source: str, field: str = "id") -> tuple[st
 def required(entry: Mapping[str, Any], name: str, source: str, key: str) -> Any:
     """A field every entry must carry; a missing or null one fails the sync with its name."""
     if not isinstance(entry, Mapping):
-        raise ParseError(source, f"expected an object, got {type(entry).__name__}", entry=key)
+        raise ParseError(source, f"expected an object, got a JSON {_json_type(entry)}", entry=key)
     value = entry.get(name)
     if value is None or value == "":
         raise ParseError(source, "required field is missing", entry=key, field=name)
