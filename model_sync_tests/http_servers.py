@@ -1,10 +1,14 @@
-"""Real HTTP servers on 127.0.0.1 for tests: a webhook receiver and a source with validators."""
+"""Real HTTP servers on 127.0.0.1 for tests: a webhook receiver, a source with validators, and
+a router whose answers can misbehave (drop the connection, answer late, echo the request)."""
 
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs
 
 
@@ -104,9 +108,44 @@ class SourceServer:
             yield self
 
 
+class Drop:
+    """An answer that closes the connection without a response, as a failing proxy does."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """`answer`, given only once `release` is set: a server slower than the client's timeout.
+    `longest` bounds the hold, so a test that fails before it sets `release` still ends."""
+
+    release: threading.Event
+    answer: Any
+    longest: float = 60.0
+
+
+@dataclass(frozen=True)
+class Echo:
+    """An error answer whose body quotes the request's headers, as some APIs quote what they
+    were sent (a key in a header comes back in the body)."""
+
+    status: int = 400
+
+
+def in_turn(*answers) -> Callable[[dict], Any]:
+    """A route giving each request the next of `answers`, and the last one from then on."""
+    given = iter(answers)
+    last = [answers[-1]]
+
+    def answer(_query: dict) -> Any:
+        last[0] = next(given, last[0])
+        return last[0]
+
+    return answer
+
+
 class Api:
     """A source API on 127.0.0.1: answers each path from `routes` (a body, a `(status, headers,
-    body)` triple, or a function of the query giving either) and records every request."""
+    body)` triple, a `Drop`, `Held` or `Echo`, or a function of the query giving any of these)
+    and records every request."""
 
     def __init__(self, routes: dict):
         self.routes = routes
@@ -120,25 +159,44 @@ class Api:
     def sent(self, header: str) -> list[str | None]:
         return [headers.get(header) for _, headers in self.requests]
 
+    def count(self, path: str) -> int:
+        """How many requests asked for `path` (any query)."""
+        return sum(1 for p in self.paths if p.partition("?")[0] == path)
+
     @contextmanager
     def running(self):
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                api.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                api.requests.append((self.path, headers))
                 path, _, query = self.path.partition("?")
                 answer = api.routes.get(path, (404, {}, b'{"error": "no such path"}'))
                 if callable(answer):
                     answer = answer(parse_qs(query))
+                if isinstance(answer, Held):
+                    answer.release.wait(answer.longest)
+                    answer = answer.answer
+                if isinstance(answer, Drop):
+                    self.close_connection = True
+                    return
+                if isinstance(answer, Echo):
+                    answer = (answer.status, {}, json.dumps({"error": {
+                        "message": "invalid request",
+                        "authorization": headers.get("authorization"),
+                        "received_headers": headers}}).encode())
                 status, headers, body = (200, {}, answer) if isinstance(answer, bytes) else answer
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (a held answer)
 
             def log_message(self, *args):
                 pass
