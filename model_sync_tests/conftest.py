@@ -2,9 +2,13 @@
 
 import itertools
 import os
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
@@ -83,12 +87,17 @@ for _name in [n for n in os.environ if n.startswith((
     del os.environ[_name]
 
 
+def isolated_variables() -> list[str]:
+    """The variables no test sees from the developer's environment."""
+    keys = {s.auth.env_var for s in SOURCES if s.auth} | {s.url_env for s in SOURCES}
+    return ["MODEL_SYNC_REPLAY_DIR", "MODEL_SYNC_REPLAY_DATE", "MODEL_SYNC_DATABASE_URL",
+            "DAGSTER_HOME", *SETTINGS, *sorted(keys)]
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path):
     """No test sees the developer's keys, source URLs, replay settings or database."""
-    keys = {s.auth.env_var for s in SOURCES if s.auth} | {s.url_env for s in SOURCES}
-    for name in ("MODEL_SYNC_REPLAY_DIR", "MODEL_SYNC_REPLAY_DATE", "MODEL_SYNC_DATABASE_URL",
-                 "DAGSTER_HOME", *SETTINGS, *sorted(keys)):
+    for name in isolated_variables():
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 
@@ -102,6 +111,51 @@ def replay_root(payloads, tmp_path) -> Path:
         if folder.is_dir():
             (root / folder.name).symlink_to(folder, target_is_directory=True)
     return root
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """One full replayed sync of every source and the catalog, made once per test session:
+    its run's result, and a SQLite catalog file to copy."""
+
+    result: dg.ExecuteInProcessResult
+    database: Path
+
+
+@pytest.fixture(scope="session")
+def replayed(tmp_path_factory) -> Replayed:
+    """The shared full sync: tests that only read its tables (or build on them) start from a
+    copy instead of syncing every source again."""
+    if not SHARED.is_dir():
+        unavailable(f"recorded payloads not found at {SHARED} (set MODEL_SYNC_SHARED_PAYLOADS)")
+    from model_sync.definitions import defs
+
+    folder = tmp_path_factory.mktemp("replayed")
+    root = folder / "replay"
+    root.mkdir()
+    for source in sorted([*SHARED.iterdir(), *FIXTURES.iterdir()]):
+        if source.is_dir():
+            (root / source.name).symlink_to(source, target_is_directory=True)
+    url = f"sqlite:///{folder / 'catalog.db'}"
+    with pytest.MonkeyPatch.context() as env:  # as isolated as any test
+        for name in isolated_variables():
+            env.delenv(name, raising=False)
+        result = dg.materialize(list(defs.assets), instance=dg.DagsterInstance.ephemeral(),
+                                resources={"http": HttpClientResource(replay_dir=str(root)),
+                                           "catalog_db": CatalogDatabase(url=url)},
+                                raise_on_error=False, run_config=FIXTURE_CONFIG)
+    return Replayed(result=result, database=folder / "catalog.db")
+
+
+@pytest.fixture
+def replayed_db(replayed, tmp_path) -> CatalogDatabase:
+    """A catalog holding the shared full sync, this test's own copy."""
+    copy = tmp_path / "replayed.db"
+    # SQLite's online backup: a whole, consistent copy, whatever is still in the WAL file.
+    with closing(sqlite3.connect(replayed.database)) as source, \
+            closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+    return CatalogDatabase(url=f"sqlite:///{copy}")
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ def checks(result):
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
-def test_full_replayed_sync_fills_every_table_and_passes_every_check(replay_http, catalog_db):
-    result = materialize(replay_http, catalog_db)
+def test_full_replayed_sync_fills_every_table_and_passes_every_check(replayed, replayed_db):
+    result, catalog_db = replayed.result, replayed_db
     assert result.success
     evaluations = checks(result)
     assert len(evaluations) == len(SOURCE_RULES) * len(SOURCES) + len(CATALOG_RULES)
@@ -50,8 +50,9 @@ def test_full_replayed_sync_fills_every_table_and_passes_every_check(replay_http
     assert "duration_seconds" in mat.metadata
 
 
-def test_catalog_prefers_the_providers_own_api_and_takes_prices_as_a_set(replay_http, catalog_db):
-    assert materialize(replay_http, catalog_db).success
+def test_catalog_prefers_the_providers_own_api_and_takes_prices_as_a_set(replayed, replayed_db):
+    assert replayed.result.success
+    catalog_db = replayed_db
     rows = {(r["provider"], r["model_id"]): r for r in catalog_db.store().catalog_rows()}
     sonnet = rows[("openrouter", "anthropic/claude-sonnet-4.5")]
     assert sonnet["price_source"] == "openrouter"
@@ -70,8 +71,9 @@ def test_catalog_prefers_the_providers_own_api_and_takes_prices_as_a_set(replay_
     assert catalog_db.store().source_count("huggingface") >= 8
 
 
-def test_an_identical_sync_changes_nothing(replay_http, catalog_db):
-    assert materialize(replay_http, catalog_db).success
+def test_an_identical_sync_changes_nothing(replayed, replayed_db, replay_http):
+    assert replayed.result.success
+    catalog_db = replayed_db
     # Hugging Face also fetches the repositories other sources name, from their last good rows:
     # in the very first run those rows were not there yet, so it settles on the second sync.
     assert materialize(replay_http, catalog_db).success
@@ -212,8 +214,8 @@ def test_dry_run_audits_without_writing(replay_http, catalog_db):
 
 
 def test_catalog_is_blocked_below_its_minimum_and_keeps_the_previous_catalog(replay_http,
-                                                                               catalog_db):
-    assert materialize(replay_http, catalog_db).success
+                                                                               replayed_db):
+    catalog_db = replayed_db
     before = len(catalog_db.store().catalog_rows())
     config = {"ops": {"model_catalog": {"config": {"min_rows": 10**6}}}}
     result = materialize(replay_http, catalog_db, ["model_catalog"], run_config=config)
@@ -221,9 +223,9 @@ def test_catalog_is_blocked_below_its_minimum_and_keeps_the_previous_catalog(rep
     assert len(CatalogStore.from_url(catalog_db.url).catalog_rows()) == before
 
 
-def test_a_catalog_build_that_crashes_is_recorded_and_keeps_the_catalog(replay_http, catalog_db,
+def test_a_catalog_build_that_crashes_is_recorded_and_keeps_the_catalog(replay_http, replayed_db,
                                                                         monkeypatch):
-    assert materialize(replay_http, catalog_db).success
+    catalog_db = replayed_db
     before = len(catalog_db.store().catalog_rows())
 
     def crash(*args, **kwargs):

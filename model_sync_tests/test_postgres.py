@@ -41,8 +41,9 @@ def content(row):
         not k.endswith("_at") or k in ("created_at", "fetched_at"))}
 
 
-def test_full_replayed_sync_on_postgresql_matches_sqlite(replay_http, catalog_db, pg_url):
-    on_sqlite = materialize(replay_http, catalog_db)
+def test_full_replayed_sync_on_postgresql_matches_sqlite(replay_http, replayed, replayed_db,
+                                                        pg_url):
+    on_sqlite, catalog_db = replayed.result, replayed_db
     on_postgres = materialize(replay_http, CatalogDatabase(url=pg_url))
     assert on_sqlite.success and on_postgres.success
     assert all(e.passed for e in checks(on_postgres).values())

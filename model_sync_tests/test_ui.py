@@ -157,23 +157,7 @@ def sync_every_source(server: Webserver) -> str:
     return run_id
 
 
-def test_graphql_materializes_every_source_with_its_checks_and_toggles_a_schedule(dagster_dev):
-    started = time.monotonic()
-    run_id = sync_every_source(dagster_dev)
-    elapsed = time.monotonic() - started
-
-    for asset, check in source_checks():
-        execution = latest_check(dagster_dev, asset, check)
-        assert execution["runId"] == run_id and execution["status"] == "SUCCEEDED", execution
-        assert execution["evaluation"]["success"], execution["evaluation"]["description"]
-        rule = check.removeprefix(f"{asset}_")
-        assert execution["evaluation"]["severity"] == ("ERROR" if rule in BLOCKING else "WARN")
-    for name in SOURCE_NAMES:
-        materialized_by, rows = latest_rows(dagster_dev, name)
-        assert materialized_by == run_id and rows > 0
-    assert latest_rows(dagster_dev, "openrouter")[1] == 414
-    assert elapsed < RUN_TIMEOUT
-
+def test_graphql_toggles_a_schedule_and_the_daemon_is_healthy(dagster_dev):
     daemons = dagster_dev.graphql(DAEMONS)["instance"]["daemonHealth"]["allDaemonStatuses"]
     assert {d["daemonType"]: d["healthy"] for d in daemons}["SCHEDULER"] is True
 
@@ -210,8 +194,16 @@ def test_materialize_all_syncs_what_is_recorded_skips_the_rest_and_builds_the_ca
                     all_checks())
     wait_for_run(dagster_dev, run_id)  # SUCCESS: a skipped source is not a failure
     ran_for = time.monotonic() - started
+    for asset, check in source_checks():  # every recorded source synced, its checks passed
+        execution = latest_check(dagster_dev, asset, check)
+        assert execution["runId"] == run_id and execution["status"] == "SUCCEEDED", execution
+        assert execution["evaluation"]["success"], execution["evaluation"]["description"]
+        rule = check.removeprefix(f"{asset}_")
+        assert execution["evaluation"]["severity"] == ("ERROR" if rule in BLOCKING else "WARN")
     for name in SOURCE_NAMES:
-        assert latest_rows(dagster_dev, name)[0] == run_id, name
+        materialized_by, rows = latest_rows(dagster_dev, name)
+        assert materialized_by == run_id and rows > 0, name
+    assert latest_rows(dagster_dev, "openrouter")[1] == 414
     for spec in SOURCES:
         if spec.name in SOURCE_NAMES:
             continue
