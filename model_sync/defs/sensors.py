@@ -70,7 +70,7 @@ catalog_automation_sensor = dg.AutomationConditionSensorDefinition(
     "catalog_automation_sensor",
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=15,  # a catalog within seconds of its sources; cheap to evaluate
     description="Evaluates the catalog's automation condition: rebuilds model_catalog once after "
                 "sources publish new rows. Running by default; it never syncs a source.",
 )
