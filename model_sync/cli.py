@@ -110,7 +110,7 @@ def _normalize(source: str, file: Path, as_of: str | None,
     except KeyError as exc:
         print(redact(f"model-sync: {exc.args[0]}"), file=sys.stderr)
         return 2
-    from model_sync.defs.source_assets import dedupe
+    from model_sync.ingest import dedupe
 
     when = _as_of(file, as_of)
     context = ParseContext(source=spec.name, fetched_at=when)

@@ -9,8 +9,9 @@ from datetime import timedelta
 import dagster as dg
 
 from model_sync.cadence import catalog_windows, resolve_cadences
+from model_sync.catalog import CATALOG
 from model_sync.defs.alerts import AlertWebhook, alert_sensor
-from model_sync.defs.catalog_assets import CATALOG, model_catalog
+from model_sync.defs.catalog_assets import model_catalog
 from model_sync.defs.jobs import build_full_resync
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.defs.schedules import build_schedule

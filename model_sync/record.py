@@ -21,9 +21,9 @@ import sqlalchemy as sa
 
 from model_sync.catalog.store import CatalogStore
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
-from model_sync.defs.source_assets import fetch_rows
 from model_sync.http import FetchError
 from model_sync.http.replay import headers_path, snapshot_name
+from model_sync.ingest import fetch_rows, named_repositories
 from model_sync.sources import SOURCES
 from model_sync.sources.base import ParseError, SettingError
 
@@ -105,7 +105,9 @@ def record(out: Path, select: Sequence[str] | None = None, *,
         client = http.client(log=log)
         client.transport = recorder
         try:
-            rows = fetch_rows(spec, http, {}, log, store=store, client=client).rows
+            access = http.access(spec, log=log, client=client)
+            rows = fetch_rows(spec, access, {}, log,
+                              hugging_face_ids=named_repositories(spec, store)).rows
             recorder.commit()
         except (FetchError, ParseError, SettingError) as exc:
             echo(f"{spec.name}: failed, nothing written: {exc}")

@@ -8,9 +8,9 @@ from datetime import date
 
 import dagster as dg
 
+from model_sync.catalog import CATALOG
 from model_sync.catalog.store import CatalogStore, CatalogUnavailable
 from model_sync.defs import interrupts, runs
-from model_sync.defs.catalog_assets import CATALOG
 from model_sync.defs.resources import (
     REPLAY_DATE_ENV,
     REPLAY_DIR_ENV,

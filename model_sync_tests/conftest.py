@@ -1,6 +1,7 @@
 """Shared fixtures: the recorded payloads in ../shared, temporary databases, replayed resources."""
 
 import itertools
+import logging
 import os
 import sqlite3
 from contextlib import closing
@@ -177,6 +178,17 @@ def replay_http(replay_root) -> HttpClientResource:
 def fixtures_http() -> HttpClientResource:
     """Replays this folder's fixtures only (no shared recordings needed)."""
     return HttpClientResource(replay_dir=str(FIXTURES))
+
+
+def fetch(spec, http: HttpClientResource, params=None, log=None, *, store=None, client=None,
+          url=None, **options):
+    """Fetch a source as its asset does, through `http`: its rows, rejections and metadata."""
+    from model_sync.ingest import fetch_rows, named_repositories
+
+    log = log or logging.getLogger("model_sync.tests")
+    access = http.access(spec, url, log=log, client=client)
+    return fetch_rows(spec, access, params or {}, log,
+                      hugging_face_ids=named_repositories(spec, store), **options)
 
 
 def table_row(report: str, name: str) -> list[str]:

@@ -14,11 +14,10 @@ from model_sync.cli import main
 from model_sync.definitions import defs
 from model_sync.defs.resources import HttpClientResource
 from model_sync.defs.sensors import build_change_sensor
-from model_sync.defs.source_assets import fetch_rows
 from model_sync.http.client import Credentials
 from model_sync.sources import SOURCES, SOURCES_BY_NAME, fireworks, huggingface
 from model_sync.sources.base import FetchContext, SettingError
-from model_sync_tests.conftest import FIXTURES, table_row
+from model_sync_tests.conftest import FIXTURES, fetch, table_row
 from model_sync_tests.http_servers import Api
 
 LOG = logging.getLogger("test.base_url")
@@ -124,7 +123,7 @@ def test_the_key_goes_to_the_configured_server_and_not_where_it_redirects(monkey
             monkeypatch.setenv("GROQ_API_KEY", "gq-SECRET")
             monkeypatch.setenv("MODEL_SYNC_GROQ_URL", f"{api.base}/openai/v1/models")
             with caplog.at_level(logging.WARNING):
-                rows = fetch_rows(GROQ, HttpClientResource(), {}, LOG).rows
+                rows = fetch(GROQ, HttpClientResource(), {}, LOG).rows
     assert [r["model_id"] for r in rows] == ["llama-3.3-70b-versatile"]
     assert api.paths == ["/openai/v1/models"] and api.sent("authorization") == ["Bearer gq-SECRET"]
     assert other.paths == ["/models"] and other.sent("authorization") == [None]
@@ -138,7 +137,7 @@ def test_a_regional_source_syncs_from_the_configured_url_with_its_region(monkeyp
         monkeypatch.setenv("DASHSCOPE_API_KEY", "ds-key")
         monkeypatch.setenv("ALIBABA_CLOUD_REGION", "cn")
         monkeypatch.setenv("MODEL_SYNC_ALIBABA_CLOUD_URL", f"{api.base}/compatible-mode/v1/models")
-        fetched = fetch_rows(ALIBABA, HttpClientResource(), {}, LOG)
+        fetched = fetch(ALIBABA, HttpClientResource(), {}, LOG)
         rows, meta = fetched.rows, fetched.meta
     assert len(rows) == 6 and {r["provider"] for r in rows} == {"alibaba-cn"}
     assert meta["region"] == "cn"
@@ -188,7 +187,7 @@ def test_hugging_face_pages_and_repositories_come_from_the_configured_url(monkey
     with api.running():
         monkeypatch.setenv("HF_TOKEN", "hf_SECRET")
         url = f"{api.base}/hub/api/models"
-        fetched = fetch_rows(huggingface.SPEC, HttpClientResource(), {}, LOG, store=Store(),
+        fetched = fetch(huggingface.SPEC, HttpClientResource(), {}, LOG, store=Store(),
                              url=url)
         rows, meta = fetched.rows, fetched.meta
     paths = [p.partition("?")[0] for p in api.paths]
@@ -211,7 +210,7 @@ def test_fireworks_account_models_come_from_the_configured_url(monkeypatch):
         monkeypatch.setenv("FIREWORKS_ACCOUNT_ID", "my-team")
         monkeypatch.setenv("MODEL_SYNC_FIREWORKS_URL",
                            f"{api.base}/fw/v1/accounts/fireworks/models")
-        fetched = fetch_rows(fireworks.SPEC, HttpClientResource(), {}, LOG)
+        fetched = fetch(fireworks.SPEC, HttpClientResource(), {}, LOG)
         rows, meta = fetched.rows, fetched.meta
     paths = [p.partition("?")[0] for p in api.paths]
     assert paths == ["/fw/v1/accounts/fireworks/models"] * 2 + ["/fw/v1/accounts/my-team/models"]
@@ -221,7 +220,7 @@ def test_fireworks_account_models_come_from_the_configured_url(monkeypatch):
 
 def test_replay_answers_by_source_name_whatever_the_url(monkeypatch, fixtures_http):
     monkeypatch.setenv("MODEL_SYNC_CEREBRAS_URL", "http://127.0.0.1:9/v1/models")  # nobody there
-    fetched = fetch_rows(SOURCES_BY_NAME["cerebras"], fixtures_http, {}, LOG)
+    fetched = fetch(SOURCES_BY_NAME["cerebras"], fixtures_http, {}, LOG)
     rows, meta = fetched.rows, fetched.meta
     assert rows and meta["replayed_snapshots"] == f"{DAY}.json"
 

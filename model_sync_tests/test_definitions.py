@@ -85,7 +85,7 @@ def test_checks_sit_next_to_what_they_check(repo):
     for spec in SOURCES:
         for rule in ("min_rows", "drop_guard", "price_coverage", "price_jumps"):
             assert checks[f"{spec.name}_{rule}"].asset_key == dg.AssetKey(spec.name)
-    for rule in ("min_rows", "unique_offerings", "prices_non_negative", "prices_plausible",
+    for rule in ("min_rows", "prices_non_negative", "prices_plausible",
                  "output_price_present", "context_window_range"):
         assert checks[f"model_catalog_{rule}"].asset_key == dg.AssetKey("model_catalog")
 

@@ -231,7 +231,7 @@ def test_a_catalog_build_that_crashes_is_recorded_and_keeps_the_catalog(replay_h
     def crash(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr("model_sync.defs.catalog_assets.build_catalog", crash)
+    monkeypatch.setattr("model_sync.ingest.catalog.build_catalog", crash)
     assert not materialize(replay_http, catalog_db, ["model_catalog"]).success
     last = catalog_db.store().sync_history("model_catalog", limit=1)[0]
     assert last["status"] == "failed" and "RuntimeError: out of memory" in last["error"]

@@ -8,10 +8,9 @@ import pytest
 
 from model_sync.cli import main
 from model_sync.defs.resources import HttpClientResource
-from model_sync.defs.source_assets import fetch_rows
 from model_sync.record import record
 from model_sync.sources import SOURCES_BY_NAME
-from model_sync_tests.conftest import FIXTURES
+from model_sync_tests.conftest import FIXTURES, fetch
 
 LOG = logging.getLogger("test.record")
 DAY = "2026-08-20"
@@ -66,9 +65,9 @@ def test_recording_replays_to_the_same_rows(tmp_path, monkeypatch):
     replay = HttpClientResource(replay_dir=str(out))
     for source in ("huggingface", "together"):
         spec = SOURCES_BY_NAME[source]
-        replayed = fetch_rows(spec, replay, {}, LOG, store=Store()).rows
+        replayed = fetch(spec, replay, {}, LOG, store=Store()).rows
         assert len(replayed) == 9
-        original = fetch_rows(spec, HttpClientResource(replay_dir=str(FIXTURES)), {}, LOG,
+        original = fetch(spec, HttpClientResource(replay_dir=str(FIXTURES)), {}, LOG,
                               store=Store()).rows
         assert [(r["source_key"], r["input_price"]) for r in replayed] == [
             (r["source_key"], r["input_price"]) for r in original]

@@ -11,10 +11,9 @@ from decimal import Decimal
 import pytest
 
 from model_sync.defs.resources import HttpClientResource
-from model_sync.defs.source_assets import fetch_rows
 from model_sync.sources import SOURCES_BY_NAME
 from model_sync.sources.base import FetchContext, ParseError, loads
-from model_sync_tests.conftest import FIXTURE_SOURCES, FIXTURES, ctx
+from model_sync_tests.conftest import FIXTURE_SOURCES, FIXTURES, ctx, fetch
 
 LOG = logging.getLogger("test.sources")
 
@@ -22,7 +21,7 @@ LOG = logging.getLogger("test.sources")
 def synced(source: str, **options) -> tuple[dict[str, dict], dict]:
     """The rows and fetch metadata of one source, replayed from its fixtures."""
     http = HttpClientResource(replay_dir=str(FIXTURES))
-    fetched = fetch_rows(SOURCES_BY_NAME[source], http, {}, LOG, **options)
+    fetched = fetch(SOURCES_BY_NAME[source], http, {}, LOG, **options)
     return {r["source_key"]: r for r in fetched.rows}, fetched.meta
 
 

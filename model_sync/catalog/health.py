@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from model_sync.catalog import CATALOG
 from model_sync.catalog.clock import utcnow
 
 OK, WARNING, CRITICAL = 0, 1, 2
@@ -291,5 +292,3 @@ def health_report(store, windows: Mapping[str, tuple[timedelta, timedelta]], *,
                              skip=skipped.get(name), thresholds=thresholds))
     return report
 
-
-CATALOG = "model_catalog"

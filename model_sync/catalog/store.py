@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from model_sync.catalog import CATALOG
 from model_sync.catalog.history import (
     ACTIVE,
     ARCHIVED,
@@ -47,7 +48,6 @@ from model_sync.redact import redact
 
 DATABASE_URL_ENV = "MODEL_SYNC_DATABASE_URL"
 DEFAULT_DATABASE_PATH = Path("data") / "model_sync.db"
-CATALOG = "model_catalog"
 # Columns of a stored row that a diff reads (see `history.plan_source`).
 PREVIOUS_STATE_COLUMNS = (
     "source", "source_key", "provider", "model_id", "canonical_id", "state", "content_hash",

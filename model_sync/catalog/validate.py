@@ -1,4 +1,5 @@
-"""Audit rules for a source's rows and for the combined catalog, run before anything is published.
+"""The functions of the audit rules (declared in `model_sync.catalog.rules`), run on a source's
+rows and on the combined catalog before anything is published.
 
 Each rule returns a `Finding`. ERROR rules block: the rows they reject are not published and the
 previous rows stay. WARN rules report data that is suspicious but not wrong enough to withhold.
@@ -13,7 +14,6 @@ from model_sync.catalog.merge import (
     CONTEXT_MAX,
     CONTEXT_MIN,
     PLAUSIBLE_MAX_PRICE,
-    catalog_key,
     generates_text,
 )
 from model_sync.catalog.money import format_decimal
@@ -124,16 +124,6 @@ def price_coverage(previous: Rows, rows: Rows, max_share_drop: float, what: str)
     if not passed:
         text += "; a price field may have been renamed, so these rows are not published"
     return Finding("price_coverage", passed, "ERROR", text, meta)
-
-
-def unique_offerings(rows: Rows) -> Finding:
-    counts = Counter(catalog_key(r["provider"], r["model_id"]) for r in rows)
-    dupes = {k: n for k, n in counts.items() if n > 1}
-    sample = [f"{p}/{m}" for p, m in list(dupes)[:10]]
-    text = ("every (provider, model_id) is unique" if not dupes else
-            f"{len(dupes)} (provider, model_id) pairs appear more than once: {', '.join(sample)}")
-    return Finding("unique_offerings", not dupes, "ERROR", text,
-                   {"duplicates": len(dupes), "sample": sample})
 
 
 def prices_non_negative(rows: Rows) -> Finding:

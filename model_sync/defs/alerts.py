@@ -20,8 +20,8 @@ from pydantic import Field
 
 from model_sync import alerts
 from model_sync.cadence import health_windows, resolve_cadences
+from model_sync.catalog import CATALOG
 from model_sync.catalog.health import ALERT_RULES, CRITICAL, Thresholds, health_report, human, skips
-from model_sync.defs.catalog_assets import CATALOG
 from model_sync.defs.checks import CATALOG_RULES, SOURCE_RULES, check_name
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.defs.schedules import SOURCE_TAG

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from model_sync.defs.catalog_assets import CATALOG
+from model_sync.catalog import CATALOG
 from model_sync.defs.resources import REPLAY_DIR_ENV, HttpClientResource
 from model_sync.sources import SOURCES
 from model_sync.sources.base import SourceSpec

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from model_sync.catalog.store import DATABASE_URL_ENV, CatalogStore, default_database_url
 from model_sync.http import HttpSettings, ReplayTransport, SourceClient
+from model_sync.ingest.fetch import Access
 from model_sync.sources.base import SourceSpec, checked_url
 
 REPLAY_DIR_ENV = "MODEL_SYNC_REPLAY_DIR"
@@ -87,6 +88,17 @@ class HttpClientResource(dg.ConfigurableResource):
             max_backoff_seconds=self.max_backoff_seconds,
             max_response_bytes=self.max_response_mb * 1024 * 1024,
         )
+
+    def access(self, spec: SourceSpec, url: str | None = None, log=None,
+               client: SourceClient | None = None) -> Access:
+        """What fetching `spec` needs, resolved here: a client, the key, the URL (the run's
+        `url`, else the source's variable, else the API's) and region to read, the settings.
+        A bad URL or region is a SettingError naming it."""
+        override = self.url_override(spec, url)
+        endpoint, region = self.endpoint(spec, override)
+        return Access(client=client or self.client(log=log), url=endpoint,
+                      api_key=self.api_key(spec), region=region, override=override,
+                      setting=self.setting)
 
     def client(self, log=None) -> SourceClient:
         client = SourceClient(settings=self.settings(), transport=self.transport())

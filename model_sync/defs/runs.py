@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from model_sync.catalog.store import CATALOG
+from model_sync.catalog import CATALOG
 from model_sync.defs import interrupts
 from model_sync.defs.resources import CatalogDatabase
 from model_sync.sources import SOURCES_BY_NAME

@@ -1,0 +1,104 @@
+"""The catalog build: every source's last good rows merged into one row per offering, audited
+by the catalog rules, then published with the models rollup (write-audit-publish).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from model_sync.catalog import CATALOG
+from model_sync.catalog.history import ACTIVE, UNLISTED, SyncStats
+from model_sync.catalog.identity import Resolver
+from model_sync.catalog.merge import build_catalog
+from model_sync.catalog.rollup import build_models
+from model_sync.catalog.rules import CatalogAudit, audit
+from model_sync.catalog.store import CatalogStore
+from model_sync.catalog.validate import Finding
+from model_sync.ingest.source import record_quietly
+from model_sync.redact import redact
+from model_sync.sources import SOURCES
+from model_sync.sources.base import OFFERING_ROLES, Row
+
+
+@dataclass
+class Build:
+    """What a catalog build did. `stats` is None when the audit blocked it: nothing published."""
+
+    rows: list[Row]
+    offerings: list[Row]
+    findings: list[Finding]
+    archived: SyncStats
+    renamed: int
+    stats: SyncStats | None = None
+    rollup: list[Row] = field(default_factory=list)
+    models_written: int = 0
+    cleaned: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def active(self) -> list[Row]:
+        return [r for r in self.rows if r["state"] == ACTIVE]
+
+    @property
+    def served(self) -> list[Row]:
+        """What is published as served: unlisted offerings stay in the table, out of it."""
+        return [r for r in self.rows if r["state"] != UNLISTED]
+
+    @property
+    def blocked(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocks]
+
+
+def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: datetime, log,
+                         min_rows: int, archive_after_days: float,
+                         retention_days: float) -> Build:
+    """Archive what the grace period ended, merge, audit, publish the catalog and its rollup,
+    and clean up old history. A blocked build is recorded and returned unpublished; an error
+    is recorded and raised, and the previous catalog stays."""
+    try:
+        archived = store.archive_removed(now=started, grace_days=archive_after_days,
+                                         run_id=run_id)
+        everything = store.offerings()
+        renamed = resolve_all(store, everything)
+        by_role = {s.name: s.role for s in SOURCES}
+        # Benchmarks and Hub metadata describe models, not offerings: never catalog rows.
+        offerings = [r for r in everything if by_role.get(r["source"]) in OFFERING_ROLES]
+        rows = build_catalog(offerings,
+                             provider_sources=[s.name for s in SOURCES if s.role == "provider"],
+                             built_at=started)
+        build = Build(rows, offerings, [], archived, renamed)
+        build.findings = audit("catalog", CatalogAudit(rows, min_rows, served=build.served,
+                                                       active=build.active))
+        if build.blocked:
+            store.record_failure(CATALOG, run_id=run_id, started_at=started, status="blocked",
+                                 error=redact("; ".join(f.description for f in build.blocked)),
+                                 rows_fetched=len(rows))
+            return build
+        build.stats = store.publish_catalog(rows, run_id=run_id, started_at=started,
+                                            now=started)
+        build.rollup = build_models(
+            rows,
+            benchmarks=[r for r in everything if by_role.get(r["source"]) == "benchmarks"],
+            hub=[r for r in everything if by_role.get(r["source"]) == "models"])
+        build.models_written = store.publish_models(build.rollup, now=started)
+        build.cleaned = store.cleanup(now=started, retention_days=retention_days)
+        return build
+    except Exception as exc:
+        record_quietly(store, CATALOG, run_id, started, "failed",
+                       f"{CATALOG}: {type(exc).__name__}: {exc}; the previous catalog is kept",
+                       log)
+        raise
+    except BaseException:  # the run was terminated: the publish transaction rolled back
+        record_quietly(store, CATALOG, run_id, started, "interrupted",
+                       f"{CATALOG}: the run was terminated mid-build; the previous catalog is "
+                       "kept", log)
+        raise
+
+
+def resolve_all(store: CatalogStore, rows: list[dict[str, Any]]) -> int:
+    """Recompute every row's canonical_id with all sources known; store the ones that moved."""
+    resolver = Resolver(rows)
+    mapping = {}
+    for row in rows:
+        row["canonical_id"] = resolver.canonical_id(row)
+        mapping[(row["source"], row["source_key"])] = row["canonical_id"]
+    return store.update_canonical_ids(mapping)

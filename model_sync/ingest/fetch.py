@@ -1,0 +1,188 @@
+"""Fetching a source: every page through the shared client, parsed one page at a time into
+offerings, with the entries that cannot be normalized set aside and repeats resolved.
+
+Plain Python: the assets, `model-sync record` and the benchmarks call it alike.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from model_sync.catalog.clock import utcnow
+from model_sync.http import FetchError, SourceClient
+from model_sync.sources.base import (
+    FetchContext,
+    ParseContext,
+    Rejection,
+    Row,
+    SourceSpec,
+    excerpt,
+)
+
+
+@dataclass(frozen=True)
+class Access:
+    """What fetching a source needs from where it runs: a client, the source's key, the URL and
+    region to read (`override`: a configured URL in place of the API's), and the settings."""
+
+    client: SourceClient
+    url: str
+    api_key: str | None = None
+    region: str | None = None
+    override: str | None = None
+    setting: Callable[[str], str | None] = lambda _name: None
+
+
+@dataclass
+class Fetched:
+    """What a fetch of a source gave: its rows, the entries set aside, and fetch metadata."""
+
+    rows: list[Row]
+    meta: dict[str, Any] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+    not_models: list[tuple[str, str]] = field(default_factory=list)  # (key, why), skipped
+
+
+def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
+               hugging_face_ids: Sequence[str] = (), max_rows: int | None = None,
+               max_extra_requests: int | None = None) -> Fetched:
+    """Fetch every page of a source and parse it into offerings; also return fetch metadata.
+
+    Pages are parsed one at a time, so only one raw page is held in memory. An entry that
+    cannot be normalized is set aside (rejected, with its reason), not fatal. A top-N source
+    stops requesting pages after `max_rows`; further listings (`spec.extra_requests`) follow,
+    planned with the Hugging Face repositories other sources name.
+    """
+    client, api_key, override = access.client, access.api_key, access.override
+    url, region = access.url, access.region
+    limit = max_rows if max_rows is not None else spec.max_rows
+    fetched = Fetched(rows=[])
+    rows = fetched.rows
+    pages, size, snapshots, advertised = 0, 0, [], None
+    fetched_at = utcnow()
+
+    def parse(page) -> list[Row]:
+        nonlocal pages, size
+        as_of = page.snapshot_date
+        when = datetime.fromisoformat(as_of).replace(tzinfo=UTC) if as_of else fetched_at
+        ctx = ParseContext(source=spec.name, fetched_at=when, region=region)
+        parsed = spec.parse(page.payload, ctx)  # a ParseError here: the page as a whole is wrong
+        fetched.rejected.extend(ctx.rejected)
+        fetched.not_models.extend(ctx.not_models)
+        pages, size = pages + 1, size + page.size
+        if page.snapshot:
+            snapshots.append(page.snapshot)
+        where = f" (replayed {page.snapshot})" if page.snapshot else ""
+        aside = f", {len(ctx.rejected):,} rejected" if ctx.rejected else ""
+        log.info(f"{spec.name}: page {page.number}: {len(parsed):,} models{aside}, "
+                 f"{page.size / 1024:,.0f} KiB{where}")
+        return parsed
+
+    listing = client.fetch_pages(spec, params=params, api_key=api_key, url=url,
+                                 override=override)
+    for page in listing:
+        rows.extend(parse(page))
+        if spec.advertised_total is not None:
+            advertised = spec.advertised_total(page.payload) or advertised
+        if limit is not None and len(rows) >= limit:
+            del rows[limit:]
+            listing.close()  # no further page is requested
+            log.info(f"{spec.name}: stopped at the first {limit:,} models")
+            break
+    meta: dict[str, Any] = {"region": region} if region else {}
+    if spec.extra_requests is not None:
+        meta.update(_fetch_extra(spec, access, hugging_face_ids, rows, parse, log,
+                                 max_extra_requests))
+    fetched.rows = rows = dedupe(rows, spec.name, log, fetched.rejected)
+    meta.update({"pages": pages, "bytes": size, "requests": client.requests_made})
+    if client.rate_limit_waits:
+        meta["rate_limit_wait_seconds"] = round(sum(client.rate_limit_waits), 1)
+    if advertised is not None:
+        meta["advertised_rows"] = advertised
+        if len(rows) < advertised:
+            meta["shortfall"] = advertised - len(rows)
+            log.warning(f"{spec.name}: the API advertises {advertised:,} models but its pages "
+                        f"held {len(rows):,}: {advertised - len(rows):,} missing (pages ran "
+                        "empty before the end); the rows that came are published")
+    if snapshots:
+        meta["replayed_snapshots"] = ", ".join(snapshots)
+    fetched.meta = meta
+    log_set_aside(spec.name, fetched, log)
+    return fetched
+
+
+def log_set_aside(source: str, fetched: Fetched, log) -> None:
+    """One line per reason for the rejected entries (with a count and examples), and a debug
+    line per entry that is not a model."""
+    by_reason: dict[str, list[str]] = {}
+    for rejection in fetched.rejected:
+        by_reason.setdefault(rejection.reason, []).append(rejection.source_key)
+    for reason, keys in sorted(by_reason.items(), key=lambda item: -len(item[1])):
+        shown = ", ".join(repr(k) for k in keys[:3]) + (", ..." if len(keys) > 3 else "")
+        log.warning(f"{source}: {len(keys):,} {'entry' if len(keys) == 1 else 'entries'} "
+                    f"rejected: {reason} (e.g. {shown})")
+    for key, why in fetched.not_models:
+        log.debug(f"{source}: skipped {key!r}: not a model ({why})")
+
+
+def _fetch_extra(spec: SourceSpec, access: Access, hugging_face_ids: Sequence[str],
+                 rows: list[Row], parse, log, limit: int | None) -> dict[str, Any]:
+    """Fetch the further listings a source asks for; a missing one is skipped with a warning.
+
+    They are planned from the listing's URL, so they follow a configured one."""
+    client, api_key, override = access.client, access.api_key, access.override
+    context = FetchContext(rows=list(rows), url=access.url, setting=access.setting,
+                           hugging_face_ids=hugging_face_ids)
+    requests = list(spec.extra_requests(context))
+    limit = spec.max_extra_requests if limit is None else limit
+    if len(requests) > limit:
+        log.info(f"{spec.name}: {len(requests):,} further requests planned; the first "
+                 f"{limit:,} are made")
+        requests = requests[:limit]
+    missing = []
+    for request in requests:
+        try:
+            for page in client.fetch_pages(spec, api_key=api_key, url=request.url,
+                                           variant=request.variant, base_params=request.params,
+                                           paging=request.paging, override=override):
+                rows.extend(parse(page))
+        except FetchError as exc:
+            if exc.status not in (401, 403, 404):
+                raise
+            missing.append(request.variant)
+    if missing:
+        log.warning(f"{spec.name}: {len(missing)} of {len(requests)} further requests found "
+                    f"nothing (gone, private or not recorded), e.g. {missing[0]}")
+    return {"extra_requests": len(requests), "extra_missing": len(missing)}
+
+
+def dedupe(rows: list[Row], source: str, log, rejected: list[Rejection]) -> list[Row]:
+    """Paged APIs can repeat an entry across pages: an identical copy is dropped (keeping the
+    first); copies of one key that differ are all rejected, since neither can be trusted."""
+    copies: dict[str, list[Row]] = {}
+    for row in rows:
+        copies.setdefault(row["source_key"], []).append(row)
+    if len(copies) == len(rows):
+        return rows
+    kept, repeated = [], 0
+    for key, same_key in copies.items():
+        if len(same_key) == 1:
+            kept.append(same_key[0])
+            continue
+        first = _content(same_key[0])
+        if all(_content(row) == first for row in same_key[1:]):
+            kept.append(same_key[0])
+            repeated += len(same_key) - 1
+            continue
+        rejected.append(Rejection(
+            key, f"the id appears {len(same_key)} times in the payload with different values; "
+                 "none is taken", None, excerpt([_content(r) for r in same_key])))
+    if repeated:
+        log.warning(f"{source}: {repeated} entries appeared twice with the same content; "
+                    "kept the first")
+    return kept
+
+
+def _content(row: Row) -> Row:
+    return {k: v for k, v in row.items() if k != "fetched_at"}

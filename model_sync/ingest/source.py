@@ -1,0 +1,113 @@
+"""A source sync, start to end: fetch -> parse -> dedupe -> identify -> audit -> publish.
+
+Write-audit-publish: the rows are audited by the rules (`model_sync.catalog.rules`) before they
+are written; rows a blocking rule rejects are never published and the source keeps its last
+good rows. Every sync that does not finish is recorded in `sync_runs` with its error.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from model_sync.catalog.history import SyncStats
+from model_sync.catalog.identity import Resolver
+from model_sync.catalog.rules import SourceAudit, SourceLimits, audit
+from model_sync.catalog.store import CatalogStore, CatalogUnavailable
+from model_sync.catalog.validate import Finding
+from model_sync.http import FetchError, NotRecorded
+from model_sync.ingest.fetch import Access, Fetched, fetch_rows
+from model_sync.redact import redact
+from model_sync.sources.base import ParseError, Row, SettingError, SourceSpec
+
+# The failures a sync expects (the network, the payload, a setting, the database): recorded with
+# their own message. Anything else is recorded with its type, as a bug.
+EXPECTED = (FetchError, ParseError, SettingError, CatalogUnavailable)
+
+
+@dataclass
+class Outcome:
+    """What a sync did: what it fetched, what the audit found, and what publishing changed
+    (None when the audit blocked it or on a dry run: nothing was written)."""
+
+    fetched: Fetched
+    findings: list[Finding] = field(default_factory=list)
+    stats: SyncStats | None = None
+
+    @property
+    def blocked(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocks]
+
+
+def sync_source(spec: SourceSpec, access: Access, store: CatalogStore, limits: SourceLimits, *,
+                run_id: str | None, started: datetime, log, params: dict[str, str] | None = None,
+                dry_run: bool = False, max_rows: int | None = None,
+                max_extra_requests: int | None = None) -> Outcome:
+    """Sync one source into the catalog and say what happened.
+
+    Raises what stopped it (`EXPECTED` failures, `NotRecorded` in replay mode, an interruption),
+    after recording it; a blocked sync returns normally, with its blocking findings. A dry run
+    fetches and audits but writes nothing, not even its history.
+    """
+    def record(status: str, error: str, rows_fetched: int | None = None) -> None:
+        if not dry_run:
+            record_quietly(store, spec.name, run_id, started, status, error, log, rows_fetched)
+
+    try:
+        fetched = fetch_rows(spec, access, params or {}, log,
+                             hugging_face_ids=named_repositories(spec, store),
+                             max_rows=max_rows, max_extra_requests=max_extra_requests)
+        identify(spec, fetched.rows, store)
+        outcome = Outcome(fetched, source_audit(spec, fetched, store, limits))
+        if not dry_run:
+            store.record_rejections(spec.name, fetched.rejected, run_id=run_id, now=started)
+        if outcome.blocked:
+            record("blocked", "; ".join(f.description for f in outcome.blocked),
+                   rows_fetched=len(fetched.rows))
+            return outcome
+        if not dry_run:
+            outcome.stats = store.publish_source(spec.name, fetched.rows, run_id=run_id,
+                                                 started_at=started, now=started)
+        return outcome
+    except NotRecorded:
+        raise  # nothing to replay: skipped, not a sync
+    except Exception as exc:
+        record("failed", str(exc) if isinstance(exc, EXPECTED)
+               else f"{spec.name}: {type(exc).__name__}: {exc}")
+        raise
+    except BaseException:  # the run was terminated: the publish transaction rolled back
+        record("interrupted", f"{spec.name}: the run was terminated mid-sync; the previous "
+               "rows are kept")
+        raise
+
+
+def identify(spec: SourceSpec, rows: list[Row], store: CatalogStore) -> None:
+    """Give each row its canonical_id, knowing what every other source lists."""
+    others = [r for r in store.identity_rows() if r["source"] != spec.name]
+    resolver = Resolver([*others, *rows])
+    for row in rows:
+        row["canonical_id"] = resolver.canonical_id(row)
+
+
+def source_audit(spec: SourceSpec, fetched: Fetched, store: CatalogStore,
+                 limits: SourceLimits) -> list[Finding]:
+    """Run the source rules on a sync's rows against the source's last good rows."""
+    previous = store.source_rows(spec.name, active_only=True)
+    return audit("source", SourceAudit(spec.name, fetched.rows, previous, limits,
+                                       fetched.rejected))
+
+
+def record_quietly(store: CatalogStore, name: str, run_id: str | None, started: datetime,
+                   status: str, error: str, log, rows_fetched: int | None = None) -> None:
+    """Record a sync that did not finish, without hiding the error that stopped it."""
+    try:
+        store.record_failure(name, run_id=run_id, started_at=started, status=status, error=error,
+                             rows_fetched=rows_fetched)
+    except Exception as exc:
+        log.warning(redact(f"{name}: could not record the {status} sync in sync_runs: {exc}"))
+
+
+def named_repositories(spec: SourceSpec, store: CatalogStore | None) -> Sequence[str]:
+    """The Hugging Face repositories other sources name, for a source that looks them up."""
+    if spec.extra_requests is None or store is None:
+        return ()
+    return store.hugging_face_ids(exclude_source=spec.name)
