@@ -164,9 +164,9 @@ def _json_value(value):
 
 def _export(fmt: str, table: str, out: Path | None, include_archived: bool,
             include_unlisted: bool) -> int:
-    from model_sync.catalog import export
     from model_sync.catalog.schema import CATALOG_COLUMNS, MODEL_COLUMNS
     from model_sync.defs.resources import CatalogDatabase
+    from model_sync.ops import export
 
     store = CatalogDatabase().store()
     try:
@@ -253,7 +253,8 @@ def _record(out: Path, select: list[str] | None) -> int:
 
 def _health(select: list[str] | None, as_json: bool = False) -> int:
     from model_sync.cadence import CadenceError, health_windows, resolve_cadences
-    from model_sync.catalog.health import (
+    from model_sync.defs.resources import CatalogDatabase, HttpClientResource
+    from model_sync.ops.health import (
         CATALOG,
         exit_code,
         health_report,
@@ -261,7 +262,6 @@ def _health(select: list[str] | None, as_json: bool = False) -> int:
         report_json,
         skips,
     )
-    from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 
     try:
         names = [n if n == CATALOG else get_source(n).name for n in select] if select else None

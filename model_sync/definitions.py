@@ -40,17 +40,19 @@ def _apply_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
 EXECUTOR = dg.multiprocess_executor.configured(
     {"start_method": {"forkserver": {"preload_modules": ["model_sync.definitions"]}}})
 
+HTTP = HttpClientResource()  # one resource for the assets, sensors, schedules and the job
+
 defs = dg.Definitions(
     assets=dg.map_asset_specs(
         _apply_freshness,
         [*(build_source_asset(s, CADENCES[s.name]) for s in SOURCES), model_catalog]),
-    jobs=[build_full_resync()],  # the sources whose keys are set now
+    jobs=[build_full_resync(http=HTTP)],  # the sources that can sync when the definitions load
     schedules=[build_schedule(s, CADENCES[s.name]) for s in SOURCES],
     sensors=[*(build_change_sensor(s, CADENCES[s.name]) for s in SOURCES),
              catalog_automation_sensor, alert_sensor],
     executor=EXECUTOR,
     resources={
-        "http": HttpClientResource(),
+        "http": HTTP,
         "catalog_db": CatalogDatabase(),
         "alert_webhook": AlertWebhook(),
     },

@@ -17,7 +17,7 @@ from model_sync.defs.resources import (
     CatalogDatabase,
     HttpClientResource,
 )
-from model_sync.defs.source_assets import TRIGGER_TAG
+from model_sync.defs.tags import TRIGGER_TAG
 from model_sync.sources import SOURCES
 from model_sync.sources.base import SettingError, SourceSpec
 

@@ -65,10 +65,10 @@ def test_a_source_without_its_key_is_skipped_never_a_red_failure(catalog_db):
 
 def test_schedules_skip_while_keys_are_missing(monkeypatch):
     schedule = defs.get_repository_def().get_schedule_def("novita_schedule")
-    with dg.build_schedule_context() as context:
+    with dg.build_schedule_context(resources={"http": HttpClientResource()}) as context:
         assert "NOVITA_API_KEY" in schedule.evaluate_tick(context).skip_message
     monkeypatch.setenv("NOVITA_API_KEY", "k")
-    with dg.build_schedule_context() as context:
+    with dg.build_schedule_context(resources={"http": HttpClientResource()}) as context:
         assert len(schedule.evaluate_tick(context).run_requests) == 1
 
 

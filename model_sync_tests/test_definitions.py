@@ -5,6 +5,7 @@ import pytest
 
 from model_sync.definitions import defs
 from model_sync.defs.jobs import build_full_resync
+from model_sync.defs.resources import HttpClientResource
 from model_sync.sources import SOURCES
 
 
@@ -104,11 +105,11 @@ def test_every_source_has_a_stopped_schedule_with_its_cron_and_timezone(repo):
 
 def test_schedule_of_a_source_without_its_key_skips_with_the_reason(repo, monkeypatch):
     schedule = repo.get_schedule_def("groq_schedule")
-    with dg.build_schedule_context() as context:
+    with dg.build_schedule_context(resources={"http": HttpClientResource()}) as context:
         result = schedule.evaluate_tick(context)
     assert not result.run_requests
     assert "GROQ_API_KEY" in result.skip_message
     monkeypatch.setenv("GROQ_API_KEY", "k")
-    with dg.build_schedule_context() as context:
+    with dg.build_schedule_context(resources={"http": HttpClientResource()}) as context:
         [request] = schedule.evaluate_tick(context).run_requests
     assert request.tags["model_sync/source"] == "groq"  # the per-source run limit's tag

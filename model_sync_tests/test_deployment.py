@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from model_sync.alerts import WEBHOOK_ENV
 from model_sync.cadence import SCHEDULES_FILE_ENV, TIMEZONE_ENV
 from model_sync.catalog.identity import ALIASES_ENV
 from model_sync.catalog.store import CatalogStore
+from model_sync.ops.webhook import WEBHOOK_ENV
 from model_sync.sources import SOURCES, fireworks
 from model_sync_tests.conftest import REPO, SHARED, needs_shared
 from model_sync_tests.servers import PG_USER, Service, Webserver, free_port, wait_until

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from model_sync.catalog.health import CRITICAL, OK, WARNING, Skip, assess
 from model_sync.catalog.schema import sync_runs
 from model_sync.catalog.store import CatalogStore
 from model_sync.cli import main
+from model_sync.ops.health import CRITICAL, OK, WARNING, Skip, assess
 from model_sync.sources import SOURCES
 from model_sync_tests.conftest import FIXTURES
 
@@ -21,7 +21,7 @@ NOW = datetime(2026, 8, 19, 3, 0, tzinfo=UTC)
 @pytest.fixture(autouse=True)
 def _now(monkeypatch):
     """Health reads the time from the catalog clock: fixed, so ages are exact."""
-    monkeypatch.setattr("model_sync.catalog.health.utcnow", lambda: NOW)
+    monkeypatch.setattr("model_sync.ops.health.utcnow", lambda: NOW)
 
 
 def seed(store: CatalogStore, source: str, *runs: tuple[str, float], took: float = 30,
@@ -154,8 +154,8 @@ def test_a_source_whose_key_was_removed_is_disabled_not_stale(store, capsys, mon
 
 
 def test_disabled_sources_raise_no_alerts(store):
-    from model_sync.catalog.health import Thresholds
     from model_sync.defs.alerts import history_incidents
+    from model_sync.ops.health import Thresholds
 
     seed(store, "groq", ("success", 30))
     assert not any(i.key.endswith(":groq") for i in history_incidents(store, Thresholds()))

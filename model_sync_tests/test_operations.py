@@ -16,6 +16,7 @@ from model_sync.catalog.store import CatalogStore
 from model_sync.definitions import defs
 from model_sync.defs import source_assets
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
+from model_sync.defs.tags import TRIGGER_TAG
 from model_sync.sources import SOURCES, SOURCES_BY_NAME
 from model_sync_tests.conftest import NO_COMPUTE_LOGS
 from model_sync_tests.servers import wait_until
@@ -111,11 +112,11 @@ def test_terminated_during_publish_rolls_the_transaction_back(catalog_db, monkey
 
 @pytest.mark.parametrize(("tags", "waits"), [
     ({}, (10.0,)),  # launched by a person in the UI: one quick retry
-    ({source_assets.TRIGGER_TAG: "full_resync"}, (10.0,)),
+    ({TRIGGER_TAG: "full_resync"}, (10.0,)),
     ({"dagster/schedule_name": "openrouter_schedule"}, (60.0, 180.0, 420.0)),  # unattended
     ({"dagster/sensor_name": "openrouter_change_sensor"}, (60.0, 180.0, 420.0)),
     ({"dagster/from_automation_condition": "true"}, (60.0, 180.0, 420.0)),
-    ({source_assets.TRIGGER_TAG: "cli"}, ()),  # `model-sync sync` reports at once
+    ({TRIGGER_TAG: "cli"}, ()),  # `model-sync sync` reports at once
 ])
 def test_transient_failures_are_retried_by_who_launched_the_run(tags, waits):
     assert source_assets.retry_waits(tags) == waits
@@ -189,7 +190,7 @@ def test_model_sync_sync_reports_failures_at_once_without_run_retries(catalog_db
         return answer
 
     HANDLER["fn"] = respond
-    result = run_asset(catalog_db, monkeypatch, tags={source_assets.TRIGGER_TAG: "cli"})
+    result = run_asset(catalog_db, monkeypatch, tags={TRIGGER_TAG: "cli"})
     assert not result.success and retries(result) == 0
     assert len(catalog_db.store().sync_history("openrouter")) == 1
 

@@ -11,11 +11,12 @@ import dagster as dg
 import httpx
 import pytest
 
-from model_sync import alerts, cli
+from model_sync import cli
 from model_sync.cadence import resolve_cadences
 from model_sync.defs import source_assets
 from model_sync.defs.alerts import AlertWebhook
 from model_sync.defs.resources import HttpClientResource
+from model_sync.ops import webhook
 from model_sync.redact import redact, secret_values
 from model_sync.sources import SOURCES_BY_NAME
 from model_sync_tests.http_servers import Receiver, serve
@@ -51,7 +52,7 @@ def test_each_secret_held_in_the_environment_is_masked(monkeypatch, name, value)
 
 def test_the_webhook_url_is_masked_whole_and_by_its_path(monkeypatch):
     url = "https://hooks.slack.com/services/T000/B000/XyZ123abc"
-    monkeypatch.setenv(alerts.WEBHOOK_ENV, url)
+    monkeypatch.setenv(webhook.WEBHOOK_ENV, url)
     assert redact(f"POST {url} failed") == "POST *** failed"
     assert redact("proxy denied /services/T000/B000/XyZ123abc") == "proxy denied ***"
     assert "XyZ123abc" not in redact(f"curl '{url.replace('/', '%2F')}'")  # as a query value
@@ -125,11 +126,11 @@ def test_sync_runs_errors_are_redacted_on_every_path(catalog_db, monkeypatch):
 def test_alert_texts_never_carry_the_webhook_url(monkeypatch):
     receiver = Receiver()
     with receiver.running():
-        monkeypatch.setenv(alerts.WEBHOOK_ENV, receiver.url)
-        incident = alerts.Incident("run_failed:groq", "run of groq failed",
+        monkeypatch.setenv(webhook.WEBHOOK_ENV, receiver.url)
+        incident = webhook.Incident("run_failed:groq", "run of groq failed",
                                    f"groq: POST {receiver.url} refused; key {KEY}")
         monkeypatch.setenv("GROQ_API_KEY", KEY)
-        AlertWebhook().post(alerts.alert_text(incident))
+        AlertWebhook().post(webhook.alert_text(incident))
     [body] = receiver.raw
     assert receiver.url.encode() not in body and b"s3cr3t-token" not in body
     assert KEY.encode() not in body

@@ -6,7 +6,7 @@ What it watches, each tick:
   minutes by default (`long_run`);
 - asset checks: the latest evaluation of a check failed, with its severity and metadata
   (`check_failed`);
-- sync history (`model_sync.catalog.health`, the rules of `model-sync health`): a source or the
+- sync history (`model_sync.ops.health`, the rules of `model-sync health`): a source or the
   catalog is past its freshness window (`stale`), failed 3 times in a row
   (`consecutive_failures`), or more than half of its last 10 syncs failed (`failure_rate`).
 """
@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from pydantic import Field
 
-from model_sync import alerts
 from model_sync.cadence import health_windows, resolve_cadences
 from model_sync.catalog import CATALOG
-from model_sync.catalog.health import ALERT_RULES, CRITICAL, Thresholds, health_report, human, skips
 from model_sync.defs.checks import CATALOG_RULES, SOURCE_RULES, check_name
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
-from model_sync.defs.schedules import SOURCE_TAG
+from model_sync.defs.tags import SOURCE_TAG
+from model_sync.ops import webhook
+from model_sync.ops.health import ALERT_RULES, CRITICAL, Thresholds, health_report, human, skips
 from model_sync.redact import redact
 from model_sync.sources import SOURCES
 
@@ -37,17 +37,17 @@ class AlertWebhook(dg.ConfigurableResource):
     """Where alerts go: a Slack- or Discord-compatible incoming webhook. The URL is a secret,
     read from MODEL_SYNC_ALERT_WEBHOOK_URL at run time and never logged."""
 
-    url: str | None = Field(default=None, description=f"Default ${alerts.WEBHOOK_ENV}.")
+    url: str | None = Field(default=None, description=f"Default ${webhook.WEBHOOK_ENV}.")
     long_run_minutes: float = Field(default=5.0, description="Alert on a run running longer.")
 
     def resolved_url(self) -> str | None:
-        return self.url or dg.EnvVar(alerts.WEBHOOK_ENV).get_value() or None
+        return self.url or dg.EnvVar(webhook.WEBHOOK_ENV).get_value() or None
 
     def post(self, text: str) -> None:
         url = self.resolved_url()
         if not url:
-            raise alerts.WebhookError(f"{alerts.WEBHOOK_ENV} is not set")
-        alerts.post(url, text)
+            raise webhook.WebhookError(f"{webhook.WEBHOOK_ENV} is not set")
+        webhook.post(url, text)
 
 
 def run_subject(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
@@ -98,7 +98,7 @@ def latest_finished_runs(instance: dg.DagsterInstance,
 
 
 def run_incidents(instance: dg.DagsterInstance, now: float, long_run: timedelta,
-                  announced: Mapping[str, str] | None = None) -> list[alerts.Incident]:
+                  announced: Mapping[str, str] | None = None) -> list[webhook.Incident]:
     """Failed and long runs. A `run_failed` incident already announced stays open until a later
     run of its target succeeds, even once its failed run is no longer among the recent ones."""
     announced = announced or {}
@@ -108,19 +108,19 @@ def run_incidents(instance: dg.DagsterInstance, now: float, long_run: timedelta,
     latest = latest_finished_runs(instance, open_subjects)
     for subject, run in latest.items():
         if run.status == dg.DagsterRunStatus.FAILURE:
-            found.append(alerts.Incident(
+            found.append(webhook.Incident(
                 f"{RUN_FAILED}{subject}", f"run of {subject} failed",
                 f"run {run.run_id}: {_run_error(instance, run.run_id)}"))
     for subject, title in open_subjects.items():
         if subject not in latest:  # no run of it found at all: nothing has recovered
-            found.append(alerts.Incident(f"{RUN_FAILED}{subject}", title))
+            found.append(webhook.Incident(f"{RUN_FAILED}{subject}", title))
     running = instance.get_run_records(
         filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]), limit=RECENT_RUNS)
     for record in running:
         if record.start_time and now - record.start_time > long_run.total_seconds():
             run = record.dagster_run
             took = timedelta(seconds=now - record.start_time)
-            found.append(alerts.Incident(
+            found.append(webhook.Incident(
                 f"long_run:{run.run_id}",
                 f"run {run.run_id} of {run_subject(instance, run)} is running long",
                 f"running for {human(took)}, over the {human(long_run)} threshold"))
@@ -135,7 +135,7 @@ def check_keys() -> Iterable[dg.AssetCheckKey]:
         yield dg.AssetCheckKey(dg.AssetKey(CATALOG), check_name(CATALOG, rule))
 
 
-def check_incidents(instance: dg.DagsterInstance) -> list[alerts.Incident]:
+def check_incidents(instance: dg.DagsterInstance) -> list[webhook.Incident]:
     found = []
     for key in check_keys():
         record = instance.get_latest_asset_check_evaluation_record(key)
@@ -147,26 +147,26 @@ def check_incidents(instance: dg.DagsterInstance) -> list[alerts.Incident]:
         meta = "; ".join(f"{k}: {getattr(v, 'value', v)}" for k, v in evaluation.metadata.items())
         detail = "\n".join(x for x in (evaluation.description, meta and f"metadata: {meta}",
                                        f"run {record.run_id}") if x)
-        found.append(alerts.Incident(f"check_failed:{asset}/{key.name}",
+        found.append(webhook.Incident(f"check_failed:{asset}/{key.name}",
                                      f"{severity} check {key.name} failed on asset {asset}",
                                      detail))
     return found
 
 
-def history_incidents(store, thresholds: Thresholds) -> list[alerts.Incident]:
+def history_incidents(store, thresholds: Thresholds) -> list[webhook.Incident]:
     try:
         skipped = skips(HttpClientResource(), SOURCES)
     except (FileNotFoundError, ValueError):  # a bad replay setting: its runs fail and alert
         skipped = {}
     report = health_report(store, health_windows(resolve_cadences(SOURCES)), skipped=skipped,
                            thresholds=thresholds)
-    return [alerts.Incident(f"{f.rule}:{h.name}", f.message)
+    return [webhook.Incident(f"{f.rule}:{h.name}", f.message)
             for h in report for f in h.findings if f.rule in ALERT_RULES and f.level == CRITICAL]
 
 
 def current_incidents(instance: dg.DagsterInstance, store, webhook: AlertWebhook,
                       now: float | None = None,
-                      announced: Mapping[str, str] | None = None) -> dict[str, alerts.Incident]:
+                      announced: Mapping[str, str] | None = None) -> dict[str, webhook.Incident]:
     long_run = timedelta(minutes=webhook.long_run_minutes)
     found = [*run_incidents(instance, now or time.time(), long_run, announced),
              *check_incidents(instance),
@@ -187,20 +187,20 @@ def current_incidents(instance: dg.DagsterInstance, store, webhook: AlertWebhook
 def alert_sensor(context: dg.SensorEvaluationContext, catalog_db: CatalogDatabase,
                  alert_webhook: AlertWebhook):
     if not alert_webhook.resolved_url():
-        return dg.SkipReason(f"{alerts.WEBHOOK_ENV} is not set: no alerts are sent")
-    announced = alerts.load_cursor(context.cursor)
+        return dg.SkipReason(f"{webhook.WEBHOOK_ENV} is not set: no alerts are sent")
+    announced = webhook.load_cursor(context.cursor)
     store = catalog_db.store()
     try:
         current = current_incidents(context.instance, store, alert_webhook,
                                     announced=announced)
     finally:
         store.dispose()
-    changes = alerts.compare(announced, current)
+    changes = webhook.compare(announced, current)
     posted, failed = [], 0
     for incident in changes.new:
         try:
-            alert_webhook.post(alerts.alert_text(incident))
-        except alerts.WebhookError as exc:
+            alert_webhook.post(webhook.alert_text(incident))
+        except webhook.WebhookError as exc:
             failed += 1
             context.log.warning(redact(f"alert {incident.key} not sent, retried next tick: "
                                        f"{exc}"))
@@ -209,14 +209,14 @@ def alert_sensor(context: dg.SensorEvaluationContext, catalog_db: CatalogDatabas
         posted.append(incident.key)
     for key, title in changes.cleared.items():
         try:
-            alert_webhook.post(alerts.recovery_text(title))
-        except alerts.WebhookError as exc:
+            alert_webhook.post(webhook.recovery_text(title))
+        except webhook.WebhookError as exc:
             failed += 1
             context.log.warning(redact(f"recovery of {key} not sent, retried next tick: {exc}"))
             continue
         del announced[key]
         posted.append(f"resolved {key}")
-    context.update_cursor(alerts.dump_cursor(announced))
+    context.update_cursor(webhook.dump_cursor(announced))
     stamp = datetime.now(UTC).strftime("%H:%M:%S")
     summary = (f"{stamp}: {len(current)} open incidents; posted {len(posted)}"
                + (f" ({', '.join(posted)})" if posted else "") + (f"; {failed} failed" if failed

@@ -6,6 +6,7 @@ import dagster as dg
 
 from model_sync.catalog import CATALOG
 from model_sync.defs.resources import REPLAY_DIR_ENV, HttpClientResource
+from model_sync.defs.tags import TRIGGER_TAG
 from model_sync.sources import SOURCES
 from model_sync.sources.base import SourceSpec
 
@@ -35,7 +36,7 @@ def build_full_resync(specs: Sequence[SourceSpec] = SOURCES,
         name="full_resync",
         selection=dg.AssetSelection.assets(*selected, CATALOG),
         description=description,
-        tags={"model_sync/trigger": "full_resync"},
+        tags={TRIGGER_TAG: "full_resync"},
     )
 
 

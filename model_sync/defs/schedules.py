@@ -9,9 +9,8 @@ import dagster as dg
 
 from model_sync.cadence import Cadence
 from model_sync.defs.resources import HttpClientResource
+from model_sync.defs.tags import SOURCE_TAG
 from model_sync.sources.base import SourceSpec
-
-SOURCE_TAG = "model_sync/source"
 
 
 def build_schedule(spec: SourceSpec, cadence: Cadence) -> dg.ScheduleDefinition:
@@ -29,9 +28,9 @@ def build_schedule(spec: SourceSpec, cadence: Cadence) -> dg.ScheduleDefinition:
                     f"automation.{origin}{key_note}",
         tags={SOURCE_TAG: spec.name},
     )
-    def _schedule(context: dg.ScheduleEvaluationContext):
+    def _schedule(context: dg.ScheduleEvaluationContext, http: HttpClientResource):
         try:
-            reason = HttpClientResource().skip_reason(spec)
+            reason = http.skip_reason(spec)
         except (FileNotFoundError, ValueError) as exc:  # a bad replay setting
             reason = str(exc)
         if reason:

@@ -12,7 +12,7 @@ import dagster as dg
 
 from model_sync.cadence import Cadence
 from model_sync.defs.resources import HttpClientResource
-from model_sync.defs.schedules import SOURCE_TAG
+from model_sync.defs.tags import SOURCE_TAG, TRIGGER_TAG
 from model_sync.http import FetchError
 from model_sync.sources.base import SettingError, SourceSpec
 
@@ -58,7 +58,7 @@ def build_change_sensor(spec: SourceSpec, cadence: Cadence) -> dg.SensorDefiniti
         return dg.SensorResult(
             run_requests=[dg.RunRequest(
                 run_key=f"{spec.name}-{count}-{probe.version}",
-                tags={SOURCE_TAG: spec.name, "model_sync/trigger": "change_sensor"},
+                tags={SOURCE_TAG: spec.name, TRIGGER_TAG: "change_sensor"},
             )],
             cursor=cursor,
         )

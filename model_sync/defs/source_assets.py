@@ -24,6 +24,7 @@ from model_sync.defs.checks import results, source_check_specs
 from model_sync.defs.interrupts import hold_interrupt, stop_point
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
+from model_sync.defs.tags import ROLE_TAG, TRIGGER_TAG
 from model_sync.http import FetchError, NotRecorded
 from model_sync.ingest import Fetched, Outcome, record_quietly, sync_source
 from model_sync.ingest.source import EXPECTED
@@ -31,7 +32,6 @@ from model_sync.redact import redact
 from model_sync.sources.base import Rejection, SettingError, SourceSpec
 
 OWNERS = ["team:model-catalog"]
-TRIGGER_TAG = "model_sync/trigger"  # what started a run: cli, full_resync, change_sensor, ...
 SOURCE_GROUP = "sources"
 # Tags Dagster puts on runs nobody is watching: they can wait minutes for an outage to pass.
 UNATTENDED_TAGS = ("dagster/schedule_name", "dagster/sensor_name", "dagster/backfill",
@@ -128,7 +128,7 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
         description=description,
         kinds={"httpx", "pandas", "sqlalchemy"},
         owners=OWNERS,
-        tags={"model_sync/role": spec.role},
+        tags={ROLE_TAG: spec.role},
         metadata={
             "api": dg.MetadataValue.url(spec.url),
             "docs": dg.MetadataValue.url(spec.docs_url) if spec.docs_url else None,

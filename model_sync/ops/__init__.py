@@ -1,0 +1,2 @@
+"""What operators read: the health of every source and the catalog, alerts to a webhook, and
+exports of the catalog."""
