@@ -11,6 +11,7 @@ import dagster as dg
 from model_sync.catalog import CATALOG
 from model_sync.catalog.store import CatalogStore, CatalogUnavailable
 from model_sync.defs import interrupts, runs
+from model_sync.defs.derived_assets import DERIVED
 from model_sync.defs.resources import (
     REPLAY_DATE_ENV,
     REPLAY_DIR_ENV,
@@ -168,17 +169,18 @@ def run_sync(select: Sequence[str] | None = None, *, dry_run: bool = False,
         interrupts.stop_if_interrupted(result)
         _collect(result, runnable, report)
     succeeded = [s for s in report.steps if s.status == "success"]
-    catalog_config = ({"ops": {CATALOG: {"config": {"min_rows": min_rows}}}}
+    built = [CATALOG, *DERIVED]  # the catalog and the tables derived from it, in one run
+    catalog_config = ({"ops": {name: {"config": {"min_rows": min_rows}} for name in built}}
                       if min_rows is not None else {})
     if succeeded and not dry_run:
         echo("rebuilding the catalog ...")
-        with runs.guard(instance, assets, [CATALOG], catalog_db, echo) as process:
-            result = dg.materialize(assets, selection=[CATALOG], instance=instance,
+        with runs.guard(instance, assets, built, catalog_db, echo) as process:
+            result = dg.materialize(assets, selection=built, instance=instance,
                                     resources=resources, raise_on_error=False,
                                     run_config={"loggers": config["loggers"], **catalog_config},
                                     tags={TRIGGER_TAG: "cli", **process})
         interrupts.stop_if_interrupted(result)
-        _collect(result, [CATALOG], report)
+        _collect(result, built, report)
     elif not dry_run:
         report.steps.append(StepReport(CATALOG, "skipped", note="no source synced; the "
                                        "previous catalog is kept"))

@@ -341,8 +341,9 @@ def test_an_implausible_limit_never_reaches_the_catalog_or_the_models_rollup(
         model["top_provider"]["max_completion_tokens"] = 10**12
     (root / "openrouter").mkdir(parents=True)
     (root / "openrouter" / "2026-08-19.json").write_text(json.dumps(payload))
-    config = {"ops": {"model_catalog": {"config": {"min_rows": 100}}}}
-    result = materialize(root, catalog_db, ["openrouter", "model_catalog"], config=config)
+    config = {"ops": {name: {"config": {"min_rows": 100}} for name in ("model_catalog", "models")}}
+    result = materialize(root, catalog_db, ["openrouter", "model_catalog", "models"],
+                         config=config)
     assert result.success
 
     store = catalog_db.store()
@@ -352,8 +353,8 @@ def test_an_implausible_limit_never_reaches_the_catalog_or_the_models_rollup(
     row = {r["model_id"]: r for r in store.catalog_rows()}["anthropic/claude-sonnet-4.5"]
     assert row[name] is None and name not in row["field_sources"]
     assert row["field_sources"]["withheld"] == {name: {"openrouter": 10**12}}
-    assert all(m["context_window"] is None or m["context_window"] <= 10**8
-               for m in store.model_rows())
+    assert store.model_rows() and all(m["context_window"] is None
+                                      or m["context_window"] <= 10**8 for m in store.model_rows())
     check = checks(result)["model_catalog_context_window_range"]
     assert check.passed and check.metadata["withheld"].value == 1
     assert (f"1 implausible source limits withheld (the next source's value is used, or none): "

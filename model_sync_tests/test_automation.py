@@ -6,6 +6,8 @@ import dagster as dg
 import pytest
 
 from model_sync.defs.catalog_assets import CATALOG_CONDITION
+from model_sync.defs.derived_assets import DERIVED
+from model_sync.sources import SOURCES as SPECS
 from model_sync_tests.conftest import NO_COMPUTE_LOGS
 
 GATE = threading.Event()
@@ -39,6 +41,7 @@ def catalog():
 
 
 ASSETS = [*SOURCES, catalog]
+SOURCE_NAMES = {spec.name for spec in SPECS}
 
 
 @pytest.fixture
@@ -152,6 +155,8 @@ def test_the_catalog_carries_the_condition_and_a_running_sensor_evaluates_it():
     assert node.automation_condition.get_label() == "rebuild_after_source_updates"
     sensor = repo.get_sensor_def("catalog_automation_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    for spec_key in repo.asset_graph.get_all_asset_keys():
-        if spec_key != dg.AssetKey("model_catalog"):
+    for spec_key in repo.asset_graph.get_all_asset_keys():  # sources run by schedule or sensor
+        if spec_key.to_user_string() in SOURCE_NAMES:
             assert repo.asset_graph.get(spec_key).automation_condition is None
+    for name in DERIVED:  # the derived tables follow the catalog
+        assert repo.asset_graph.get(dg.AssetKey(name)).automation_condition.get_label() == "eager"

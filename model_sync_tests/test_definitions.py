@@ -4,6 +4,7 @@ import dagster as dg
 import pytest
 
 from model_sync.definitions import defs
+from model_sync.defs.derived_assets import DERIVED
 from model_sync.defs.jobs import build_full_resync
 from model_sync.defs.resources import HttpClientResource
 from model_sync.sources import SOURCES
@@ -66,10 +67,15 @@ def test_full_resync_has_every_source_in_replay_mode_or_with_every_key(monkeypat
     assert full_resync_now()[0] == everything
 
 
-def test_one_asset_per_source_plus_the_catalog(repo):
+def test_one_asset_per_source_plus_the_catalog_and_the_tables_derived_from_it(repo):
     graph = repo.asset_graph
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {s.name for s in SOURCES} | {"model_catalog"}
+    assert keys == {s.name for s in SOURCES} | {"model_catalog", *DERIVED}
+    for name in DERIVED:  # shown in the lineage below the catalog, in its group
+        node = graph.get(dg.AssetKey(name))
+        assert node.group_name == "catalog" and node.description
+        assert {k.to_user_string() for k in node.parent_keys} == {"model_catalog"}
+        assert node.metadata["dagster/column_schema"].columns
     for spec in SOURCES:
         node = graph.get(dg.AssetKey(spec.name))
         assert node.group_name == "sources"

@@ -7,6 +7,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from model_sync.catalog.rules import rules
 from model_sync.catalog.store import CatalogStore
 from model_sync.definitions import defs
 from model_sync.defs.checks import CATALOG_RULES, SOURCE_RULES
@@ -35,7 +36,8 @@ def test_full_replayed_sync_fills_every_table_and_passes_every_check(replayed, r
     result, catalog_db = replayed.result, replayed_db
     assert result.success
     evaluations = checks(result)
-    assert len(evaluations) == len(SOURCE_RULES) * len(SOURCES) + len(CATALOG_RULES)
+    assert len(evaluations) == (len(SOURCE_RULES) * len(SOURCES) + len(CATALOG_RULES)
+                                + len(rules("models")))
     assert all(e.passed for e in evaluations.values()), [
         e.description for e in evaluations.values() if not e.passed]
     store = catalog_db.store()

@@ -58,7 +58,7 @@ def export_keys(monkeypatch, capsys, url, *flags):
 
 def test_own_apis_decide_what_openrouter_groq_and_deepinfra_serve(replay_http, catalog_db,
                                                                   monkeypatch, capsys):
-    result = materialize(replay_http, catalog_db, [*OWN_APIS, *CURATED, "model_catalog"])
+    result = materialize(replay_http, catalog_db, [*OWN_APIS, *CURATED, "model_catalog", "models"])
     assert result.success
     assert all(e.passed for e in checks(result).values())
     store = catalog_db.store()

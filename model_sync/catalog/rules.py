@@ -12,7 +12,7 @@ from typing import Any, Literal
 from model_sync.catalog import CATALOG, validate
 from model_sync.catalog.validate import Finding
 
-Scope = Literal["source", "catalog"]
+Scope = Literal["source", "catalog", "models"]  # which asset a rule checks
 Rows = Sequence[Mapping[str, Any]]
 
 
@@ -47,6 +47,14 @@ class CatalogAudit:
     min_rows: int
     served: Rows = field(default=())  # all but unlisted: what is published as served
     active: Rows = field(default=())
+
+
+@dataclass(frozen=True)
+class ModelsAudit:
+    """What a rule of the `models` rollup sees: its rows."""
+
+    rows: Rows
+    min_rows: int
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,11 @@ RULES: tuple[Rule, ...] = (
          "source's plausible value is used, or none, and the description names the values "
          "withheld.",
          lambda a: validate.context_window_range(a.active)),
+    Rule("min_rows", "models", True,
+         "Blocking: the rollup has at least the minimum number of models (run config min_rows, "
+         "default 500); fewer means identity resolution or the catalog collapsed, and the "
+         "previous rollup is kept.",
+         lambda a: validate.min_rows(a.rows, a.min_rows, "models")),
 )
 
 
@@ -116,6 +129,6 @@ def rules(scope: Scope) -> tuple[Rule, ...]:
     return tuple(rule for rule in RULES if rule.scope == scope)
 
 
-def audit(scope: Scope, subject: SourceAudit | CatalogAudit) -> list[Finding]:
+def audit(scope: Scope, subject: SourceAudit | CatalogAudit | ModelsAudit) -> list[Finding]:
     """Run every rule of `scope` on what it sees."""
     return [rule.check(subject) for rule in rules(scope)]

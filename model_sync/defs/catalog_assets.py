@@ -92,14 +92,12 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
     context.log.info(f"{CATALOG}: {stats.rows:,} offerings from {len(build.offerings):,} source "
                      f"rows ({stats.added} added, {stats.updated} updated, {stats.removed} "
                      f"archived, {stats.unchanged} unchanged; {len(rows) - len(served):,} more "
-                     f"unlisted by their provider's API); {len(build.rollup):,} models "
-                     f"({build.models_written} written); {build.archived.removed} source rows "
+                     f"unlisted by their provider's API); {build.archived.removed} source rows "
                      f"archived; {build.renamed} canonical ids updated; cleanup deleted "
                      f"{build.cleaned} in {duration:.1f}s")
     yield dg.MaterializeResult(metadata={
         **stats_metadata(stats, duration),
         "providers": len({r["provider"] for r in active}),
-        "models": len(build.rollup),
         "removed_in_grace_period": len(served) - len(active),
         "unlisted": len(rows) - len(served),
         "source_rows_archived": build.archived.removed,

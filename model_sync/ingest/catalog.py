@@ -1,5 +1,6 @@
 """The catalog build: every source's last good rows merged into one row per offering, audited
-by the catalog rules, then published with the models rollup (write-audit-publish).
+by the catalog rules, then published (write-audit-publish); and the `models` rollup built from
+it, audited and published the same way.
 """
 
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from model_sync.catalog.history import ACTIVE, UNLISTED, SyncStats
 from model_sync.catalog.identity import Resolver
 from model_sync.catalog.merge import build_catalog
 from model_sync.catalog.rollup import build_models
-from model_sync.catalog.rules import CatalogAudit, audit
+from model_sync.catalog.rules import CatalogAudit, ModelsAudit, audit
 from model_sync.catalog.store import CatalogStore
 from model_sync.catalog.validate import Finding
 from model_sync.ingest.source import record_quietly
@@ -30,8 +31,6 @@ class Build:
     archived: SyncStats
     renamed: int
     stats: SyncStats | None = None
-    rollup: list[Row] = field(default_factory=list)
-    models_written: int = 0
     cleaned: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -75,11 +74,6 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
             return build
         build.stats = store.publish_catalog(rows, run_id=run_id, started_at=started,
                                             now=started)
-        build.rollup = build_models(
-            rows,
-            benchmarks=[r for r in everything if by_role.get(r["source"]) == "benchmarks"],
-            hub=[r for r in everything if by_role.get(r["source"]) == "models"])
-        build.models_written = store.publish_models(build.rollup, now=started)
         build.cleaned = store.cleanup(now=started, retention_days=retention_days)
         return build
     except Exception as exc:
@@ -92,6 +86,35 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                        f"{CATALOG}: the run was terminated mid-build; the previous catalog is "
                        "kept", log)
         raise
+
+
+@dataclass
+class Rollup:
+    """What a build of the `models` rollup did; `written` is None when its audit blocked it."""
+
+    rows: list[Row]
+    findings: list[Finding]
+    written: int | None = None
+
+    @property
+    def blocked(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocks]
+
+
+def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int) -> Rollup:
+    """Roll the catalog up by canonical model, with the benchmark and Hub figures of the
+    sources that describe models; audit it, then write what changed."""
+    by_role = {s.name: s.role for s in SOURCES}
+    described = store.offerings([name for name, role in by_role.items()
+                                 if role in ("benchmarks", "models")])
+    rollup = Rollup(build_models(
+        store.catalog_rows(),
+        benchmarks=[r for r in described if by_role[r["source"]] == "benchmarks"],
+        hub=[r for r in described if by_role[r["source"]] == "models"]), [])
+    rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
+    if not rollup.blocked:
+        rollup.written = store.publish_models(rollup.rows, now=started)
+    return rollup
 
 
 def resolve_all(store: CatalogStore, rows: list[dict[str, Any]]) -> int:
