@@ -29,7 +29,7 @@ def replay_dir(tmp_path):
 
 def fetch(root, source, as_of=None, params=None):
     c = SourceClient(transport=ReplayTransport(root, as_of))
-    return list(c.fetch_pages(SOURCES_BY_NAME[source], params=params))
+    return list(c.fetch_pages(SOURCES_BY_NAME[source].listing(params=params)))
 
 
 def test_newest_snapshot_by_default(replay_dir):
