@@ -21,11 +21,11 @@ import sqlalchemy as sa
 
 from model_sync.catalog.store import CatalogStore
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
-from model_sync.http import FetchError
+from model_sync.http import BodyError, FetchError
 from model_sync.http.replay import headers_path, snapshot_name
 from model_sync.ingest import fetch_rows, named_repositories
 from model_sync.sources import SOURCES
-from model_sync.sources.base import ParseError, SettingError
+from model_sync.sources.base import SettingError
 
 _NOT_REPLAYED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
@@ -109,7 +109,7 @@ def record(out: Path, select: Sequence[str] | None = None, *,
             rows = fetch_rows(spec, access, {}, log,
                               hugging_face_ids=named_repositories(spec, store)).rows
             recorder.commit()
-        except (FetchError, ParseError, SettingError) as exc:
+        except (FetchError, BodyError, SettingError) as exc:  # a ParseError is a BodyError
             echo(f"{spec.name}: failed, nothing written: {exc}")
             failed += 1
             continue

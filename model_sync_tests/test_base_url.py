@@ -14,7 +14,6 @@ from model_sync.cli import main
 from model_sync.definitions import defs
 from model_sync.defs.resources import HttpClientResource
 from model_sync.defs.sensors import build_change_sensor
-from model_sync.http.client import Credentials
 from model_sync.sources import SOURCES, SOURCES_BY_NAME, fireworks, huggingface
 from model_sync.sources.base import FetchContext, SettingError
 from model_sync_tests.conftest import FIXTURES, fetch, table_row
@@ -102,14 +101,14 @@ def test_a_regional_source_reads_the_url_in_place_of_its_region_endpoint(monkeyp
 
 def test_with_a_url_configured_only_its_origin_gets_the_key():
     mirror = "https://dashscope-proxy.example.internal:8443/compatible-mode/v1/models"
-    credentials = Credentials.of(ALIBABA, "sk", mirror)
+    credentials = ALIBABA.credentials("sk", mirror)
     assert credentials.allows(httpx.URL(mirror))
     assert credentials.allows(httpx.URL("https://dashscope-proxy.example.internal:8443/other"))
     for url in [ALIBABA.url, *ALIBABA.regions.values(),
                 "https://dashscope-proxy.example.internal/compatible-mode/v1/models",
                 "http://dashscope-proxy.example.internal:8443/compatible-mode/v1/models"]:
         assert not credentials.allows(httpx.URL(url)), url
-    assert Credentials.of(OPENROUTER, "k", mirror) is None  # a source without a key sends none
+    assert OPENROUTER.credentials("k", mirror) is None  # a source without a key sends none
 
 
 # -- the key on the wire -------------------------------------------------------------------------

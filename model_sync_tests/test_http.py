@@ -7,10 +7,9 @@ import logging
 import httpx
 import pytest
 
-from model_sync.http import FetchError, HttpSettings, SourceClient
-from model_sync.http.client import Credentials
+from model_sync.http import BodyError, FetchError, HttpSettings, SourceClient
+from model_sync.http.paging import LinkNext
 from model_sync.sources import SOURCES_BY_NAME
-from model_sync.sources.base import ParseError
 
 OPENROUTER = SOURCES_BY_NAME["openrouter"]
 AA = SOURCES_BY_NAME["artificial_analysis"]
@@ -50,7 +49,7 @@ def test_follows_links_next_until_null():
         httpx.Response(200, json={"data": [model(2)], "links": {"next": None}}),
     )
     c, _ = client(handler)
-    pages = list(c.fetch_pages(OPENROUTER))
+    pages = list(c.fetch_pages(OPENROUTER.listing()))
     assert [p.number for p in pages] == [1, 2]
     assert str(handler.requests[1].url) == "https://openrouter.ai/api/v1/models?offset=1"
 
@@ -61,7 +60,7 @@ def test_page_param_paging_stops_when_has_more_is_false():
                                          "data": [{"id": f"u{n}", "slug": f"s{n}"}]})
     handler = Recorder(page(1, True), page(2, True), page(3, False))
     c, _ = client(handler)
-    pages = list(c.fetch_pages(AA, api_key="k"))
+    pages = list(c.fetch_pages(AA.listing(api_key="k")))
     assert len(pages) == 3
     assert [r.url.params["page"] for r in handler.requests] == ["1", "2", "3"]
     assert all(r.headers["x-api-key"] == "k" for r in handler.requests)
@@ -72,7 +71,7 @@ def test_runaway_paging_is_stopped():
                                                    "data": []}) for _ in range(30)])
     c, _ = client(handler)
     with pytest.raises(FetchError, match="more than 20 pages"):
-        list(c.fetch_pages(AA))
+        list(c.fetch_pages(AA.listing()))
 
 
 def test_429_waits_as_long_as_retry_after_says():
@@ -136,8 +135,8 @@ def test_4xx_is_not_retried_and_401_mentions_the_key():
 def test_malformed_body_fails_with_the_source_name():
     handler = Recorder(httpx.Response(200, content=b"<html>maintenance</html>"))
     c, _ = client(handler)
-    with pytest.raises(ParseError, match="^openrouter: the response is not valid JSON"):
-        list(c.fetch_pages(OPENROUTER))
+    with pytest.raises(BodyError, match="^openrouter: the response is not valid JSON"):
+        list(c.fetch_pages(OPENROUTER.listing()))
 
 
 def test_oversized_response_is_refused():
@@ -154,7 +153,7 @@ def test_user_agent_and_key_header_are_sent_but_the_key_is_never_logged(caplog):
     c, _ = client(handler)
     c.log = logging.getLogger("test.http")
     with caplog.at_level(logging.DEBUG):
-        list(c.fetch_pages(GROQ, api_key=secret))
+        list(c.fetch_pages(GROQ.listing(api_key=secret)))
     request = handler.requests[0]
     assert request.headers["authorization"] == f"Bearer {secret}"
     assert request.headers["user-agent"].startswith("model_sync/")
@@ -188,7 +187,7 @@ def test_link_header_paging_follows_the_opaque_cursor_to_the_end():
     handler = Recorder(hf_page(["a/1", "a/2"], "Y3Vyc29yMQ"), hf_page(["a/3", "a/4"], "Y3Vy2"),
                        hf_page(["a/5"]))
     c, _ = client(handler)
-    pages = list(c.fetch_pages(HF))
+    pages = list(c.fetch_pages(HF.listing()))
     assert [len(p.payload) for p in pages] == [2, 2, 1]
     first = handler.requests[0].url
     assert first.params["pipeline_tag"] == "text-generation"
@@ -204,14 +203,14 @@ def test_spent_quota_waits_for_the_window_before_the_next_request():
                                **{"ratelimit-policy": '"fixed window";"api";q=500;w=300'}),
                        hf_page(["a/2"]))
     c, delays = client(handler)
-    assert len(list(c.fetch_pages(HF))) == 2
+    assert len(list(c.fetch_pages(HF.listing()))) == 2
     assert delays == [42.0] and c.rate_limit_waits == [42.0]
 
 
 def test_quota_left_means_no_wait():
     handler = Recorder(hf_page(["a/1"], "c2", ratelimit='"api";r=17;t=42'), hf_page(["a/2"]))
     c, delays = client(handler)
-    list(c.fetch_pages(HF))
+    list(c.fetch_pages(HF.listing()))
     assert delays == []
 
 
@@ -255,7 +254,7 @@ def test_a_good_last_page_is_kept_when_the_quota_resets_too_late():
     handler = Recorder(hf_page(["a/1"], "c2", ratelimit='"api";r=0;t=10'),
                        hf_page(["a/2"], ratelimit='"api";r=0;t=900'))
     c, delays = client(handler)
-    pages = list(c.fetch_pages(HF))
+    pages = list(c.fetch_pages(HF.listing()))
     assert [p.payload for p in pages] == [[{"id": "a/1"}], [{"id": "a/2"}]]
     assert delays == [10.0]
 
@@ -263,7 +262,7 @@ def test_a_good_last_page_is_kept_when_the_quota_resets_too_late():
 def test_a_spent_quota_stops_before_the_next_page_not_at_the_good_one():
     handler = Recorder(hf_page(["a/1"], "c2", ratelimit='"api";r=0;t=900'), hf_page(["a/2"]))
     c, delays = client(handler)
-    listing = c.fetch_pages(HF)
+    listing = c.fetch_pages(HF.listing())
     assert next(listing).payload == [{"id": "a/1"}]
     with pytest.raises(FetchError, match="resets in 900s"):
         next(listing)
@@ -277,7 +276,7 @@ def test_cursor_paging_sends_the_page_token_until_it_is_empty():
     handler = Recorder(page(["accounts/fireworks/models/a"], "tok1"),
                        page(["accounts/fireworks/models/b"], "tok2"), page([], ""))
     c, _ = client(handler)
-    pages = list(c.fetch_pages(FIREWORKS, api_key="fw"))
+    pages = list(c.fetch_pages(FIREWORKS.listing(api_key="fw")))
     assert len(pages) == 3
     params = [r.url.params for r in handler.requests]
     assert [p.get("pageToken") for p in params] == [None, "tok1", "tok2"]
@@ -292,7 +291,7 @@ def test_featherless_empty_deep_page_ends_the_listing_instead_of_looping():
             "pagination": {"current_page": n, "total_pages": 40, "total_items": 39_500}})
     handler = Recorder(page(1, 1000), page(2, 1000), page(3, 0), page(4, 1000))
     c, _ = client(handler)
-    pages = list(c.fetch_pages(FEATHERLESS))
+    pages = list(c.fetch_pages(FEATHERLESS.listing()))
     assert [len(p.payload["data"]) for p in pages] == [1000, 1000, 0]
     assert [r.url.params["page"] for r in handler.requests] == ["1", "2", "3"]
     assert all(r.url.params["per_page"] == "1000" for r in handler.requests)
@@ -304,7 +303,7 @@ def test_a_run_of_full_pages_is_bounded_by_max_pages():
                          for n in range(70)])
     c, _ = client(handler)
     with pytest.raises(FetchError, match="more than 60 pages"):
-        list(c.fetch_pages(FEATHERLESS))
+        list(c.fetch_pages(FEATHERLESS.listing()))
 
 
 # -- paging loops, the URL that is paged, and where keys go ---------------------------------------
@@ -317,7 +316,7 @@ def test_a_repeated_next_link_is_a_paging_loop():
         *[httpx.Response(200, json={"data": []}) for _ in range(5)])
     c, _ = client(handler)
     with pytest.raises(FetchError, match="page 2 links back to a page already read"):
-        list(c.fetch_pages(OPENROUTER))
+        list(c.fetch_pages(OPENROUTER.listing()))
     assert len(handler.requests) == 2
 
 
@@ -327,7 +326,7 @@ def test_a_next_link_back_to_the_first_page_is_a_paging_loop():
         httpx.Response(200, json={"data": [], "links": {"next": OPENROUTER.url}}))
     c, _ = client(handler)
     with pytest.raises(FetchError, match="paging loop"):
-        list(c.fetch_pages(OPENROUTER))
+        list(c.fetch_pages(OPENROUTER.listing()))
     assert len(handler.requests) == 2
 
 
@@ -337,14 +336,14 @@ def test_a_link_to_the_same_path_with_another_query_is_not_a_loop():
                        headers={"link": '<https://huggingface.co/api/models>; rel="next"'}),
         hf_page(["a/2"]))
     c, _ = client(handler)
-    assert len(list(c.fetch_pages(HF))) == 2  # the first request had the spec's query
+    assert len(list(c.fetch_pages(HF.listing()))) == 2  # the first request had the spec's query
 
 
 def test_a_repeated_link_header_cursor_is_a_paging_loop():
     handler = Recorder(hf_page(["a/1"], "c1"), hf_page(["a/2"], "c1"), hf_page(["a/3"]))
     c, _ = client(handler)
     with pytest.raises(FetchError, match="page 2 links back to a page already read"):
-        list(c.fetch_pages(HF))
+        list(c.fetch_pages(HF.listing()))
     assert len(handler.requests) == 2
 
 
@@ -355,7 +354,7 @@ def test_a_repeated_page_token_is_a_paging_loop():
     handler = Recorder(page("tok1"), page("tok2"), page("tok1"), page(""))
     c, _ = client(handler)
     with pytest.raises(FetchError, match="page 3 gives a page token already followed"):
-        list(c.fetch_pages(FIREWORKS, api_key="fw"))
+        list(c.fetch_pages(FIREWORKS.listing(api_key="fw")))
     assert len(handler.requests) == 3
 
 
@@ -368,14 +367,14 @@ def test_page_number_paging_stays_on_the_url_being_paged():
     c, _ = client(handler)
     regional = "https://eu.artificialanalysis.ai/api/v2/language/models/free"
     spec = dataclasses.replace(AA, regions={"us": AA.url, "eu": regional})
-    pages = list(c.fetch_pages(spec, url=regional, api_key="k"))
+    pages = list(c.fetch_pages(spec.listing(url=regional, api_key="k")))
     assert len(pages) == 3
     assert [str(r.url.copy_with(query=None)) for r in handler.requests] == [regional] * 3
     assert [r.url.params["page"] for r in handler.requests] == ["1", "2", "3"]
     assert all(r.headers["x-api-key"] == "k" for r in handler.requests)
 
 
-AA_LINKED = dataclasses.replace(AA, paging="links_next")
+AA_LINKED = dataclasses.replace(AA, paging=LinkNext())
 
 
 def test_a_next_link_to_another_host_gets_no_key(caplog):
@@ -387,7 +386,7 @@ def test_a_next_link_to_another_host_gets_no_key(caplog):
     c, _ = client(handler)
     c.log = logging.getLogger("test.http")
     with caplog.at_level(logging.WARNING):
-        assert len(list(c.fetch_pages(AA_LINKED, api_key="aa-SECRET"))) == 3
+        assert len(list(c.fetch_pages(AA_LINKED.listing(api_key="aa-SECRET")))) == 3
     first, same_host, other = handler.requests
     assert first.headers["x-api-key"] == same_host.headers["x-api-key"] == "aa-SECRET"
     assert other.url.host == "collector.example.net"
@@ -402,7 +401,7 @@ def test_a_link_header_to_another_host_gets_no_bearer_token():
             "link": '<https://mirror.example.org/api/models?cursor=c2>; rel="next"'}),
         hf_page(["a/2"]))
     c, _ = client(handler)
-    list(c.fetch_pages(HF, api_key="hf_SECRET"))
+    list(c.fetch_pages(HF.listing(api_key="hf_SECRET")))
     assert handler.requests[0].headers["authorization"] == "Bearer hf_SECRET"
     assert "authorization" not in handler.requests[1].headers
 
@@ -413,7 +412,7 @@ def test_a_redirect_to_another_host_gets_no_key(status):
         httpx.Response(status, headers={"location": "https://cdn.example.com/models.json"}),
         httpx.Response(200, json={"pagination": {"has_more": False}, "data": []}))
     c, _ = client(handler)
-    assert len(list(c.fetch_pages(AA, api_key="aa-SECRET"))) == 1
+    assert len(list(c.fetch_pages(AA.listing(api_key="aa-SECRET")))) == 1
     first, redirected = handler.requests
     assert first.headers["x-api-key"] == "aa-SECRET"
     assert str(redirected.url) == "https://cdn.example.com/models.json"
@@ -426,7 +425,7 @@ def test_a_redirect_on_the_same_host_keeps_the_key_but_not_to_plain_http():
         httpx.Response(302, headers={"location": "http://artificialanalysis.ai/plain"}),
         httpx.Response(200, json={"pagination": {"has_more": False}, "data": []}))
     c, _ = client(handler)
-    response = c.get(AA.url, source=AA.name, credentials=Credentials.of(AA, "k"))
+    response = c.get(AA.url, source=AA.name, credentials=AA.credentials("k"))
     assert response.status_code == 200 and c.requests_made == 3
     first, moved, downgraded = handler.requests
     assert moved.url.path == "/api/v2/language/models/free/v2"
@@ -436,11 +435,11 @@ def test_a_redirect_on_the_same_host_keeps_the_key_but_not_to_plain_http():
 
 def test_a_source_region_endpoint_is_a_configured_origin():
     alibaba = SOURCES_BY_NAME["alibaba_cloud"]
-    credentials = Credentials.of(alibaba, "k")
+    credentials = alibaba.credentials("k")
     for url in alibaba.regions.values():
         assert credentials.allows(httpx.URL(url))
     assert not credentials.allows(httpx.URL("https://aliyuncs.com.example.net/v1/models"))
-    assert Credentials.of(alibaba, None) is None and Credentials.of(OPENROUTER, "k") is None
+    assert alibaba.credentials(None) is None and OPENROUTER.credentials("k") is None
 
 
 def test_a_redirect_loop_fails_clearly():
@@ -457,7 +456,7 @@ def test_the_probe_sends_the_key_to_its_endpoint_only():
                        httpx.Response(200, json={"data": []}))
     c, _ = client(handler)
     cn = SOURCES_BY_NAME["alibaba_cloud"].regions["cn"]
-    c.probe(SOURCES_BY_NAME["alibaba_cloud"], api_key="sk", url=cn)
+    c.probe(SOURCES_BY_NAME["alibaba_cloud"].listing(api_key="sk", url=cn))
     assert str(handler.requests[0].url) == cn
     assert handler.requests[0].headers["authorization"] == "Bearer sk"
     assert "authorization" not in handler.requests[1].headers

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from model_sync.http import ReplayTransport, SourceClient
-from model_sync.http.client import FetchError
+from model_sync.http.client import FetchError, NotRecorded
 from model_sync.sources import SOURCES_BY_NAME
 
 
@@ -29,7 +29,7 @@ def replay_dir(tmp_path):
 
 def fetch(root, source, as_of=None, params=None):
     c = SourceClient(transport=ReplayTransport(root, as_of))
-    return list(c.fetch_pages(SOURCES_BY_NAME[source], params=params))
+    return list(c.fetch_pages(SOURCES_BY_NAME[source].listing(params=params)))
 
 
 def test_newest_snapshot_by_default(replay_dir):
@@ -68,6 +68,21 @@ def test_replay_serves_through_a_real_httpx_client(replay_dir):
         r = c.get("https://openrouter.ai/api/v1/models",
                   extensions={"model_sync": {"source": "openrouter", "page": 1}})
     assert r.status_code == 200 and r.headers["x-model-sync-snapshot-date"] == "2025-03-01"
+
+
+def test_a_missing_recording_is_raised_by_the_transport_not_answered(replay_dir):
+    with httpx.Client(transport=ReplayTransport(replay_dir)) as c:
+        with pytest.raises(NotRecorded) as missing:
+            c.get("https://api.groq.com/openai/v1/models",
+                  extensions={"model_sync": {"source": "groq", "page": 1}})
+        assert isinstance(missing.value, FetchError) and missing.value.status == 404
+        assert str(missing.value).startswith("groq: GET https://api.groq.com/openai/v1/models: "
+                                             "no recorded snapshot of groq in ")
+        with pytest.raises(NotRecorded, match="no recording of page 3 of artificial_analysis"):
+            c.get("https://artificialanalysis.ai/api", extensions={"model_sync": {
+                "source": "artificial_analysis", "page": 3, "paged": True}})
+        with pytest.raises(NotRecorded, match="replay needs the source of the request"):
+            c.get("https://openrouter.ai/api/v1/models")
 
 
 def test_recorded_link_headers_are_served_so_replay_pages_like_the_api(tmp_path):

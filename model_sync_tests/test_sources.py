@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from model_sync.defs.resources import HttpClientResource
+from model_sync.http.paging import NoPaging
 from model_sync.sources import SOURCES_BY_NAME
 from model_sync.sources.base import FetchContext, ParseError, loads
 from model_sync_tests.conftest import FIXTURE_SOURCES, FIXTURES, ctx, fetch
@@ -86,7 +87,7 @@ def test_huggingface_plans_one_request_per_repository_other_sources_name():
         "qwen/qwen2.5-7b-instruct", "Qwen/Qwen3.8-27B", "not-a-repo-id"])
     [request] = spec.extra_requests(context)
     assert request.url == "https://huggingface.co/api/models/Qwen/Qwen3.8-27B"
-    assert request.variant == "repo-Qwen--Qwen3.8-27B" and request.paging == "none"
+    assert request.variant == "repo-Qwen--Qwen3.8-27B" and request.paging == NoPaging()
 
 
 def test_huggingface_fetches_named_repositories_and_skips_unrecorded_ones(caplog):
@@ -185,7 +186,7 @@ def test_featherless_stops_at_the_empty_page_and_reports_the_shortfall(caplog):
 
 
 def test_featherless_has_more_follows_the_advertised_pages():
-    has_more = SOURCES_BY_NAME["featherless"].has_more
+    has_more = SOURCES_BY_NAME["featherless"].paging.has_more
     assert has_more(fixture("featherless", "2026-08-20.page-1.json"))
     assert not has_more(fixture("featherless", "2026-08-20.page-3.json"))  # empty: the bug
     last = {"data": [{"id": "a/b"}], "pagination": {"current_page": 4, "total_pages": 4}}

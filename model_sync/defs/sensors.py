@@ -46,8 +46,8 @@ def build_change_sensor(spec: SourceSpec, cadence: Cadence) -> dg.SensorDefiniti
         state = json.loads(context.cursor) if context.cursor else {}
         client = http.client(log=context.log)
         try:
-            probe = client.probe(spec, previous=state.get("validators"),
-                                 api_key=http.api_key(spec), url=url, override=override)
+            listing = spec.listing(api_key=http.api_key(spec), url=url, override=override)
+            probe = client.probe(listing, previous=state.get("validators"))
         except FetchError as exc:
             return dg.SkipReason(f"probe failed, will retry next tick: {exc}")
         if not probe.changed:

@@ -5,6 +5,9 @@ the variant is the request's non-paging query (`output_modalities-all`) and, for
 `page-N` (`2026-06-27.page-1.json`). For each source the newest date on or before the replay
 date is chosen once and kept for all its pages, so a sync never mixes two snapshots.
 
+A request with no recording raises `NotRecorded` (a FetchError with status 404): the listing is
+skipped, or a paged listing ends at its last recorded page.
+
 Response headers that paging needs (Hugging Face's `Link: <...>; rel="next"`) are recorded beside
 the page as `<same name>.headers.json`, a JSON object of header names to values; they are served
 with the page, so the client follows the same `Link` header offline as online.
@@ -12,15 +15,27 @@ with the page, so the client follows the same `Link` header offline as online.
 
 import json
 import re
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
 import httpx
 
-from model_sync.http.client import REPLAY_HEADER, SNAPSHOT_HEADER
+from model_sync.http.errors import NotRecorded
 
+REPLAY_HEADER = "x-model-sync-replay"  # the replayed file's name
+SNAPSHOT_HEADER = "x-model-sync-snapshot-date"
+# Not part of a snapshot's variant name: they change from page to page.
+PAGING_PARAMS = frozenset({"page", "per_page", "limit", "offset", "cursor", "pageToken",
+                           "pageSize"})
 SNAPSHOT = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})(?:\.(?P<variant>.+))?\.json$")
 HEADERS_SUFFIX = ".headers.json"
+
+
+def query_variant(params: Mapping[str, str] | None) -> str | None:
+    """The snapshot variant of a request: its non-paging query, e.g. `output_modalities-all`."""
+    parts = [f"{k}-{v}" for k, v in sorted((params or {}).items()) if k not in PAGING_PARAMS]
+    return ".".join(parts) or None
 
 
 def snapshot_name(day: str, variant: str | None, page: int, paged: bool) -> str:
@@ -68,18 +83,20 @@ class ReplayTransport(httpx.BaseTransport):
         info = request.extensions.get("model_sync") or {}
         source, page, variant = info.get("source"), info.get("page", 1), info.get("variant")
         if not source:
-            return _missing(request, "replay needs the source of the request")
+            raise NotRecorded("replay", str(request.url), "replay needs the source of the "
+                              "request", 404)
         key = f"{source}|{variant}"
         day = self._pinned.get(key) or self.choose(source, variant)
         if day is None:
             when = f" on or before {self.as_of}" if self.as_of else ""
             wanted = f" ({variant})" if variant else ""
-            return _missing(request, f"no recorded snapshot of {source}{wanted}{when} "
-                                     f"in {self.root / source}")
+            raise NotRecorded(source, str(request.url), f"no recorded snapshot of "
+                              f"{source}{wanted}{when} in {self.root / source}", 404)
         self._pinned[key] = day
         path = self._path(source, day, variant, page)
         if path is None:
-            return _missing(request, f"no recording of page {page} of {source} {day}")
+            raise NotRecorded(source, str(request.url),
+                              f"no recording of page {page} of {source} {day}", 404)
         headers = {"content-type": "application/json", REPLAY_HEADER: path.name,
                    SNAPSHOT_HEADER: day}
         recorded = headers_path(path)
@@ -110,7 +127,3 @@ def _page_one(variant: str | None) -> str | None:
         parts = parts[:-1]
     return ".".join(parts) or None
 
-
-def _missing(request: httpx.Request, message: str) -> httpx.Response:
-    return httpx.Response(404, content=json.dumps({"error": message}).encode(),
-                          headers={REPLAY_HEADER: "missing"}, request=request)

@@ -79,8 +79,8 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
                  f"{page.size / 1024:,.0f} KiB{where}")
         return parsed
 
-    listing = client.fetch_pages(spec, params=params, api_key=api_key, url=url,
-                                 override=override)
+    listing = client.fetch_pages(spec.listing(params=params, api_key=api_key, url=url,
+                                              override=override))
     for page in listing:
         rows.extend(parse(page))
         if spec.advertised_total is not None:
@@ -143,9 +143,8 @@ def _fetch_extra(spec: SourceSpec, access: Access, hugging_face_ids: Sequence[st
     missing = []
     for request in requests:
         try:
-            for page in client.fetch_pages(spec, api_key=api_key, url=request.url,
-                                           variant=request.variant, base_params=request.params,
-                                           paging=request.paging, override=override):
+            for page in client.fetch_pages(spec.listing(request=request, api_key=api_key,
+                                                        override=override)):
                 rows.extend(parse(page))
         except FetchError as exc:
             if exc.status not in (401, 403, 404):

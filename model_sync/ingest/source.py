@@ -14,14 +14,15 @@ from model_sync.catalog.identity import Resolver
 from model_sync.catalog.rules import SourceAudit, SourceLimits, audit
 from model_sync.catalog.store import CatalogStore, CatalogUnavailable
 from model_sync.catalog.validate import Finding
-from model_sync.http import FetchError, NotRecorded
+from model_sync.http import BodyError, FetchError, NotRecorded
 from model_sync.ingest.fetch import Access, Fetched, fetch_rows
 from model_sync.redact import redact
-from model_sync.sources.base import ParseError, Row, SettingError, SourceSpec
+from model_sync.sources.base import Row, SettingError, SourceSpec
 
 # The failures a sync expects (the network, the payload, a setting, the database): recorded with
-# their own message. Anything else is recorded with its type, as a bug.
-EXPECTED = (FetchError, ParseError, SettingError, CatalogUnavailable)
+# their own message. Anything else is recorded with its type, as a bug. A ParseError is a
+# BodyError.
+EXPECTED = (FetchError, BodyError, SettingError, CatalogUnavailable)
 
 
 @dataclass

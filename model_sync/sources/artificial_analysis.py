@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from model_sync.http.paging import PageNumber
 from model_sync.sources.base import (
     Auth,
     ParseContext,
@@ -74,8 +75,7 @@ SPEC = SourceSpec(
     url="https://artificialanalysis.ai/api/v2/language/models/free",
     parse=parse,
     role="benchmarks",
-    paging="page_param",
-    has_more=has_more,
+    paging=PageNumber(has_more=has_more),
     auth=Auth(env_var="ARTIFICIAL_ANALYSIS_API_KEY", header="x-api-key", scheme=""),
     min_rows=100,
     max_pages=20,

@@ -4,7 +4,6 @@ Nothing here knows about Dagster: the asset factory in `model_sync.defs` turns e
 an asset, a schedule and checks; the HTTP client in `model_sync.http` fetches its pages.
 """
 
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +15,12 @@ from urllib.parse import urlsplit
 from model_sync.catalog.money import PriceError, exact_json, price_per_million
 from model_sync.catalog.providers import canonical_provider
 from model_sync.catalog.schema import OFFERING_COLUMNS
+from model_sync.http.body import BodyError, decode
+from model_sync.http.credentials import Credentials
+from model_sync.http.listing import Listing
+from model_sync.http.paging import NoPaging, Paginator
+from model_sync.http.replay import query_variant
 
-Paging = Literal["none", "links_next", "page_param", "link_header", "cursor"]
 # provider: the provider's own API; registry: curated offerings of many providers; benchmarks and
 # models: rows about models (scores, Hub metadata), kept in source_offerings, never catalog rows.
 Role = Literal["provider", "registry", "benchmarks", "models"]
@@ -26,19 +29,23 @@ OFFERING_ROLES = frozenset({"provider", "registry"})
 Row = dict[str, Any]
 
 
-class ParseError(ValueError):
+class ParseError(BodyError):
     """A payload (or one entry of it) that cannot be turned into offerings; names the source,
-    entry and field."""
+    entry and field. A body that is not JSON at all is its base, a BodyError."""
 
     def __init__(self, source: str, message: str, entry: str | None = None,
                  field: str | None = None):
-        where = source
-        if entry is not None:
-            where += f": entry {entry!r}"
-        if field is not None:
-            where += f": field {field!r}"
-        super().__init__(f"{where}: {message}")
-        self.source, self.entry, self.field, self.message = source, entry, field, message
+        self.entry, self.field = entry, field
+        super().__init__(source, message)
+
+    @property
+    def where(self) -> str:
+        where = self.source
+        if self.entry is not None:
+            where += f": entry {self.entry!r}"
+        if self.field is not None:
+            where += f": field {self.field!r}"
+        return where
 
     @property
     def reason(self) -> str:
@@ -184,13 +191,13 @@ class Request:
     """A further listing a source fetches after its main one (one repository, one account).
 
     `variant` names its recording in replay (`<date>.<variant>.json`); `params` replace the
-    spec's; `paging` defaults to the spec's.
+    spec's; `paging` (a paginator) defaults to the spec's.
     """
 
     url: str
     variant: str
     params: Mapping[str, str] = field(default_factory=dict)
-    paging: Paging | None = None
+    paging: Paginator | None = None
 
 
 @dataclass(frozen=True)
@@ -215,7 +222,8 @@ class SourceSpec:
     url: str
     parse: Parser
     role: Role = "provider"
-    paging: Paging = "none"
+    # NoPaging(), LinkNext(), LinkHeader(), PageNumber(has_more=...), Cursor(next_token=...)
+    paging: Paginator = field(default_factory=NoPaging)
     params: Mapping[str, str] = field(default_factory=dict)
     auth: Auth | None = None
     cron: str = "0 2 * * *"
@@ -224,10 +232,6 @@ class SourceSpec:
     probe_minutes: int = 15  # how often the change sensor probes the first page
     min_rows: int = 1
     max_pages: int = 200
-    page_param: str = "page"
-    has_more: Callable[[Any], bool] | None = None  # page_param paging: whether a next page exists
-    next_cursor: Callable[[Any], str | None] | None = None  # cursor paging: the next page token
-    cursor_param: str = "pageToken"
     # The number of entries the API says it has (read from each page); fewer rows is a shortfall.
     advertised_total: Callable[[Any], int | None] | None = None
     max_rows: int | None = None  # stop after this many rows (a top-N selection)
@@ -255,6 +259,29 @@ class SourceSpec:
                                f"known: {known}")
         return url or self.regions[chosen], chosen
 
+    def credentials(self, api_key: str | None,
+                    override: str | None = None) -> Credentials | None:
+        """The auth header for `api_key`, for the origins of the source's `url` and regional
+        endpoints only, or of `override` alone (the URL configured in their place)."""
+        if self.auth is None or not api_key:
+            return None
+        urls = [override] if override else [self.url, *self.regions.values()]
+        return Credentials.for_urls({self.auth.header: self.auth.header_value(api_key)}, urls)
+
+    def listing(self, *, api_key: str | None = None, url: str | None = None,
+                override: str | None = None, params: Mapping[str, str] | None = None,
+                request: Request | None = None) -> Listing:
+        """What the HTTP client fetches: the listing at `url` (default `override`, else the
+        spec's) with the spec's query plus `params` (which name the replay variant), or the
+        further `request`."""
+        credentials = self.credentials(api_key, override)
+        if request is not None:
+            return Listing(self.name, request.url, dict(request.params),
+                           request.paging or self.paging, credentials, request.variant,
+                           self.max_pages)
+        return Listing(self.name, url or override or self.url, {**self.params, **(params or {})},
+                       self.paging, credentials, query_variant(params), self.max_pages)
+
 
 def checked_url(value: str, source: str, setting: str) -> str:
     """`value` (stripped) when it is an http(s) URL with a host, else a SettingError naming the
@@ -278,43 +305,13 @@ def checked_url(value: str, source: str, setting: str) -> str:
 # Helpers shared by the parsers
 
 
-class RepeatedKeys(dict):
-    """A JSON object in which some keys were given more than once with different values;
-    `repeats` holds every value given for each of them (a plain dict keeps only the last)."""
-
-    __slots__ = ("repeats",)
-
-
-def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    value = dict(pairs)
-    if len(value) == len(pairs):
-        return value
-    given: dict[str, list[Any]] = {}
-    for name, item in pairs:
-        given.setdefault(name, []).append(item)
-    repeats = {name: items for name, items in given.items()
-               if len(items) > 1 and any(item != items[0] for item in items)}
-    if not repeats:
-        return value  # the same value twice: nothing is lost
-    flagged = RepeatedKeys(value)
-    flagged.repeats = repeats
-    return flagged
-
-
 def loads(body: bytes | str, source: str) -> Any:
-    """Decode a JSON body with exact decimals; a malformed or empty body is a ParseError.
-
-    Objects that give a key twice with different values remember every value (`RepeatedKeys`),
-    so a keyed payload rejects that entry instead of silently keeping the later copy.
-    """
-    if isinstance(body, bytes | bytearray):
-        body = body.decode("utf-8-sig", errors="replace")
-    if not body.strip():
-        raise ParseError(source, "the response body is empty")
+    """Decode a JSON body as the HTTP client does (`model_sync.http.body.decode`: exact
+    decimals, keys given twice remembered); a malformed or empty body is a ParseError."""
     try:
-        return json.loads(body, parse_float=Decimal, object_pairs_hook=_json_object)
-    except json.JSONDecodeError as exc:
-        raise ParseError(source, f"the response is not valid JSON ({exc})") from None
+        return decode(body, source)
+    except BodyError as exc:
+        raise ParseError(source, exc.message) from None
 
 
 def expect(value: Any, kind: type | tuple[type, ...], source: str, what: str) -> Any:

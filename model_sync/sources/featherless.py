@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from model_sync.http.paging import PageNumber
 from model_sync.sources.base import (
     Auth,
     ParseContext,
@@ -85,9 +86,8 @@ SPEC = SourceSpec(
     ),
     url="https://api.featherless.ai/v1/models",
     parse=parse,
-    paging="page_param",
+    paging=PageNumber(has_more=has_more),
     params={"per_page": str(PER_PAGE)},
-    has_more=has_more,
     advertised_total=advertised_total,
     auth=Auth(env_var="FEATHERLESS_API_KEY", required=False),
     cron="0 4 * * *",

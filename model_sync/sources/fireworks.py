@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from model_sync.http.paging import Cursor
 from model_sync.sources.base import (
     Auth,
     FetchContext,
@@ -111,10 +112,8 @@ SPEC = SourceSpec(
     ),
     url=f"{API}/fireworks/models",
     parse=parse,
-    paging="cursor",
+    paging=Cursor(param="pageToken", next_token=next_page_token),
     params={"filter": "supports_serverless=true", "pageSize": PAGE_SIZE},
-    next_cursor=next_page_token,
-    cursor_param="pageToken",
     extra_requests=account_models,
     auth=Auth(env_var="FIREWORKS_API_KEY"),
     min_rows=20,

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from model_sync.http.paging import LinkHeader, NoPaging
 from model_sync.sources.base import (
     Auth,
     FetchContext,
@@ -51,7 +52,7 @@ def named_repositories(context: FetchContext) -> Iterator[Request]:
         path = f"{listing.path.rstrip('/')}/{quote(repo_id, safe='/')}"
         url = urlunsplit(listing._replace(path=path, query="", fragment=""))
         yield Request(url=url, variant=repo_variant(repo_id), params={"expand[]": EXPAND},
-                      paging="none")
+                      paging=NoPaging())
 
 
 def repo_variant(repo_id: str) -> str:
@@ -111,7 +112,7 @@ SPEC = SourceSpec(
     url=API,
     parse=parse,
     role="models",
-    paging="link_header",
+    paging=LinkHeader(),
     params={"pipeline_tag": "text-generation", "sort": "downloads", "direction": "-1",
             "limit": str(PAGE_SIZE), "expand[]": EXPAND},
     max_rows=TOP_N,

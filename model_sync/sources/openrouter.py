@@ -3,6 +3,7 @@
 from typing import Any
 
 from model_sync.catalog.money import PER_TOKEN
+from model_sync.http.paging import LinkNext
 from model_sync.sources.base import (
     ParseContext,
     Row,
@@ -103,7 +104,7 @@ SPEC = SourceSpec(
     ),
     url="https://openrouter.ai/api/v1/models",
     parse=parse,
-    paging="links_next",
+    paging=LinkNext(),
     cron="0 */6 * * *",
     freshness_hours=8,
     min_rows=250,

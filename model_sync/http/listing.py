@@ -1,0 +1,41 @@
+"""What the client fetches (a `Listing`, in plain values) and what it yields (a `Page`)."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from model_sync.http.credentials import Credentials
+from model_sync.http.paging import NoPaging, Paginator
+from model_sync.http.replay import SNAPSHOT_HEADER
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One listing to fetch: `name` names it in logs, errors and replay, `variant` its
+    recording in replay; `credentials` go to their own origins only."""
+
+    name: str
+    url: str
+    query: Mapping[str, str] = field(default_factory=dict)
+    paging: Paginator = field(default_factory=NoPaging)
+    credentials: Credentials | None = None
+    variant: str | None = None
+    max_pages: int = 200
+
+
+@dataclass
+class Page:
+    """One fetched page: where it came from, its decoded JSON, and the response headers."""
+
+    url: str
+    number: int
+    payload: Any
+    headers: httpx.Headers
+    size: int
+    snapshot: str | None = None  # the replayed file, in replay mode
+
+    @property
+    def snapshot_date(self) -> str | None:
+        return self.headers.get(SNAPSHOT_HEADER)
