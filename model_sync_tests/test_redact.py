@@ -240,3 +240,13 @@ def test_an_unexpected_error_quoting_the_key_fails_with_a_redacted_description_a
     assert KEY not in events and "proxy refused Bearer ***" in events
     error = catalog_db.store().sync_history("groq", limit=1)[0]["error"]
     assert error == "groq: RuntimeError: proxy refused Bearer ***"
+
+
+def test_every_source_key_variable_is_named_as_a_secret():
+    """`redact` knows secrets by their variable's name (it imports no source): every source's
+    key variable must be named like one."""
+    from model_sync.redact import SECRET_NAME
+    from model_sync.sources import SOURCES
+
+    names = [spec.auth.env_var for spec in SOURCES if spec.auth]
+    assert names and all(SECRET_NAME.search(name) for name in names), names
