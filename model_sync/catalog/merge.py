@@ -11,10 +11,18 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from model_sync.catalog.history import ACTIVE, REMOVED, UNLISTED
-from model_sync.catalog.schema import CATALOG_COLUMNS, DESCRIPTIVE_FIELDS, PRICE_FIELDS
+from model_sync.catalog.contract import (
+    ACTIVE,
+    CATALOG_COLUMNS,
+    DESCRIPTIVE_FIELDS,
+    PRICE_FIELDS,
+    REMOVED,
+    UNLISTED,
+    CatalogRow,
+    StoredOffering,
+)
 
 # The provider's own API first, then the curated databases. Sources not listed (new provider
 # APIs) rank with the provider APIs, in the order given to `build_catalog`.
@@ -50,8 +58,8 @@ def _ranking(order: Sequence[str], curated: Sequence[str]):
     return rank
 
 
-def build_catalog(offerings: Iterable[Mapping[str, Any]], *, provider_sources: Sequence[str],
-                  built_at: datetime) -> list[dict[str, Any]]:
+def build_catalog(offerings: Iterable[StoredOffering], *, provider_sources: Sequence[str],
+                  built_at: datetime) -> list[CatalogRow]:
     """The combined catalog rows, sorted by provider and model id.
 
     `provider_sources` are the sources that are a provider's own API (role `provider`).
@@ -74,7 +82,7 @@ def build_catalog(offerings: Iterable[Mapping[str, Any]], *, provider_sources: S
     return catalog
 
 
-def _merge(rows, by_metadata, by_price, built_at, own, listing) -> dict[str, Any]:
+def _merge(rows, by_metadata, by_price, built_at, own, listing) -> CatalogRow:
     ordered = sorted(rows, key=by_metadata)
     first = ordered[0]
     merged: dict[str, Any] = dict.fromkeys(CATALOG_COLUMNS)
@@ -115,7 +123,7 @@ def _merge(rows, by_metadata, by_price, built_at, own, listing) -> dict[str, Any
     merged["updated_at"] = built_at
     merged["canonical_id"] = first.get("canonical_id")
     _lifecycle(merged, rows, own_api=merged["provider"] in listing, own=own)
-    return merged
+    return cast(CatalogRow, merged)  # every CATALOG_COLUMNS key, filled above
 
 
 def _listed(row: Mapping[str, Any]) -> bool:

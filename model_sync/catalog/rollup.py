@@ -5,15 +5,15 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from model_sync.catalog.contract import CatalogRow, ModelRow, StoredOffering
 from model_sync.catalog.identity import base_id, squashed
 
 # Effort settings Artificial Analysis benchmarks separately; the model is the same.
 _EFFORT = re.compile(r"-(?:non-reasoning|reasoning|thinking|xhigh|high|medium|low|minimal)$")
 
 
-def build_models(catalog: Iterable[Mapping[str, Any]],
-                 benchmarks: Iterable[Mapping[str, Any]] = (),
-                 hub: Iterable[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+def build_models(catalog: Iterable[CatalogRow], benchmarks: Iterable[StoredOffering] = (),
+                 hub: Iterable[StoredOffering] = ()) -> list[ModelRow]:
     """Roll catalog rows (not archived or unlisted) up by `canonical_id`, with benchmark and hub
     figures.
 
@@ -22,7 +22,7 @@ def build_models(catalog: Iterable[Mapping[str, Any]],
     Benchmarks (Artificial Analysis) join by the model's undated name; when AA lists several
     effort settings of one model, the plain one is used, else the best scoring.
     """
-    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    groups: dict[str, list[CatalogRow]] = defaultdict(list)
     for row in catalog:
         # An offering its provider's own API does not list is not served: no figure comes of it.
         if row.get("canonical_id") and row.get("state") not in ("archived", "unlisted"):
@@ -33,7 +33,7 @@ def build_models(catalog: Iterable[Mapping[str, Any]],
     return [_model(cid, rows, scores, hub_by_repo) for cid, rows in sorted(groups.items())]
 
 
-def _model(canonical_id: str, rows: Sequence[Mapping[str, Any]], scores, hub_by_repo) -> dict:
+def _model(canonical_id: str, rows: Sequence[CatalogRow], scores, hub_by_repo) -> ModelRow:
     active = [r for r in rows if r.get("state", "active") == "active"]
     input_row = _cheapest(active, "input_price")
     output_row = _cheapest(active, "output_price")
@@ -99,9 +99,8 @@ def _benchmarks_by_name(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str
         key = squashed(stripped)
         if stripped == slug:
             plain[key] = extra
-        elif _number(extra.get("intelligence_index")) is not None and (
-                key not in best or (_number(best[key].get("intelligence_index")) or -1)
-                < _number(extra["intelligence_index"])):
+        elif (score := _number(extra.get("intelligence_index"))) is not None and (
+                key not in best or (_number(best[key].get("intelligence_index")) or -1) < score):
             best[key] = extra
     return {**best, **plain}
 

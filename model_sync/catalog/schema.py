@@ -1,18 +1,40 @@
-"""The data contract: the normalized offering, the combined catalog row, and their tables.
-
-One list of `Field`s per table drives the SQLAlchemy table, the JSON printed by
-`model-sync normalize`, the table schema shown in the Dagster UI and the README.
+"""The catalog's tables in SQLAlchemy: built from the contract's field lists (`contract.py`),
+plus the history, run and rejection tables and the column types that keep values exact.
 """
 
 import json
-from dataclasses import dataclass
 from datetime import UTC
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
+from model_sync.catalog.contract import (
+    CAPABILITY_FIELDS,
+    CATALOG_COLUMNS,
+    CATALOG_FIELDS,
+    DESCRIPTIVE_FIELDS,
+    LIFECYCLE_COLUMNS,
+    LIFECYCLE_FIELDS,
+    MODEL_COLUMNS,
+    MODEL_FIELDS,
+    OFFERING_COLUMNS,
+    OFFERING_FIELDS,
+    PRICE_FIELDS,
+    STORED_OFFERING_COLUMNS,
+    Field,
+)
 from model_sync.catalog.money import exact_json, format_decimal
+
+# The contract's names stay importable from here, as before the contract had its own module.
+__all__ = [
+    "CAPABILITY_FIELDS", "CATALOG_COLUMNS", "CATALOG_FIELDS", "DESCRIPTIVE_FIELDS",
+    "LIFECYCLE_COLUMNS", "LIFECYCLE_FIELDS", "MODEL_COLUMNS", "MODEL_FIELDS", "OFFERING_COLUMNS",
+    "OFFERING_FIELDS", "PRICE_FIELDS", "STORED_OFFERING_COLUMNS", "ExactDecimal", "Field",
+    "JsonList", "JsonObject", "UtcDateTime", "catalog_changes", "column_type", "metadata",
+    "model_catalog", "models", "price_history", "rejected_entries", "source_offerings",
+    "sync_runs",
+]
 
 
 class ExactDecimal(TypeDecorator):
@@ -86,135 +108,31 @@ class JsonObject(JsonList):
         return None if value is None else json.loads(value, parse_float=Decimal)
 
 
-@dataclass(frozen=True)
-class Field:
-    """One column of the contract: name, storage type, and what it means."""
-
-    name: str
-    type: object
-    doc: str
-    key: bool = False
-
-
-def _price(name: str, what: str) -> Field:
-    return Field(name, ExactDecimal(), f"{what}, USD per 1M tokens, exact; null when unpublished")
+_TYPES = {
+    "decimal": ExactDecimal,
+    "bigint": sa.BigInteger,
+    "int": sa.Integer,
+    "bool": sa.Boolean,
+    "float": sa.Float,
+    "timestamp": UtcDateTime,
+    "json_list": JsonList,
+    "json_object": JsonObject,
+}
 
 
-PRICE_FIELDS = ("input_price", "output_price", "cache_read_price", "cache_write_price")
-CAPABILITY_FIELDS = (
-    "supports_tools",
-    "supports_vision",
-    "supports_reasoning",
-    "supports_structured_output",
-)
+def column_type(field: Field) -> sa.types.TypeEngine:
+    """The storage type of a contract field: text of its length (else unbounded), or its tag's."""
+    if field.type == "text":
+        return sa.String(field.length) if field.length else sa.Text()
+    return _TYPES[field.type]()
 
-# Fields an offering and a catalog row share: what is known about one model at one provider.
-DESCRIPTIVE_FIELDS: list[Field] = [
-    Field("name", sa.String(300), "display name as the source spells it"),
-    Field("creator", sa.String(120), "who made the model (lab or organization), when known"),
-    Field("kind", sa.String(40), "chat, completion, embedding, image_generation, ... when known"),
-    Field("context_window", sa.BigInteger(), "published input context limit in tokens"),
-    Field("max_output_tokens", sa.BigInteger(), "published output limit in tokens"),
-    _price("input_price", "price of input (prompt) tokens"),
-    _price("output_price", "price of output (completion) tokens"),
-    _price("cache_read_price", "price of cached input tokens read"),
-    _price("cache_write_price", "price of input tokens written to the cache"),
-    Field(
-        "price_flags",
-        JsonList(),
-        "notes on the prices: variable_price (published as -1 or negative: no fixed price), "
-        "tiered (long-context tiers exist; the base tier is stored), time_of_day",
-    ),
-    Field("input_modalities", JsonList(), "input modalities (text, image, audio, video, file)"),
-    Field("output_modalities", JsonList(), "output modalities"),
-    Field("supports_tools", sa.Boolean(), "tool / function calling; null when unknown"),
-    Field("supports_vision", sa.Boolean(), "image input; null when unknown"),
-    Field("supports_reasoning", sa.Boolean(), "reasoning / thinking mode; null when unknown"),
-    Field("supports_structured_output", sa.Boolean(), "JSON schema output; null when unknown"),
-    Field("open_weights", sa.Boolean(), "weights are published; null when unknown"),
-    Field("hugging_face_id", sa.String(300), "Hugging Face repository of the weights"),
-    Field("family", sa.String(120), "model family as the source names it"),
-    Field("release_date", sa.String(10), "release date, YYYY-MM-DD"),
-    Field("deprecation_date", sa.String(10), "announced deprecation date, YYYY-MM-DD"),
-    Field("status", sa.String(40), "active, deprecated, beta, ... when the source says"),
-    Field("created_at", UtcDateTime(), "when the source says the entry was created"),
-]
-
-OFFERING_FIELDS: list[Field] = [
-    Field("source", sa.String(40), "the source this row was read from", key=True),
-    Field("source_key", sa.String(400), "the entry's key or id in the source payload", key=True),
-    Field("source_provider", sa.String(120), "the provider id as the source spells it"),
-    Field("provider", sa.String(120), "canonical provider id, one per real provider"),
-    Field("model_id", sa.String(400), "the provider's own model id, as the source spells it"),
-    *DESCRIPTIVE_FIELDS,
-    Field("extra", JsonObject(), "source-specific values (benchmarks, speed, tiers, slugs)"),
-    Field("fetched_at", UtcDateTime(), "when this row was fetched"),
-]
-
-# Where a stored row is in its life: kept by the store, not parsed from the payload.
-LIFECYCLE_FIELDS: list[Field] = [
-    Field("canonical_id", sa.String(300), "the model this offering serves, shared by every "
-          "provider that serves it (see Identity)"),
-    Field("state", sa.String(12), "active; removed (gone from its source, kept during the grace "
-          "period); archived (left the active catalog, still queryable); in the catalog also "
-          "unlisted (known only from curated sources while the provider's own API, synced, does "
-          "not list it: kept and queryable, out of the active catalog; applies to openrouter, "
-          "deepinfra, groq, together, fireworks, featherless, nearai, alibaba or alibaba-cn, "
-          "cerebras, mistral, deepseek, xai, novita)"),
-    Field("first_seen_at", UtcDateTime(), "first sync that saw it"),
-    Field("last_seen_at", UtcDateTime(), "last sync that saw it changed or present (for a removed "
-          "row: the last sync that still listed it)"),
-    Field("removed_at", UtcDateTime(), "when it went missing from its source"),
-    Field("archived_at", UtcDateTime(), "when the grace period ended"),
-    Field("content_hash", sa.String(40), "hash of the content, so a sync writes only what changed"),
-]
-
-CATALOG_FIELDS: list[Field] = [
-    Field("provider", sa.String(120), "canonical provider id", key=True),
-    Field("model_id", sa.String(400), "the provider's own model id", key=True),
-    *DESCRIPTIVE_FIELDS,
-    Field("price_source", sa.String(40), "the source the four prices were taken from (as a set)"),
-    Field("sources", JsonList(), "every source that describes this offering"),
-    Field("field_sources", JsonObject(), "for each non-null field, the source it came from"),
-    Field("updated_at", UtcDateTime(), "when the row last changed"),
-]
-
-MODEL_FIELDS: list[Field] = [
-    Field("canonical_id", sa.String(300), "the model, as `canonical_id` names it", key=True),
-    Field("name", sa.String(300), "display name (from the model's maker where known)"),
-    Field("creator", sa.String(120), "who made the model"),
-    Field("family", sa.String(120), "model family"),
-    Field("release_date", sa.String(10), "earliest published release date"),
-    Field("open_weights", sa.Boolean(), "weights are published"),
-    Field("context_window", sa.BigInteger(), "the largest context window any provider offers"),
-    _price("cheapest_input_price", "lowest input price among active offerings"),
-    Field("cheapest_input_provider", sa.String(120), "who offers the cheapest input price"),
-    _price("cheapest_output_price", "lowest output price among active offerings"),
-    Field("cheapest_output_provider", sa.String(120), "who offers the cheapest output price"),
-    Field("providers", sa.Integer(), "number of providers with an active offering"),
-    Field("provider_ids", JsonList(), "those providers"),
-    Field("hugging_face_id", sa.String(300), "Hugging Face repository of the weights"),
-    Field("hf_downloads", sa.BigInteger(), "Hugging Face downloads (last 30 days)"),
-    Field("hf_likes", sa.BigInteger(), "Hugging Face likes"),
-    Field("intelligence_index", sa.Float(), "Artificial Analysis intelligence index"),
-    Field("coding_index", sa.Float(), "Artificial Analysis coding index"),
-    Field("agentic_index", sa.Float(), "Artificial Analysis agentic index"),
-    Field("output_tokens_per_second", sa.Float(), "Artificial Analysis median output speed"),
-    Field("content_hash", sa.String(40), "hash of the content, so a build writes only changes"),
-    Field("updated_at", UtcDateTime(), "when the row last changed"),
-]
-
-OFFERING_COLUMNS = [f.name for f in OFFERING_FIELDS]
-LIFECYCLE_COLUMNS = [f.name for f in LIFECYCLE_FIELDS]
-STORED_OFFERING_COLUMNS = OFFERING_COLUMNS + LIFECYCLE_COLUMNS
-CATALOG_COLUMNS = [f.name for f in CATALOG_FIELDS] + LIFECYCLE_COLUMNS
-MODEL_COLUMNS = [f.name for f in MODEL_FIELDS]
 
 metadata = sa.MetaData()
 
 
-def _table(name: str, fields: list[Field], *extra: object) -> sa.Table:
-    columns = [sa.Column(f.name, f.type, primary_key=f.key, comment=f.doc) for f in fields]
+def _table(name: str, fields: list[Field], *extra: sa.Index) -> sa.Table:
+    columns = [sa.Column(f.name, column_type(f), primary_key=f.key, comment=f.doc)
+               for f in fields]
     return sa.Table(name, metadata, *columns, *extra)
 
 

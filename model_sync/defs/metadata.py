@@ -7,9 +7,9 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from model_sync.catalog.contract import Field
 from model_sync.catalog.history import SyncStats
 from model_sync.catalog.money import format_decimal
-from model_sync.catalog.schema import Field
 
 PREVIEW_COLUMNS = ("provider", "model_id", "context_window", "input_price", "output_price")
 
@@ -58,16 +58,15 @@ def price_changes_table(changes: Sequence[Mapping[str, Any]], limit: int = 10) -
     return "\n".join(lines)
 
 
-_TYPE_NAMES = {"ExactDecimal": "decimal", "JsonList": "json list", "JsonObject": "json",
-               "UtcDateTime": "timestamp (UTC)", "BigInteger": "integer", "Integer": "integer",
-               "String": "text", "Text": "text", "Boolean": "boolean", "Float": "float"}
+_TYPE_NAMES = {"decimal": "decimal", "json_list": "json list", "json_object": "json",
+               "timestamp": "timestamp (UTC)", "bigint": "integer", "int": "integer",
+               "text": "text", "bool": "boolean", "float": "float"}
 
 
 def table_schema(fields: Sequence[Field]) -> dg.TableSchema:
     """The columns of a table as the UI shows them, with plain type names."""
     return dg.TableSchema(columns=[
-        dg.TableColumn(f.name, type=_TYPE_NAMES.get(type(f.type).__name__, "text"),
-                       description=f.doc)
+        dg.TableColumn(f.name, type=_TYPE_NAMES[f.type], description=f.doc)
         for f in fields
     ])
 
