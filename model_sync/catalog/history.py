@@ -1,7 +1,7 @@
 """What a sync changes: events, price-history intervals and the rows to write, as a plan.
 
-Pure functions over the previous state of a source and its new rows; the store executes the
-plan in one transaction. Only rows whose content hash changed are written.
+Pure functions over the previous state of a source (or of the catalog) and its new rows; the
+store executes the plan in one transaction. Only rows whose content hash changed are written.
 """
 
 import hashlib
@@ -12,12 +12,19 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from model_sync.catalog.contract import (
+    ACTIVE,
+    ARCHIVED,
+    PRICE_FIELDS,
+    REMOVED,
+    UNLISTED,
+    CatalogRow,
+    Offering,
+    StoredOffering,
+)
+from model_sync.catalog.merge import catalog_key
 from model_sync.catalog.money import format_decimal
-from model_sync.catalog.schema import PRICE_FIELDS
 
-ACTIVE, REMOVED, ARCHIVED = "active", "removed", "archived"
-# Catalog rows only: curated offerings of a provider whose own API, synced, does not list them.
-UNLISTED = "unlisted"
 # Not content: they change on every sync or are kept by the store.
 _NOT_CONTENT = frozenset({"fetched_at", "updated_at", "state", "first_seen_at", "last_seen_at",
                           "removed_at", "archived_at", "content_hash"})
@@ -74,14 +81,15 @@ class Plan:
 
     upserts: list[Row] = field(default_factory=list)
     removals: list[Row] = field(default_factory=list)  # rows to mark removed (their keys)
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # catalog keys spelt anew
     events: list[Row] = field(default_factory=list)
     close_prices: list[tuple[str, str]] = field(default_factory=list)  # (source, source_key)
     open_prices: list[Row] = field(default_factory=list)
     stats: SyncStats = field(default_factory=SyncStats)
 
 
-def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Row], *, now: datetime,
-                run_id: str | None, last_sync: datetime | None) -> Plan:
+def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Offering], *,
+                now: datetime, run_id: str | None, last_sync: datetime | None) -> Plan:
     """Compare a source's stored rows (by source_key) with a sync's rows.
 
     New rows are `added`; rows gone from the payload are `removed` (kept, with `last_seen_at`
@@ -93,10 +101,10 @@ def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Row], *
     stats.rows = len(rows)
     stats.previous_rows = sum(1 for r in previous.values() if r["state"] == ACTIVE)
     seen = set()
-    for row in rows:
-        key = row["source_key"]
+    for offered in rows:
+        key = offered["source_key"]
         seen.add(key)
-        row = dict(row)
+        row: Row = dict(offered)
         row["content_hash"] = content_hash(row)
         old = previous.get(key)
         if old is None:
@@ -143,7 +151,55 @@ def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Row], *
     return plan
 
 
-def plan_archive(removed: Iterable[Row], *, now: datetime, grace_days: float,
+def plan_catalog(stored: Sequence[CatalogRow], rows: Sequence[CatalogRow], *,
+                 now: datetime) -> Plan:
+    """Compare the stored catalog with a build's rows: write the rows whose content (lifecycle
+    included) changed, archive the rows no source describes any more.
+
+    Rows are matched as the merge groups them, ignoring the model id's case; a row whose winning
+    spelling changed is renamed in place (not archived and re-added). Of two stored spellings of
+    one key (older databases), the unarchived one matches.
+    """
+    stored = sorted(stored, key=lambda r: r["state"] != ARCHIVED)
+    previous = {catalog_key(r["provider"], r["model_id"]): r for r in stored}
+    plan = Plan()
+    # The counts are of what is published as served: unlisted rows are written but not counted
+    # (the catalog's metadata counts them apart).
+    stats = plan.stats
+    stats.rows = sum(1 for r in rows if r["state"] != UNLISTED)
+    stats.previous_rows = sum(1 for r in stored if r["state"] not in (ARCHIVED, UNLISTED))
+    for built in rows:
+        row: Row = dict(built, content_hash=content_hash(built, keep=CATALOG_LIFECYCLE))
+        old = previous.pop(catalog_key(row["provider"], row["model_id"]), None)
+        served = row["state"] != UNLISTED
+        if old is not None and old["content_hash"] == row["content_hash"]:
+            if served:
+                stats.unchanged += 1
+            continue
+        row["updated_at"] = now
+        plan.upserts.append(row)
+        if old is not None and old["model_id"] != row["model_id"]:
+            plan.renamed.append((old["provider"], old["model_id"]))
+        if not served:
+            continue
+        if old is None:
+            stats.added += 1
+            continue
+        stats.updated += 1
+        if old["state"] != ACTIVE and row["state"] == ACTIVE:
+            stats.restored += 1
+        if any(old[p] != row[p] for p in PRICE_FIELDS):
+            stats.repriced += 1
+            stats.price_changes.append({"key": f"{row['provider']}/{row['model_id']}",
+                                        **{p: (old[p], row[p]) for p in PRICE_FIELDS}})
+    for old in previous.values():  # no source describes it any more
+        if old["state"] != ARCHIVED:
+            plan.upserts.append(dict(old, state=ARCHIVED, archived_at=now, updated_at=now))
+            stats.removed += 1
+    return plan
+
+
+def plan_archive(removed: Iterable[StoredOffering], *, now: datetime, grace_days: float,
                  run_id: str | None) -> Plan:
     """Archive removed rows whose grace period is over; their price intervals end."""
     plan = Plan()

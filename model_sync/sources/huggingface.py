@@ -1,7 +1,7 @@
 """Hugging Face Hub: the most downloaded text-generation repositories and every repository
 another source names, with downloads, likes, license, library, dates and gating."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -53,6 +53,30 @@ def named_repositories(context: FetchContext) -> Iterator[Request]:
         url = urlunsplit(listing._replace(path=path, query="", fragment=""))
         yield Request(url=url, variant=repo_variant(repo_id), params={"expand[]": EXPAND},
                       paging=NoPaging())
+
+
+def most_wanted(named: Iterable[tuple[str, str]]) -> list[str]:
+    """The distinct repositories of `(source, repository)` pairs, most wanted first.
+
+    Only the first few hundred are looked up, so the order decides which: first those named by
+    more sources; among those named by as many, those named by the most selective source (the
+    one naming the fewest repositories: OpenRouter's few hundred before Featherless' tens of
+    thousands, which name nearly every Hub model); then by id. Spellings that differ only in
+    case are one repository (the first spelling in sort order is returned).
+    """
+    named_by: dict[str, set[str]] = {}  # repository (case-folded) -> the sources naming it
+    spelling: dict[str, str] = {}
+    for source, repo in named:
+        key = repo.casefold()
+        named_by.setdefault(key, set()).add(source)
+        spelling[key] = min(spelling.get(key, repo), repo)
+    breadth: dict[str, int] = {}  # source -> how many repositories it names
+    for sources in named_by.values():
+        for source in sources:
+            breadth[source] = breadth.get(source, 0) + 1
+    order = sorted(named_by, key=lambda k: (-len(named_by[k]),
+                                            min(breadth[s] for s in named_by[k]), k))
+    return [spelling[k] for k in order]
 
 
 def repo_variant(repo_id: str) -> str:

@@ -1,0 +1,234 @@
+"""Writes to the catalog: each publish is one transaction, so the previous rows stay in place
+until the new ones are committed and a failed or interrupted sync never leaves a source
+half-written or empty. What to write is planned by `history`; this executes the plan.
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import sqlalchemy as sa
+
+from model_sync.catalog import CATALOG
+from model_sync.catalog.contract import (
+    CATALOG_COLUMNS,
+    MODEL_COLUMNS,
+    REMOVED,
+    STORED_OFFERING_COLUMNS,
+    CatalogRow,
+    ModelRow,
+    Offering,
+)
+from model_sync.catalog.engine import rows_of, take_turns
+from model_sync.catalog.history import (
+    EVENT_FIELDS,
+    Plan,
+    SyncStats,
+    content_hash,
+    plan_archive,
+    plan_catalog,
+    plan_source,
+)
+from model_sync.catalog.schema import (
+    catalog_changes,
+    model_catalog,
+    models,
+    price_history,
+    rejected_entries,
+    source_offerings,
+    sync_runs,
+)
+from model_sync.catalog.upsert import upsert
+from model_sync.redact import redact
+
+# Columns of a stored row that a diff reads (see `history.plan_source`).
+PREVIOUS_STATE_COLUMNS = (
+    "source", "source_key", "provider", "model_id", "canonical_id", "state", "content_hash",
+    "first_seen_at", "last_seen_at", "removed_at", "archived_at", *EVENT_FIELDS,
+)
+
+
+class CatalogWrites:
+    """The writing half of `CatalogStore`: publishes, archiving, clean-up and run records."""
+
+    engine: sa.Engine
+
+    def publish_source(self, source: str, rows: Sequence[Offering], *, run_id: str | None,
+                       started_at: datetime, now: datetime | None = None) -> SyncStats:
+        """Write what changed in a source, its events and price history, in one transaction.
+
+        Unchanged rows are not written. Rows gone from the payload are marked removed, not
+        deleted. `rows` must carry their `canonical_id`.
+        """
+        now = now or datetime.now(UTC)
+        with self.engine.begin() as conn:
+            take_turns(conn, source)
+            previous = self._previous_state(conn, source)
+            last = self._last_success_at(conn, source)
+            plan = plan_source(source, previous, rows, now=now, run_id=run_id, last_sync=last)
+            self._apply(conn, plan, source_offerings, STORED_OFFERING_COLUMNS, now)
+            self._record(conn, source, run_id, started_at, "success", len(rows), plan.stats,
+                         None)
+        return plan.stats
+
+    def archive_removed(self, *, now: datetime, grace_days: float,
+                        run_id: str | None) -> SyncStats:
+        """Archive every source row removed for longer than the grace period."""
+        with self.engine.begin() as conn:
+            for source in sorted({r["source"] for r in rows_of(
+                    conn, sa.select(source_offerings.c.source).distinct())}):
+                take_turns(conn, source)  # in order: no deadlock with the sources' own syncs
+            removed = rows_of(conn, sa.select(source_offerings).where(
+                source_offerings.c.state == REMOVED))
+            plan = plan_archive(removed, now=now, grace_days=grace_days, run_id=run_id)
+            self._apply(conn, plan, source_offerings, STORED_OFFERING_COLUMNS, now)
+        return plan.stats
+
+    def update_canonical_ids(self, mapping: dict[tuple[str, str], str]) -> int:
+        """Store new canonical ids of source rows (after new aliases or sources appeared)."""
+        changed = []
+        with self.engine.begin() as conn:
+            for source in sorted({source for source, _ in mapping}):
+                take_turns(conn, source)  # in order: no deadlock with the sources' own syncs
+            for row in rows_of(conn, sa.select(source_offerings)):
+                new = mapping.get((row["source"], row["source_key"]))
+                if new is not None and new != row["canonical_id"]:
+                    row["canonical_id"] = new
+                    row["content_hash"] = content_hash(row)
+                    changed.append(row)
+            if changed:
+                upsert(conn, source_offerings, changed, ("source", "source_key"))
+        return len(changed)
+
+    def publish_catalog(self, rows: Sequence[CatalogRow], *, run_id: str | None,
+                        started_at: datetime, now: datetime | None = None) -> SyncStats:
+        """Write the catalog rows that changed; rows no source lists any more are archived."""
+        now = now or datetime.now(UTC)
+        with self.engine.begin() as conn:
+            take_turns(conn, CATALOG)
+            stored = rows_of(conn, sa.select(model_catalog).order_by(
+                model_catalog.c.provider, model_catalog.c.model_id))
+            plan = plan_catalog(cast(list[CatalogRow], stored), rows, now=now)
+            if plan.renamed:
+                conn.execute(sa.delete(model_catalog).where(
+                    model_catalog.c.provider == sa.bindparam("b_provider"),
+                    model_catalog.c.model_id == sa.bindparam("b_model")),
+                    [{"b_provider": provider, "b_model": model_id}
+                     for provider, model_id in plan.renamed])
+            upsert(conn, model_catalog,
+                   [{c: r.get(c) for c in CATALOG_COLUMNS} for r in plan.upserts],
+                   ("provider", "model_id"))
+            self._record(conn, CATALOG, run_id, started_at, "success", len(rows), plan.stats,
+                         None)
+        return plan.stats
+
+    def publish_models(self, rows: Sequence[ModelRow], *, now: datetime | None = None) -> int:
+        """Write the models rollup rows that changed and drop the models no offering serves."""
+        now = now or datetime.now(UTC)
+        with self.engine.begin() as conn:
+            previous = {r["canonical_id"]: r["content_hash"] for r in conn.execute(
+                sa.select(models.c.canonical_id, models.c.content_hash)).mappings()}
+            writes = []
+            for row in rows:
+                digest = content_hash(row)
+                if previous.pop(row["canonical_id"], None) != digest:
+                    writes.append({**{c: row.get(c) for c in MODEL_COLUMNS},
+                                   "content_hash": digest, "updated_at": now})
+            upsert(conn, models, writes, ("canonical_id",))
+            if previous:
+                conn.execute(sa.delete(models).where(models.c.canonical_id.in_(list(previous))))
+        return len(writes) + len(previous)
+
+    def cleanup(self, *, now: datetime, retention_days: float) -> dict[str, int]:
+        """Delete sync records, change events and rejected entries older than the retention
+        (never prices)."""
+        cutoff = now - timedelta(days=retention_days)
+        with self.engine.begin() as conn:
+            runs = conn.execute(sa.delete(sync_runs).where(sync_runs.c.started_at < cutoff))
+            events = conn.execute(sa.delete(catalog_changes).where(
+                catalog_changes.c.detected_at < cutoff))
+            rejected = conn.execute(sa.delete(rejected_entries).where(
+                rejected_entries.c.rejected_at < cutoff))
+        return {"sync_runs": runs.rowcount, "catalog_changes": events.rowcount,
+                "rejected_entries": rejected.rowcount}
+
+    def record_rejections(self, source: str, rejected: Sequence[Any], *, run_id: str | None,
+                          now: datetime) -> None:
+        """Keep the entries a sync set aside (`Rejection`s), for people to look at."""
+        if not rejected:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(rejected_entries), [
+                {"source": source, "source_key": r.source_key[:400], "reason": r.reason,
+                 "field": r.field[:200] if r.field else None, "excerpt": r.excerpt,
+                 "run_id": run_id, "rejected_at": now} for r in rejected])
+
+    def record_failure(self, source: str, *, run_id: str | None, started_at: datetime,
+                       status: str, error: str, rows_fetched: int | None = None) -> None:
+        """Record a failed or blocked sync; the published rows are not touched."""
+        with self.engine.begin() as conn:
+            self._record(conn, source, run_id, started_at, status, rows_fetched, None, error)
+
+    @staticmethod
+    def _apply(conn: sa.Connection, plan: Plan, table: sa.Table, columns: Sequence[str],
+               now: datetime) -> None:
+        upsert(conn, table, [{c: r.get(c) for c in columns} for r in plan.upserts],
+               ("source", "source_key"))
+        if plan.removals:
+            conn.execute(
+                sa.update(table)
+                .where(table.c.source == sa.bindparam("b_source"),
+                       table.c.source_key == sa.bindparam("b_key"))
+                .values(state=sa.bindparam("b_state"), removed_at=sa.bindparam("b_removed"),
+                        archived_at=sa.bindparam("b_archived"),
+                        last_seen_at=sa.bindparam("b_seen")),
+                [{"b_source": r["source"], "b_key": r["source_key"], "b_state": r["state"],
+                  "b_removed": r["removed_at"], "b_archived": r["archived_at"],
+                  "b_seen": r["last_seen_at"]} for r in plan.removals],
+            )
+        if plan.close_prices:
+            conn.execute(
+                sa.update(price_history)
+                .where(price_history.c.source == sa.bindparam("b_source"),
+                       price_history.c.source_key == sa.bindparam("b_key"),
+                       price_history.c.valid_to.is_(None))
+                .values(valid_to=now),
+                [{"b_source": source, "b_key": key} for source, key in plan.close_prices],
+            )
+        if plan.open_prices:
+            conn.execute(sa.insert(price_history), plan.open_prices)
+        if plan.events:
+            conn.execute(sa.insert(catalog_changes), plan.events)
+
+    @staticmethod
+    def _previous_state(conn: sa.Connection, source: str) -> dict[str, dict[str, Any]]:
+        """What a diff needs of a source's stored rows: keys, hashes, lifecycle and the fields
+        that raise events (no JSON columns to decode)."""
+        columns = [source_offerings.c[name] for name in PREVIOUS_STATE_COLUMNS]
+        query = sa.select(*columns).where(source_offerings.c.source == source)
+        return {r["source_key"]: dict(r) for r in conn.execute(query).mappings()}
+
+    @staticmethod
+    def _last_success_at(conn: sa.Connection, source: str) -> datetime | None:
+        return conn.execute(
+            sa.select(sa.func.max(sync_runs.c.started_at)).where(
+                sync_runs.c.source == source, sync_runs.c.status == "success")
+        ).scalar_one_or_none()
+
+    @staticmethod
+    def _record(conn: sa.Connection, source: str, run_id: str | None, started_at: datetime,
+                status: str, rows_fetched: int | None, stats: SyncStats | None,
+                error: str | None) -> None:
+        conn.execute(sa.insert(sync_runs).values(
+            run_id=run_id,
+            source=source,
+            started_at=started_at,
+            finished_at=datetime.now(UTC),
+            status=status,
+            rows_fetched=rows_fetched,
+            rows_inserted=stats.added if stats else None,
+            rows_updated=(stats.updated + stats.restored) if stats else None,
+            rows_removed=stats.removed if stats else None,
+            rows_repriced=stats.repriced if stats else None,
+            error=redact(error)[:4000] if error else None,
+        ))
