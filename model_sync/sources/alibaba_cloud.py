@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from model_sync.sources.base import Auth, ParseContext, Row, SourceSpec
+from model_sync.sources.base import Auth, Offering, ParseContext, SourceSpec
 from model_sync.sources.openai_list import kind_from_id, parse_model_list
 
 NAME = "alibaba_cloud"
@@ -15,7 +15,7 @@ REGIONS = {
 PROVIDERS = {"intl": "alibaba", "cn": "alibaba-cn"}
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """`{"object": "list", "data": [{id, created, owned_by}]}` -> one unpriced offering each."""
     provider = PROVIDERS[ctx.region or "intl"]
     return parse_model_list(payload, ctx, NAME, provider, kind=kind_from_id)

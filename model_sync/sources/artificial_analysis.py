@@ -5,14 +5,13 @@ from typing import Any
 from model_sync.http.paging import PageNumber
 from model_sync.sources.base import (
     Auth,
+    Offering,
     ParseContext,
-    Row,
     SourceSpec,
     day,
-    entry_id,
-    listed,
     obj,
     offering,
+    parse_listing,
     required,
     text,
 )
@@ -20,14 +19,13 @@ from model_sync.sources.base import (
 NAME = "artificial_analysis"
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """One page `{pagination, data: [model]}` -> one benchmark row per model (keyed by its UUID).
 
     These rows describe models, not offerings: the catalog joins their scores to offerings and
     never lists them as a provider's own. Median prices across providers stay in `extra`.
     """
-    data = listed(payload, NAME)
-    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
+    return parse_listing(payload, ctx, NAME, _model)
 
 
 def has_more(payload: Any) -> bool:
@@ -35,8 +33,7 @@ def has_more(payload: Any) -> bool:
     return bool(obj(obj(payload).get("pagination")).get("has_more"))
 
 
-def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key, uuid = entry_id(entry, index, NAME)
+def _model(ctx: ParseContext, entry: Any, key: str, uuid: str) -> Offering:
     slug = required(entry, "slug", NAME, key)
     creator = obj(entry.get("model_creator"))
     evaluations = obj(entry.get("evaluations"))

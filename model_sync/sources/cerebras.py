@@ -2,13 +2,13 @@
 
 from typing import Any
 
-from model_sync.sources.base import Auth, ParseContext, Row, SourceSpec
+from model_sync.sources.base import Auth, Offering, ParseContext, SourceSpec
 from model_sync.sources.openai_list import parse_model_list
 
 NAME = "cerebras"
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """`{"object": "list", "data": [{id, created, owned_by}]}` -> one offering per model."""
     return parse_model_list(payload, ctx, NAME, NAME)
 

@@ -4,14 +4,14 @@ from typing import Any
 
 from model_sync.catalog.money import PER_MILLION
 from model_sync.sources.base import (
+    Offering,
     ParseContext,
-    Row,
     SourceSpec,
-    entry_id,
     integer,
-    listed,
+    model_offering,
     obj,
-    offering,
+    org_of,
+    parse_listing,
     price_set,
     text,
     unix_time,
@@ -20,14 +20,12 @@ from model_sync.sources.base import (
 NAME = "deepinfra"
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """`{"data": [model]}` -> one offering per model; `metadata: null` means no published price."""
-    data = listed(payload, NAME)
-    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
+    return parse_listing(payload, ctx, NAME, _model)
 
 
-def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key, model_id = entry_id(entry, index, NAME)
+def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
     meta = obj(entry.get("metadata"))
     pricing = obj(meta.get("pricing"))
     flags: set[str] = set()
@@ -37,13 +35,10 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
             ("cache_read_price", "cache_read_tokens"),
         ), PER_MILLION, NAME, key, flags, "metadata.pricing.")
     tags = meta.get("tags") if isinstance(meta.get("tags"), list) else None
-    return offering(
-        ctx,
-        source_key=model_id,
-        source_provider=NAME,
-        model_id=model_id,
+    return model_offering(
+        ctx, NAME, model_id,
         flags=flags,
-        creator=model_id.split("/", 1)[0] if "/" in model_id else text(entry.get("owned_by")),
+        creator=org_of(model_id, text(entry.get("owned_by"))),
         context_window=integer(meta.get("context_length")),
         **prices,
         supports_vision=None if tags is None else "vision" in tags,

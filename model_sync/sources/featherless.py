@@ -5,15 +5,15 @@ from typing import Any
 from model_sync.http.paging import PageNumber
 from model_sync.sources.base import (
     Auth,
+    Offering,
     ParseContext,
-    Row,
     SourceSpec,
     boolean,
-    entry_id,
     integer,
-    listed,
+    model_offering,
     obj,
-    offering,
+    org_of,
+    parse_listing,
     text,
 )
 
@@ -21,13 +21,12 @@ NAME = "featherless"
 PER_PAGE = 1000
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """One page `{data: [model], pagination?, total?}` -> one offering per model.
 
     Featherless bills by subscription plan, not per token: its rows carry no prices.
     """
-    data = listed(payload, NAME)
-    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
+    return parse_listing(payload, ctx, NAME, _model)
 
 
 def has_more(payload: Any) -> bool:
@@ -52,20 +51,16 @@ def advertised_total(payload: Any) -> int | None:
     return integer(obj(body.get("pagination")).get("total_items")) or integer(body.get("total"))
 
 
-def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    _key, model_id = entry_id(entry, index, NAME)
+def _model(ctx: ParseContext, entry: Any, _key: str, model_id: str) -> Offering:
     extra = {
         "model_class": text(entry.get("model_class")),
         "is_gated": boolean(entry.get("is_gated")),
         "available_on_current_plan": boolean(entry.get("available_on_current_plan")),
     }
-    return offering(
-        ctx,
-        source_key=model_id,
-        source_provider=NAME,
-        model_id=model_id,
+    return model_offering(
+        ctx, NAME, model_id,
         name=text(entry.get("name")),
-        creator=model_id.split("/", 1)[0] if "/" in model_id else None,
+        creator=org_of(model_id),
         context_window=integer(entry.get("context_length")),
         max_output_tokens=integer(entry.get("max_completion_tokens")),
         open_weights=True,  # every model is a public Hugging Face repository

@@ -8,16 +8,16 @@ from model_sync.http.paging import Cursor
 from model_sync.sources.base import (
     Auth,
     FetchContext,
+    Offering,
     ParseContext,
     Request,
-    Row,
     SourceSpec,
     boolean,
-    entry_id,
     expect,
     integer,
+    model_offering,
     obj,
-    offering,
+    parse_entries,
     text,
 )
 
@@ -29,7 +29,7 @@ PAGE_SIZE = "200"
 STATES = {"READY": "active", "UPLOADING": "inactive", "STATE_UNSPECIFIED": None}
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """One page `{models: [model], nextPageToken, totalSize}` -> one offering per model.
 
     The model API publishes no prices (they come from the curated sources); a model with a
@@ -38,7 +38,7 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     body = expect(payload, dict, NAME, "the response")
     # proto3 JSON leaves out an empty list: a page without models may come as `{}`.
     data = expect(body.get("models", []), list, NAME, "the 'models' field of the response")
-    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i), id_field="name")
+    return parse_entries(data, ctx, NAME, _model, id_field="name")
 
 
 def next_page_token(payload: Any) -> str | None:
@@ -58,8 +58,7 @@ def account_models(context: FetchContext) -> Iterator[Request]:
                       variant="account", params={"pageSize": PAGE_SIZE})
 
 
-def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    _key, model_id = entry_id(entry, index, NAME, "name")
+def _model(ctx: ParseContext, entry: Any, _key: str, model_id: str) -> Offering:
     deprecation = _date(entry.get("deprecationDate"))
     state = text(entry.get("state"))
     status = STATES.get(state or "", state.lower() if state else None)
@@ -74,11 +73,8 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         "model_type": text(details.get("modelType")),
         "account": model_id.split("/")[1] if model_id.startswith("accounts/") else None,
     }
-    return offering(
-        ctx,
-        source_key=model_id,
-        source_provider=NAME,
-        model_id=model_id,
+    return model_offering(
+        ctx, NAME, model_id,
         name=text(entry.get("displayName")),
         context_window=integer(entry.get("contextLength")),
         supports_tools=boolean(entry.get("supportsTools")),

@@ -6,9 +6,9 @@ from typing import Any
 
 from model_sync.catalog.money import PER_MILLION, format_decimal
 from model_sync.sources.base import (
+    Offering,
     ParseContext,
     ParseError,
-    Row,
     SourceSpec,
     expect,
     integer,
@@ -27,7 +27,7 @@ _PRICE_KEYS = (
 )
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """`[provider{id, models: [model{id, prices}]}]` -> one offering per provider x model.
 
     A model's `prices` may be a list of `{constraint: {start_date}, prices}`: the entry in force
@@ -35,7 +35,7 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     """
     providers = expect(payload, list, NAME, "the response")
 
-    def provider_rows(provider: Any, index: int) -> list[Row]:
+    def provider_rows(provider: Any, index: int) -> list[Offering]:
         provider_id = str(required(provider, "id", NAME, f"#{index}"))
         models = expect(required(provider, "models", NAME, provider_id), list, NAME,
                         f"{provider_id}.models")
@@ -45,7 +45,7 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     return ctx.listed(providers, provider_rows)
 
 
-def _model(provider_id: str, model: Any, index: int, ctx: ParseContext) -> Row:
+def _model(provider_id: str, model: Any, index: int, ctx: ParseContext) -> Offering:
     model_id = str(required(model, "id", NAME, f"{provider_id}/#{index}"))
     key = f"{provider_id}/{model_id}"
     entries = _entries(required(model, "prices", NAME, key), key)
@@ -126,8 +126,8 @@ def _day_rate(period: list[dict[str, Any]]) -> dict[str, Any]:
 def _in_force(entries: list[dict[str, Any]], today: date):
     """The entry in force on `today` (else the earliest), and its time-of-day alternates."""
     periods = _periods(entries)
-    current = [p for p in periods if _start(p) <= today][-1:] or periods[:1]
-    current = current[0]
+    in_force = [p for p in periods if _start(p) <= today][-1:] or periods[:1]
+    current = in_force[0]
     alternates = [e for e in entries if _start(e) == _start(current) and e is not current]
     return current, alternates
 

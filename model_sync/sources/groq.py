@@ -4,13 +4,12 @@ from typing import Any
 
 from model_sync.sources.base import (
     Auth,
+    Offering,
     ParseContext,
-    Row,
     SourceSpec,
-    entry_id,
     integer,
-    listed,
-    offering,
+    model_offering,
+    parse_listing,
     text,
     unix_time,
 )
@@ -18,20 +17,15 @@ from model_sync.sources.base import (
 NAME = "groq"
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """`{"data": [model]}` -> one offering per model; prices come from the curated sources."""
-    data = listed(payload, NAME)
-    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
+    return parse_listing(payload, ctx, NAME, _model)
 
 
-def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    _key, model_id = entry_id(entry, index, NAME)
+def _model(ctx: ParseContext, entry: Any, _key: str, model_id: str) -> Offering:
     active = entry.get("active")
-    return offering(
-        ctx,
-        source_key=model_id,
-        source_provider=NAME,
-        model_id=model_id,
+    return model_offering(
+        ctx, NAME, model_id,
         creator=text(entry.get("owned_by")),
         context_window=integer(entry.get("context_window")),
         max_output_tokens=integer(entry.get("max_completion_tokens")),

@@ -10,14 +10,15 @@ from model_sync.http.paging import LinkHeader, NoPaging
 from model_sync.sources.base import (
     Auth,
     FetchContext,
+    Offering,
     ParseContext,
     Request,
-    Row,
     SourceSpec,
-    entry_id,
     expect,
+    model_offering,
     obj,
-    offering,
+    org_of,
+    parse_entries,
     text,
 )
 
@@ -29,7 +30,7 @@ EXPAND = ("downloads", "likes", "library_name", "pipeline_tag", "createdAt", "la
           "gated", "tags")
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """A page (bare array) of the listing, or one repository's object -> one row per model.
 
     These rows describe repositories, not offerings (role `models`): they never become catalog
@@ -37,8 +38,7 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
     """
     if isinstance(payload, dict):
         payload = [payload]
-    data = expect(payload, list, NAME, "the response")
-    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
+    return parse_entries(expect(payload, list, NAME, "the response"), ctx, NAME, _model)
 
 
 def named_repositories(context: FetchContext) -> Iterator[Request]:
@@ -84,8 +84,7 @@ def repo_variant(repo_id: str) -> str:
     return "repo-" + repo_id.replace("/", "--")
 
 
-def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    _key, repo_id = entry_id(entry, index, NAME)
+def _model(ctx: ParseContext, entry: Any, _key: str, repo_id: str) -> Offering:
     tags = [t for t in entry.get("tags") or [] if isinstance(t, str)]
     licenses = [t.removeprefix("license:") for t in tags if t.startswith("license:")]
     card = obj(entry.get("cardData"))
@@ -100,12 +99,9 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         "created": text(entry.get("createdAt")),
         "modified": text(entry.get("lastModified")),
     }
-    return offering(
-        ctx,
-        source_key=repo_id,
-        source_provider=NAME,
-        model_id=repo_id,
-        creator=repo_id.split("/", 1)[0] if "/" in repo_id else None,
+    return model_offering(
+        ctx, NAME, repo_id,
+        creator=org_of(repo_id),
         hugging_face_id=repo_id,
         created_at=_timestamp(entry.get("createdAt")),
         extra=extra,

@@ -5,8 +5,8 @@ from typing import Any
 from model_sync.catalog.money import PER_TOKEN
 from model_sync.catalog.providers import canonical_provider
 from model_sync.sources.base import (
+    Offering,
     ParseContext,
-    Row,
     SourceSpec,
     boolean,
     day,
@@ -23,7 +23,7 @@ NAME = "litellm"
 MODEL_FIELDS = frozenset({"litellm_provider", "mode"})
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """`{model_name: entry}` -> one offering per entry; keys that are not models (the
     `sample_spec` schema sample, a `last_updated` stamp, metadata) are told apart by shape."""
     entries = expect(payload, dict, NAME, "the response")
@@ -44,7 +44,7 @@ def model_id_for(key: str, source_provider: str) -> str:
     return key
 
 
-def _entry(key: str, entry: dict[str, Any], ctx: ParseContext) -> Row:
+def _entry(key: str, entry: dict[str, Any], ctx: ParseContext) -> Offering:
     source_provider = str(required(entry, "litellm_provider", NAME, key))
     flags: set[str] = set()
     prices = price_set(entry, (

@@ -4,16 +4,15 @@ from typing import Any
 
 from model_sync.sources.base import (
     Auth,
+    Offering,
     ParseContext,
-    Row,
     SourceSpec,
     boolean,
     day,
-    entry_id,
     integer,
-    listed,
+    model_offering,
     obj,
-    offering,
+    parse_listing,
     text,
     unix_time,
 )
@@ -21,14 +20,12 @@ from model_sync.sources.base import (
 NAME = "mistral"
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """`{"object": "list", "data": [model card]}` -> one offering per model id (no prices)."""
-    data = listed(payload, NAME)
-    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
+    return parse_listing(payload, ctx, NAME, _model)
 
 
-def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    _key, model_id = entry_id(entry, index, NAME)
+def _model(ctx: ParseContext, entry: Any, _key: str, model_id: str) -> Offering:
     caps = obj(entry.get("capabilities"))
     deprecation = day(entry.get("deprecation"))
     if entry.get("archived") is True:
@@ -44,11 +41,8 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         "fine_tuning": boolean(caps.get("fine_tuning")),
         "completion_fim": boolean(caps.get("completion_fim")),
     }
-    return offering(
-        ctx,
-        source_key=model_id,
-        source_provider=NAME,
-        model_id=model_id,
+    return model_offering(
+        ctx, NAME, model_id,
         name=text(entry.get("name")),
         creator=text(entry.get("owned_by")),
         kind=_kind(model_id, caps),

@@ -4,8 +4,8 @@ from typing import Any
 
 from model_sync.catalog.money import PER_MILLION
 from model_sync.sources.base import (
+    Offering,
     ParseContext,
-    Row,
     SourceSpec,
     boolean,
     day,
@@ -22,11 +22,11 @@ from model_sync.sources.base import (
 NAME = "models_dev"
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """`{provider_id: {..., models: {model_id: model}}}` -> one offering per provider x model."""
     providers = expect(payload, dict, NAME, "the response")
 
-    def provider_rows(provider_id: str, provider: Any) -> list[Row]:
+    def provider_rows(provider_id: str, provider: Any) -> list[Offering]:
         models = expect(required(provider, "models", NAME, provider_id), dict, NAME,
                         f"{provider_id}.models")
         return ctx.keyed(models, lambda key, model: _model(provider_id, str(key), model, ctx),
@@ -36,7 +36,7 @@ def parse(payload: Any, ctx: ParseContext) -> list[Row]:
                      describes_a_model=lambda name: name in ("models", "id", "name"))
 
 
-def _model(provider_id: str, model_key: str, model: Any, ctx: ParseContext) -> Row:
+def _model(provider_id: str, model_key: str, model: Any, ctx: ParseContext) -> Offering:
     key = f"{provider_id}/{model_key}"
     model = expect(model, dict, NAME, key)
     model_id = text(model.get("id")) or model_key

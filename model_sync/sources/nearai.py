@@ -5,16 +5,16 @@ from typing import Any
 from model_sync.catalog.money import per_token_scaled
 from model_sync.sources.base import (
     Auth,
+    Offering,
     ParseContext,
     ParseError,
-    Row,
     SourceSpec,
     boolean,
-    entry_id,
     integer,
-    listed,
+    model_offering,
     obj,
-    offering,
+    org_of,
+    parse_listing,
     price,
     strings,
     text,
@@ -23,23 +23,21 @@ from model_sync.sources.base import (
 NAME = "nearai"
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """`{"models": [model]}` -> one offering per model.
 
     A cost `{"amount": 850, "scale": 9, "currency": "USD"}` is 850e-9 USD per token, 0.85 USD
     per 1M; a missing cost is unpublished, and a cost in another currency is kept in `extra`.
     """
-    data = listed(payload, NAME, "models")
-    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i), id_field="modelId")
+    return parse_listing(payload, ctx, NAME, _model, field="models", id_field="modelId")
 
 
-def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key, model_id = entry_id(entry, index, NAME, "modelId")
+def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
     meta = obj(entry.get("metadata"))
     arch = obj(meta.get("architecture"))
     flags: set[str] = set()
-    other_currency = {}
-    prices = {}
+    other_currency: dict[str, Any] = {}
+    prices: dict[str, Any] = {}
     for column, field in (("input_price", "inputCostPerToken"),
                           ("output_price", "outputCostPerToken")):
         cost = obj(entry.get(field))
@@ -55,14 +53,11 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         "verifiable": boolean(meta.get("verifiable")),
         "costs_in_other_currency": other_currency or None,
     }
-    return offering(
-        ctx,
-        source_key=model_id,
-        source_provider=NAME,
-        model_id=model_id,
+    return model_offering(
+        ctx, NAME, model_id,
         flags=flags,
         name=text(meta.get("modelDisplayName")),
-        creator=model_id.split("/", 1)[0] if "/" in model_id else text(meta.get("ownedBy")),
+        creator=org_of(model_id, text(meta.get("ownedBy"))),
         kind=_kind(outputs),
         context_window=integer(meta.get("contextLength")),
         **prices,

@@ -5,41 +5,35 @@ from typing import Any
 from model_sync.catalog.money import TEN_THOUSANDTHS_PER_MILLION
 from model_sync.sources.base import (
     Auth,
+    Offering,
     ParseContext,
-    Row,
     SourceSpec,
-    entry_id,
     integer,
-    listed,
-    offering,
+    model_offering,
+    org_of,
+    parse_listing,
     price_set,
     text,
     unix_time,
 )
 
 NAME = "novita"
+PRICES = (("input_price", "input_token_price_per_m"), ("output_price", "output_token_price_per_m"))
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """`{"data": [model]}` -> one offering per model; a price of 3900 is 0.39 USD per 1M."""
-    data = listed(payload, NAME)
-    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
+    return parse_listing(payload, ctx, NAME, _model)
 
 
-def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key, model_id = entry_id(entry, index, NAME)
+def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
     flags: set[str] = set()
-    fields = (("input_price", "input_token_price_per_m"),
-              ("output_price", "output_token_price_per_m"))
-    prices = price_set(entry, fields, TEN_THOUSANDTHS_PER_MILLION, NAME, key, flags)
-    return offering(
-        ctx,
-        source_key=model_id,
-        source_provider=NAME,
-        model_id=model_id,
+    prices = price_set(entry, PRICES, TEN_THOUSANDTHS_PER_MILLION, NAME, key, flags)
+    return model_offering(
+        ctx, NAME, model_id,
         flags=flags,
         name=text(entry.get("title")),
-        creator=model_id.split("/", 1)[0] if "/" in model_id else None,
+        creator=org_of(model_id),
         context_window=integer(entry.get("context_size")),
         **prices,
         created_at=unix_time(entry.get("created")),

@@ -5,16 +5,16 @@ from typing import Any
 from model_sync.catalog.money import PER_TOKEN
 from model_sync.http.paging import LinkNext
 from model_sync.sources.base import (
+    Offering,
     ParseContext,
-    Row,
     SourceSpec,
     day,
-    entry_id,
     expect,
     integer,
-    listed,
+    model_offering,
     obj,
-    offering,
+    org_of,
+    parse_listing,
     price_set,
     required,
     strings,
@@ -28,14 +28,12 @@ REASONING_PARAMS = frozenset({"reasoning", "include_reasoning"})
 _OTHER_PRICES = ("request", "image", "web_search", "internal_reasoning", "audio", "image_output")
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """`{"data": [model, ...]}` -> one offering per model, served by the provider `openrouter`."""
-    data = listed(payload, NAME)
-    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
+    return parse_listing(payload, ctx, NAME, _model)
 
 
-def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key, model_id = entry_id(entry, index, NAME)
+def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
     pricing = expect(required(entry, "pricing", NAME, key), dict, NAME, f"{key}.pricing")
     flags: set[str] = set()
     prices = price_set(pricing, (
@@ -62,14 +60,11 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         "other_prices": {k: pricing[k] for k in _OTHER_PRICES if k in pricing} or None,
         "artificial_analysis": obj(entry.get("benchmarks")).get("artificial_analysis"),
     }
-    return offering(
-        ctx,
-        source_key=model_id,
-        source_provider=NAME,
-        model_id=model_id,
+    return model_offering(
+        ctx, NAME, model_id,
         flags=flags,
         name=text(entry.get("name")),
-        creator=model_id.split("/", 1)[0] if "/" in model_id else None,
+        creator=org_of(model_id),
         kind=_kind(outputs),
         context_window=integer(entry.get("context_length")) or integer(top.get("context_length")),
         max_output_tokens=integer(top.get("max_completion_tokens")),

@@ -5,14 +5,14 @@ from typing import Any
 from model_sync.catalog.money import PER_MILLION
 from model_sync.sources.base import (
     Auth,
+    Offering,
     ParseContext,
-    Row,
     SourceSpec,
-    entry_id,
     expect,
     integer,
+    model_offering,
     obj,
-    offering,
+    parse_entries,
     price,
     text,
     unix_time,
@@ -24,19 +24,17 @@ KINDS = {"chat": "chat", "language": "completion", "code": "completion", "image"
          "rerank": "rerank", "audio": "audio_speech", "transcribe": "audio_transcription"}
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """A bare array of models -> one offering per model.
 
     A `pricing` of all zeros is what the API shows for a model it does not price per token
     (dedicated endpoints only): those prices are unpublished, not free. Together's free
     endpoints say so in their id (`...-Free`) and keep their zero prices.
     """
-    data = expect(payload, list, NAME, "the response")
-    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
+    return parse_entries(expect(payload, list, NAME, "the response"), ctx, NAME, _model)
 
 
-def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key, model_id = entry_id(entry, index, NAME)
+def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
     pricing = obj(entry.get("pricing"))
     flags: set[str] = set()
     input_price = price(pricing.get("input"), PER_MILLION, NAME, key, "pricing.input", flags)
@@ -50,11 +48,8 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         "hourly_price": pricing.get("hourly") or None,
         "per_token_pricing": False if unpriced and pricing else None,
     }
-    return offering(
-        ctx,
-        source_key=model_id,
-        source_provider=NAME,
-        model_id=model_id,
+    return model_offering(
+        ctx, NAME, model_id,
         flags=flags,
         name=text(entry.get("display_name")),
         creator=text(entry.get("organization")),

@@ -5,12 +5,11 @@ from typing import Any
 from model_sync.catalog.money import CENTS_PER_100M
 from model_sync.sources.base import (
     Auth,
+    Offering,
     ParseContext,
-    Row,
     SourceSpec,
-    entry_id,
-    listed,
-    offering,
+    model_offering,
+    parse_listing,
     price,
     strings,
     text,
@@ -25,14 +24,12 @@ PRICES = (
 )
 
 
-def parse(payload: Any, ctx: ParseContext) -> list[Row]:
+def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
     """`{"models": [model]}` -> one offering per model; 30000 (cents per 100M) is 3 USD per 1M."""
-    data = listed(payload, NAME, "models")
-    return ctx.listed(data, lambda entry, i: _model(entry, ctx, i))
+    return parse_listing(payload, ctx, NAME, _model, field="models")
 
 
-def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
-    key, model_id = entry_id(entry, index, NAME)
+def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
     flags: set[str] = set()
     prices = {column: price(entry.get(field), CENTS_PER_100M, NAME, key, field, flags)
               for column, field in PRICES}
@@ -47,11 +44,8 @@ def _model(entry: Any, ctx: ParseContext, index: int) -> Row:
         "image_input_price": image_price,  # USD per 1M image tokens
         "search_price": entry.get("search_price"),  # cents per 100M searches, as published
     }
-    return offering(
-        ctx,
-        source_key=model_id,
-        source_provider=NAME,
-        model_id=model_id,
+    return model_offering(
+        ctx, NAME, model_id,
         flags=flags,
         creator=text(entry.get("owned_by")),
         kind="chat" if outputs and "text" in outputs else None,
