@@ -41,7 +41,9 @@ def _price(name: str, what: str) -> Field:
     return Field(name, "decimal", f"{what}, USD per 1M tokens, exact; null when unpublished")
 
 
-PRICE_FIELDS = ("input_price", "output_price", "cache_read_price", "cache_write_price")
+PriceField = Literal["input_price", "output_price", "cache_read_price", "cache_write_price"]
+PRICE_FIELDS: tuple[PriceField, ...] = (
+    "input_price", "output_price", "cache_read_price", "cache_write_price")
 CAPABILITY_FIELDS = (
     "supports_tools",
     "supports_vision",

@@ -30,7 +30,8 @@ _NOT_CONTENT = frozenset({"fetched_at", "updated_at", "state", "first_seen_at", 
                           "removed_at", "archived_at", "content_hash"})
 # A catalog row's lifecycle is derived from its sources, so a change of it is a change to write.
 CATALOG_LIFECYCLE = ("state", "first_seen_at", "last_seen_at", "removed_at")
-EVENT_FIELDS = {**{p: "price_changed" for p in PRICE_FIELDS}, "context_window": "context_changed"}
+EVENT_FIELDS: dict[str, str] = {**{p: "price_changed" for p in PRICE_FIELDS},
+                                 "context_window": "context_changed"}
 
 Row = dict[str, Any]
 
@@ -268,7 +269,7 @@ def _seed_intervals(row: Mapping[str, Any], now: datetime, run_id: str | None) -
     intervals = []
     for (start, entry), following in zip(dated, [*dated[1:], None], strict=True):
         end = following[0] if following else None
-        prices = ({p: Decimal(entry[p]) if entry.get(p) is not None else None
+        prices: Mapping[str, Any] = ({p: Decimal(entry[p]) if entry.get(p) is not None else None
                    for p in PRICE_FIELDS} if following else row)
         intervals.append(_interval(row, start, end, run_id, prices))
     return intervals

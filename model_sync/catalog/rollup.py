@@ -25,8 +25,9 @@ def build_models(catalog: Iterable[CatalogRow], benchmarks: Iterable[StoredOffer
     groups: dict[str, list[CatalogRow]] = defaultdict(list)
     for row in catalog:
         # An offering its provider's own API does not list is not served: no figure comes of it.
-        if row.get("canonical_id") and row.get("state") not in ("archived", "unlisted"):
-            groups[row["canonical_id"]].append(row)
+        if (canonical_id := row.get("canonical_id")) and row.get("state") not in (
+                "archived", "unlisted"):
+            groups[canonical_id].append(row)
     scores = _benchmarks_by_name(benchmarks)
     hub_by_repo = {str(r["model_id"]).lower(): r.get("extra") or {} for r in hub
                    if r.get("model_id")}
@@ -46,10 +47,9 @@ def _model(canonical_id: str, rows: Sequence[CatalogRow], scores, hub_by_repo) -
         "name": _name(rows),
         "creator": _most_common(r.get("creator") for r in rows),
         "family": _most_common(r.get("family") for r in rows),
-        "release_date": min((r["release_date"] for r in rows if r.get("release_date")),
-                            default=None),
+        "release_date": min(filter(None, (r.get("release_date") for r in rows)), default=None),
         "open_weights": any(weights) if weights else None,
-        "context_window": max((r["context_window"] for r in rows if r.get("context_window")),
+        "context_window": max(filter(None, (r.get("context_window") for r in rows)),
                               default=None),
         "cheapest_input_price": input_row["input_price"] if input_row else None,
         "cheapest_input_provider": input_row["provider"] if input_row else None,

@@ -98,7 +98,7 @@ def price_coverage(previous: Rows, rows: Rows, max_share_drop: float, what: str)
     priced = sum(1 for r in rows if r.get("input_price") is not None)
     before = {r["source_key"]: r for r in previous}
     both = [(before[r["source_key"]], r) for r in rows if r["source_key"] in before]
-    meta = {"priced_rows": priced, "rows": count, "compared_rows": len(both)}
+    meta: dict[str, Any] = {"priced_rows": priced, "rows": count, "compared_rows": len(both)}
     if not both:
         return Finding("price_coverage", True, "ERROR",
                        f"{what}: {priced:,} of {count:,} rows have an input price; no row in "

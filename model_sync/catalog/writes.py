@@ -18,6 +18,7 @@ from model_sync.catalog.contract import (
     CatalogRow,
     ModelRow,
     Offering,
+    StoredOffering,
 )
 from model_sync.catalog.engine import rows_of, take_turns
 from model_sync.catalog.history import (
@@ -78,8 +79,8 @@ class CatalogWrites:
             for source in sorted({r["source"] for r in rows_of(
                     conn, sa.select(source_offerings.c.source).distinct())}):
                 take_turns(conn, source)  # in order: no deadlock with the sources' own syncs
-            removed = rows_of(conn, sa.select(source_offerings).where(
-                source_offerings.c.state == REMOVED))
+            removed = cast(list[StoredOffering], rows_of(conn, sa.select(source_offerings).where(
+                source_offerings.c.state == REMOVED)))
             plan = plan_archive(removed, now=now, grace_days=grace_days, run_id=run_id)
             self._apply(conn, plan, source_offerings, STORED_OFFERING_COLUMNS, now)
         return plan.stats

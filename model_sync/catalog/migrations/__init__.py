@@ -47,7 +47,10 @@ def scripts() -> ScriptDirectory:
 @functools.cache
 def head_revision() -> str:
     """The newest revision of the packaged migrations."""
-    return scripts().get_current_head()
+    head = scripts().get_current_head()
+    if head is None:
+        raise RuntimeError("the packaged migrations have no revision")
+    return head
 
 
 def current_revision(connection: sa.Connection) -> str | None:

@@ -5,12 +5,13 @@ SQLite default, as for the store itself.
 """
 
 import os
+from typing import Any
 
 from alembic import context
 
+from model_sync.catalog.engine import DATABASE_URL_ENV, default_database_url, make_engine
 from model_sync.catalog.migrations import VERSION_TABLE
 from model_sync.catalog.schema import ExactDecimal, JsonList, UtcDateTime, metadata
-from model_sync.catalog.store import DATABASE_URL_ENV, default_database_url, make_engine
 
 config = context.config
 
@@ -34,7 +35,7 @@ def _render_item(kind, obj, autogen_context):
     return False
 
 
-OPTIONS = {
+OPTIONS: dict[str, Any] = {
     "target_metadata": metadata,
     "version_table": VERSION_TABLE,
     "compare_type": True,  # custom types compare by what they store on the dialect

@@ -18,8 +18,8 @@ depends_on = None
 def upgrade() -> None:
     for name, columns in tables().items():
         op.create_table(name, *columns)
-    for index, (table, columns) in INDEXES.items():
-        op.create_index(index, table, columns)
+    for index, (table, indexed) in INDEXES.items():
+        op.create_index(index, table, indexed)
 
 
 def downgrade() -> None:

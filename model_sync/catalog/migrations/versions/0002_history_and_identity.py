@@ -189,8 +189,8 @@ def upgrade() -> None:
         batch.alter_column(name, existing_type=UTC_DATETIME, comment=new, existing_comment=old)
     for table, columns in new_tables().items():
         op.create_table(table, *columns)
-    for index, (table, columns) in NEW_INDEXES.items():
-        op.create_index(index, table, columns)
+    for index, (table, indexed) in NEW_INDEXES.items():
+        op.create_index(index, table, indexed)
     op.execute(
         "UPDATE source_offerings SET state = 'active', first_seen_at = fetched_at, "
         "last_seen_at = fetched_at"
