@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from model_sync.catalog.contract import PRICE_FIELDS
 from model_sync.catalog.merge import (
     CONTEXT_MAX,
     CONTEXT_MIN,
@@ -17,7 +18,6 @@ from model_sync.catalog.merge import (
     generates_text,
 )
 from model_sync.catalog.money import format_decimal
-from model_sync.catalog.schema import PRICE_FIELDS
 
 Severity = Literal["ERROR", "WARN"]
 Rows = Sequence[Mapping[str, Any]]
