@@ -26,6 +26,8 @@ NAME = "huggingface"
 API = "https://huggingface.co/api/models"
 PAGE_SIZE = 500
 TOP_N = 1000
+# Sent as one `expand[]` parameter per field: httpx repeats a parameter given a sequence, which
+# the HTTP layer's query type (str values) does not say yet, hence the two `type: ignore`s below.
 EXPAND = ("downloads", "likes", "library_name", "pipeline_tag", "createdAt", "lastModified",
           "gated", "tags")
 
@@ -51,7 +53,8 @@ def named_repositories(context: FetchContext) -> Iterator[Request]:
             continue
         path = f"{listing.path.rstrip('/')}/{quote(repo_id, safe='/')}"
         url = urlunsplit(listing._replace(path=path, query="", fragment=""))
-        yield Request(url=url, variant=repo_variant(repo_id), params={"expand[]": EXPAND},
+        yield Request(url=url, variant=repo_variant(repo_id),
+                      params={"expand[]": EXPAND},  # type: ignore[dict-item]
                       paging=NoPaging())
 
 
@@ -134,7 +137,7 @@ SPEC = SourceSpec(
     role="models",
     paging=LinkHeader(),
     params={"pipeline_tag": "text-generation", "sort": "downloads", "direction": "-1",
-            "limit": str(PAGE_SIZE), "expand[]": EXPAND},
+            "limit": str(PAGE_SIZE), "expand[]": EXPAND},  # type: ignore[dict-item]
     max_rows=TOP_N,
     extra_requests=named_repositories,
     max_extra_requests=300,
