@@ -48,3 +48,26 @@ def test_the_unlisted_state_names_the_provider_of_every_own_api_source(payloads)
         for provider in providers:
             assert f"`{provider}`" in section, (spec.name, provider)
             assert re.search(rf"(?<![\w-]){re.escape(provider)}(?![\w-])", state_doc), provider
+
+
+def test_the_worked_example_of_a_new_source_parses_its_payload_and_becomes_an_asset():
+    import dagster as dg
+
+    from model_sync.cadence import resolve_cadences
+    from model_sync.defs.source_assets import build_source_asset
+    from model_sync_tests.conftest import ctx
+
+    code = README.split("<!-- worked-example -->\n```python\n")[1].split("```")[0]
+    module: dict = {}
+    exec(compile(code, "acme.py", "exec"), module)  # the README's module, as written
+    spec = module["SPEC"]
+    payload = {"data": [{"id": "acme/fast-1", "context_length": 131072,
+                         "pricing": {"input": "0.2", "output": "0.8"}}]}
+    [row] = spec.parse(payload, ctx("acme"))
+    assert (row["provider"], row["model_id"], row["creator"]) == ("acme", "acme/fast-1", "acme")
+    assert (str(row["input_price"]), str(row["output_price"])) == ("0.2", "0.8")
+    assert row["context_window"] == 131072
+    asset = build_source_asset(spec, resolve_cadences([spec], env={})["acme"])
+    assert asset.key == dg.AssetKey("acme")
+    assert {key.name for key in asset.check_keys} >= {"acme_min_rows", "acme_rejected_entries"}
+    assert spec.url_env == "MODEL_SYNC_ACME_URL"
