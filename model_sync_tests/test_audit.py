@@ -7,7 +7,7 @@ from decimal import Decimal
 import dagster as dg
 import pytest
 
-from model_sync.catalog import validate
+from model_sync.catalog import rules
 from model_sync.catalog.schema import OFFERING_COLUMNS
 from model_sync.definitions import defs
 from model_sync.defs.resources import HttpClientResource
@@ -36,7 +36,7 @@ HUNDRED = [f"lab/m{i:03}" for i in range(100)]
 def test_drop_guard_blocks_a_sync_whose_models_were_replaced_though_the_count_held():
     previous = rows(*LAB)
     now = rows(*LAB[:6], "new/a", "new/b", "new/c", "new/d")  # 4 gone, 4 new: net 0
-    finding = validate.drop_guard(previous, now, 0.2, "openrouter")
+    finding = rules.drop_guard(previous, now, 0.2, "openrouter")
     assert finding.blocks
     assert finding.description == (
         "openrouter: 4 of the 10 rows of its last good sync are gone (40.0%, allowed: 30.0%) "
@@ -49,26 +49,26 @@ def test_drop_guard_blocks_a_sync_whose_models_were_replaced_though_the_count_he
 def test_drop_guard_allows_removals_up_to_the_configured_share():
     previous = rows(*LAB)
     now = rows(*LAB[:7], "new/a", "new/b", "new/c")  # 3 of 10 gone: not more than 30%
-    assert validate.drop_guard(previous, now, 0.2, "openrouter").passed
+    assert rules.drop_guard(previous, now, 0.2, "openrouter").passed
     now = rows(*LAB[:5], "new/a", "new/b", "new/c", "new/d", "new/e")
-    assert validate.drop_guard(previous, now, 0.2, "openrouter").blocks
-    finding = validate.drop_guard(previous, now, 0.2, "openrouter", max_removed_share=0.5)
+    assert rules.drop_guard(previous, now, 0.2, "openrouter").blocks
+    finding = rules.drop_guard(previous, now, 0.2, "openrouter", max_removed_share=0.5)
     assert finding.passed and "5 removed (50.0%, allowed: 50.0%) and 5 added" in (
         finding.description)
 
 
 def test_drop_guard_still_blocks_a_plain_drop_and_accepting_it_accepts_its_removals():
     previous, now = rows(*LAB), rows(*LAB[:4])
-    finding = validate.drop_guard(previous, now, 0.2, "openrouter")
+    finding = rules.drop_guard(previous, now, 0.2, "openrouter")
     assert finding.blocks and finding.description.startswith(
         "openrouter has 4 rows, 60.0% fewer than the 10 of its last good sync (allowed: 20.0%); "
         "6 removed (60.0%, allowed: 30.0%) and 0 added, e.g. gone: lab/m4")
     # An operator who accepts a 60% drop accepts that those models are gone.
-    assert validate.drop_guard(previous, now, 0.9, "openrouter").passed
+    assert rules.drop_guard(previous, now, 0.9, "openrouter").passed
 
 
 def test_drop_guard_passes_a_first_sync():
-    assert validate.drop_guard([], rows(*LAB), 0.2, "openrouter").passed
+    assert rules.drop_guard([], rows(*LAB), 0.2, "openrouter").passed
 
 
 # -- price_coverage: the priced share of the rows present in both syncs ---------------------------
@@ -79,7 +79,7 @@ def test_price_coverage_blocks_prices_lost_from_rows_that_had_them():
     now = rows(*HUNDRED)
     for r in now[:3]:
         r["input_price"] = None  # 3 of 100: 3 points, over the 2 allowed
-    finding = validate.price_coverage(previous, now, 0.02, "openrouter")
+    finding = rules.price_coverage(previous, now, 0.02, "openrouter")
     assert finding.blocks
     assert ("of the 100 also in the last good sync, 97.0% are priced (last good sync: 100.0%, "
             "allowed fall: 2.0 points); 3 previously priced rows lost their input price, e.g. "
@@ -87,8 +87,8 @@ def test_price_coverage_blocks_prices_lost_from_rows_that_had_them():
             "have been renamed") in finding.description
     assert finding.metadata["lost_price"] == 3 and finding.metadata["share_drop"] == 0.03
     now[2]["input_price"] = Decimal(1)  # 2 points: not more than allowed
-    assert validate.price_coverage(previous, now, 0.02, "openrouter").passed
-    assert validate.price_coverage(previous, now, 0.01, "openrouter").blocks
+    assert rules.price_coverage(previous, now, 0.02, "openrouter").passed
+    assert rules.price_coverage(previous, now, 0.01, "openrouter").blocks
 
 
 def test_price_coverage_ignores_added_and_removed_rows():
@@ -96,13 +96,13 @@ def test_price_coverage_ignores_added_and_removed_rows():
     # Half the models gone, and 400 new unpriced ones: the share of the whole sync fell from
     # 50% to 10%, but no model that was priced lost its price.
     now = rows(*HUNDRED[:50]) + rows(*[f"new/{i}" for i in range(400)], input_price=None)
-    finding = validate.price_coverage(previous, now, 0.02, "openrouter")
+    finding = rules.price_coverage(previous, now, 0.02, "openrouter")
     assert finding.passed and finding.metadata["compared_rows"] == 50
     assert finding.metadata["priced_share"] == finding.metadata["previous_priced_share"] == 1
 
 
 def test_price_coverage_passes_when_nothing_can_be_compared():
-    finding = validate.price_coverage([], rows(*LAB, input_price=None), 0.02, "openrouter")
+    finding = rules.price_coverage([], rows(*LAB, input_price=None), 0.02, "openrouter")
     assert finding.passed and "no row in common" in finding.description
 
 
@@ -115,7 +115,7 @@ def test_price_jumps_flags_moves_to_and_from_free_and_lost_prices():
     now = [row("lab/jump", input_price=Decimal(20)), row("lab/free", input_price=Decimal(0)),
            row("lab/lost", input_price=None), row("lab/same"),
            row("lab/paid", input_price=Decimal("0.5")), row("lab/new", input_price=None)]
-    finding = validate.price_jumps(previous, now, 10, "openrouter")
+    finding = rules.price_jumps(previous, now, 10, "openrouter")
     assert not finding.passed and finding.severity == "WARN"
     assert {k: finding.metadata[k] for k in ("jumps", "turned_free", "turned_paid",
                                              "price_lost")} == dict.fromkeys(
@@ -135,14 +135,14 @@ def test_price_jumps_passes_ordinary_repricing_and_newly_published_prices():
     previous = rows("lab/a", "lab/b", input_price=None) + rows("lab/c")
     now = [row("lab/a", input_price=Decimal(3)), row("lab/b", input_price=None),
            row("lab/c", input_price=Decimal(9))]
-    finding = validate.price_jumps(previous, now, 10, "openrouter")
+    finding = rules.price_jumps(previous, now, 10, "openrouter")
     assert finding.passed and finding.metadata["sample"] == []
 
 
 def test_price_jumps_sample_takes_every_kind_in_turn():
     previous = rows(*HUNDRED)
     now = rows(*HUNDRED[:90], input_price=None) + rows(*HUNDRED[90:], input_price=Decimal(50))
-    sample = validate.price_jumps(previous, now, 10, "openrouter").metadata["sample"]
+    sample = rules.price_jumps(previous, now, 10, "openrouter").metadata["sample"]
     assert sum("→ 50" in s for s in sample) == 5 and sum("→ null" in s for s in sample) == 5
 
 

@@ -38,7 +38,8 @@ ROW_TYPES = [
 PURE_MODULES = [
     "model_sync.catalog.contract", "model_sync.catalog.money", "model_sync.catalog.providers",
     "model_sync.catalog.merge", "model_sync.catalog.identity", "model_sync.catalog.history",
-    "model_sync.catalog.rollup", "model_sync.catalog.validate", "model_sync.catalog.rules",
+    "model_sync.catalog.rollup", "model_sync.catalog.rules", "model_sync.catalog.rules.base",
+    "model_sync.catalog.rules.source", "model_sync.catalog.rules.catalog",
     *sorted(f"model_sync.sources.{p.stem}" if p.stem != "__init__" else "model_sync.sources"
             for p in (ROOT / "model_sync" / "sources").glob("*.py")),
 ]

@@ -4,7 +4,7 @@ the provider's own listing deciding what it serves."""
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from model_sync.catalog import validate
+from model_sync.catalog import rules
 from model_sync.catalog.merge import build_catalog
 from model_sync.catalog.rollup import build_models
 from model_sync.catalog.schema import OFFERING_COLUMNS
@@ -50,7 +50,7 @@ def test_an_implausible_price_with_no_alternative_is_withheld_and_flagged():
     assert withheld["price_flags"] == ["implausible_price"]
     assert withheld["price_source"] == "litellm"
     assert by_id["o1-pro"]["output_price"] == Decimal(600)  # dear, but real: kept
-    finding = validate.prices_plausible(rows)
+    finding = rules.prices_plausible(rows)
     assert finding.passed and finding.metadata["withheld"] == 1
     assert "wandb/deepseek-ai/DeepSeek-R1 (litellm)" in finding.description
 
@@ -58,7 +58,7 @@ def test_an_implausible_price_with_no_alternative_is_withheld_and_flagged():
 def test_the_plausibility_check_fails_on_a_published_implausible_price():
     rows = merge(row("litellm", input_price=Decimal(1)))
     rows[0]["input_price"] = Decimal(2000)  # as if the merge had let it through
-    finding = validate.prices_plausible(rows)
+    finding = rules.prices_plausible(rows)
     assert not finding.passed and finding.blocks
 
 
@@ -159,8 +159,8 @@ def test_a_context_window_over_the_limit_is_withheld_whatever_the_models_kind():
     assert by_id["seed-mini"]["field_sources"]["withheld"] == {
         "context_window": {"deepinfra": 10**12}}
     assert by_id["clip"]["context_window"] == 77
-    assert validate.context_window_range(rows).passed  # withheld, so nothing published is off
-    unmerged = validate.context_window_range([row("deepinfra", context_window=10**12)])
+    assert rules.context_window_range(rows).passed  # withheld, so nothing published is off
+    unmerged = rules.context_window_range([row("deepinfra", context_window=10**12)])
     assert not unmerged.passed and unmerged.metadata["out_of_range"] == 1
 
 
@@ -173,7 +173,7 @@ def test_implausible_limits_with_no_alternative_are_withheld_and_reported():
     assert r1["field_sources"]["withheld"] == {"context_window": {"litellm": 10**12},
                                                "max_output_tokens": {"litellm": 2 * 10**8}}
     assert by_id["tiny"]["context_window"] is None
-    finding = validate.context_window_range(rows)
+    finding = rules.context_window_range(rows)
     assert finding.passed and finding.metadata["withheld"] == 3
     assert ("3 implausible source limits withheld (the next source's value is used, or none): "
             "wandb/deepseek-ai/DeepSeek-R1 context_window litellm=1,000,000,000,000, "
@@ -197,6 +197,6 @@ def test_an_image_models_short_prompt_limit_is_kept():
 def test_the_context_check_warns_on_a_published_out_of_range_limit():
     rows = merge(row("litellm", kind="chat", context_window=8192))
     rows[0]["context_window"] = 10**12  # as if the merge had let it through
-    finding = validate.context_window_range(rows)
+    finding = rules.context_window_range(rows)
     assert not finding.passed and finding.severity == "WARN"
     assert "wandb/deepseek-ai/DeepSeek-R1=1,000,000,000,000" in finding.description

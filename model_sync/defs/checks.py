@@ -9,8 +9,7 @@ from collections.abc import Collection, Iterable
 
 import dagster as dg
 
-from model_sync.catalog.rules import Rule, rules
-from model_sync.catalog.validate import Finding
+from model_sync.catalog.rules import Finding, Rule, rules
 from model_sync.sources.base import SourceSpec
 
 # Views of the rule registry (`model_sync.catalog.rules`), where each rule is declared once.

@@ -16,10 +16,9 @@ from pydantic import Field
 
 from model_sync.cadence import Cadence
 from model_sync.catalog.clock import utcnow
-from model_sync.catalog.rules import SourceLimits, rules
+from model_sync.catalog.rules import Finding, SourceLimits, rules
 from model_sync.catalog.schema import LIFECYCLE_FIELDS, OFFERING_FIELDS
 from model_sync.catalog.store import CatalogStore, CatalogUnavailable
-from model_sync.catalog.validate import Finding
 from model_sync.defs.checks import results, source_check_specs
 from model_sync.defs.interrupts import hold_interrupt, stop_point
 from model_sync.defs.metadata import preview, stats_metadata, table_schema

@@ -12,9 +12,8 @@ from model_sync.catalog.history import ACTIVE, UNLISTED, SyncStats
 from model_sync.catalog.identity import Resolver
 from model_sync.catalog.merge import build_catalog
 from model_sync.catalog.rollup import build_models
-from model_sync.catalog.rules import CatalogAudit, ModelsAudit, audit
+from model_sync.catalog.rules import CatalogAudit, Finding, ModelsAudit, audit
 from model_sync.catalog.store import CatalogStore
-from model_sync.catalog.validate import Finding
 from model_sync.ingest.source import record_quietly
 from model_sync.redact import redact
 from model_sync.sources import SOURCES

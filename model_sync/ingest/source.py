@@ -11,9 +11,8 @@ from datetime import datetime
 
 from model_sync.catalog.history import SyncStats
 from model_sync.catalog.identity import Resolver
-from model_sync.catalog.rules import SourceAudit, SourceLimits, audit
+from model_sync.catalog.rules import Finding, SourceAudit, SourceLimits, audit
 from model_sync.catalog.store import CatalogStore, CatalogUnavailable
-from model_sync.catalog.validate import Finding
 from model_sync.http import BodyError, FetchError, NotRecorded
 from model_sync.ingest.fetch import Access, Fetched, fetch_rows
 from model_sync.redact import redact

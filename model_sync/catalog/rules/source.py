@@ -1,50 +1,13 @@
-"""The functions of the audit rules (declared in `model_sync.catalog.rules`), run on a source's
-rows and on the combined catalog before anything is published.
-
-Each rule returns a `Finding`. ERROR rules block: the rows they reject are not published and the
-previous rows stay. WARN rules report data that is suspicious but not wrong enough to withhold.
-"""
+"""The rules of a source sync, run on its rows against its last good rows before they are
+published: each function beside its declaration in `RULES`."""
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any
 
 from model_sync.catalog.contract import PRICE_FIELDS
-from model_sync.catalog.merge import (
-    CONTEXT_MAX,
-    CONTEXT_MIN,
-    PLAUSIBLE_MAX_PRICE,
-    generates_text,
-)
 from model_sync.catalog.money import format_decimal
-
-Severity = Literal["ERROR", "WARN"]
-Rows = Sequence[Mapping[str, Any]]
-
-
-@dataclass
-class Finding:
-    """The outcome of one rule: passed or not, how bad, why, and the numbers behind it."""
-
-    rule: str
-    passed: bool
-    severity: Severity
-    description: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def blocks(self) -> bool:
-        return not self.passed and self.severity == "ERROR"
-
-
-def min_rows(rows: Rows, minimum: int, what: str) -> Finding:
-    count = len(rows)
-    passed = count >= minimum
-    verdict = "at least" if passed else "fewer than"
-    return Finding("min_rows", passed, "ERROR",
-                   f"{what} has {count:,} rows, {verdict} the minimum of {minimum:,}",
-                   {"rows": count, "minimum": minimum})
+from model_sync.catalog.rules.base import Finding, Rows, Rule, _pct, min_rows
 
 
 def drop_guard(previous: Rows, rows: Rows, max_drop_share: float, what: str,
@@ -126,80 +89,6 @@ def price_coverage(previous: Rows, rows: Rows, max_share_drop: float, what: str)
     return Finding("price_coverage", passed, "ERROR", text, meta)
 
 
-def prices_non_negative(rows: Rows) -> Finding:
-    bad = [f"{r['provider']}/{r['model_id']} {p}={format_decimal(r[p])}"
-           for r in rows for p in PRICE_FIELDS if r.get(p) is not None and r[p] < 0]
-    text = "no negative prices" if not bad else f"{len(bad)} negative prices: {', '.join(bad[:5])}"
-    return Finding("prices_non_negative", not bad, "ERROR", text,
-                   {"negative_prices": len(bad), "sample": bad[:10]})
-
-
-def prices_plausible(rows: Rows) -> Finding:
-    """ERROR: no published price above 1,000 USD per 1M tokens. Such prices are unit slips
-    upstream (a per-1M price written where a per-token one belongs): the merge withholds them,
-    and this check reports which offerings it withheld."""
-    bad = [f"{r['provider']}/{r['model_id']} {p}={format_decimal(r[p])}"
-           for r in rows for p in PRICE_FIELDS
-           if r.get(p) is not None and r[p] > PLAUSIBLE_MAX_PRICE]
-    withheld = [f"{r['provider']}/{r['model_id']} ({r.get('price_source')})" for r in rows
-                if "implausible_price" in (r.get("price_flags") or ())]
-    if bad:
-        text = (f"{len(bad)} prices above {PLAUSIBLE_MAX_PRICE:,} USD per 1M tokens: "
-                + ", ".join(bad[:5]))
-    else:
-        text = f"no price above {PLAUSIBLE_MAX_PRICE:,} USD per 1M tokens"
-        if withheld:
-            text += (f"; {len(withheld)} offerings' implausible source prices withheld "
-                     "(unpriced, flagged implausible_price): " + ", ".join(withheld[:5]))
-    return Finding("prices_plausible", not bad, "ERROR", text,
-                   {"implausible_prices": len(bad), "withheld": len(withheld),
-                    "sample": (bad or withheld)[:10]})
-
-
-def output_price_present(rows: Rows) -> Finding:
-    """WARN: a text model priced for input but not output is usually a half-published price."""
-    bad = [f"{r['provider']}/{r['model_id']}" for r in rows
-           if r.get("input_price") is not None and r.get("output_price") is None
-           and generates_text(r)]
-    text = ("every text-generation offering priced for input is priced for output" if not bad
-            else f"{len(bad)} text-generation offerings have an input price but no output "
-            "price, e.g. "
-            + ", ".join(bad[:5]))
-    return Finding("output_price_present", not bad, "WARN", text,
-                   {"missing_output_price": len(bad), "sample": bad[:10]})
-
-
-def context_window_range(rows: Rows) -> Finding:
-    """WARN: a context window or output limit above 100M tokens, or a text model's context window
-    under 256, is more likely a typo; the merge withholds such source values and they are named
-    here."""
-    bad = [f"{r['provider']}/{r['model_id']}={r['context_window']:,}" for r in rows
-           if r.get("context_window") is not None and (
-               r["context_window"] > CONTEXT_MAX
-               or (generates_text(r) and r["context_window"] < CONTEXT_MIN))]
-    bad += [f"{r['provider']}/{r['model_id']} max_output_tokens={r['max_output_tokens']:,}"
-            for r in rows
-            if r.get("max_output_tokens") is not None and r["max_output_tokens"] > CONTEXT_MAX]
-    withheld = [f"{r['provider']}/{r['model_id']} {name} {source}={value:,}" for r in rows
-                for name, values in ((r.get("field_sources") or {}).get("withheld") or {}).items()
-                for source, value in values.items()]
-    bounds = f"{CONTEXT_MIN:,}..{CONTEXT_MAX:,} tokens"
-    text = (f"every text-generation context window is within {bounds}" if not bad
-            else f"{len(bad)} context windows or output limits outside {bounds}: "
-            + ", ".join(bad[:5]))
-    if withheld:
-        text += (f"; {len(withheld)} implausible source limits withheld (the next source's "
-                 "value is used, or none): " + ", ".join(withheld[:5]))
-    return Finding("context_window_range", not bad, "WARN", text,
-                   {"out_of_range": len(bad), "withheld": len(withheld),
-                    "sample": (bad or withheld)[:10]})
-
-
-def _pct(share: float, sign: bool = True) -> str:
-    text = f"{share * 100:+.1f}%" if sign else f"{share * 100:.1f}%"
-    return text
-
-
 _MOVES = {
     "jumps": "prices moved by more than {ratio}x",
     "turned_free": "prices turned free (0)",
@@ -279,3 +168,34 @@ def rejected_entries(kept: int, rejected: Sequence[Any], max_share: float,
                        "are kept", meta)
     return Finding("rejected_entries", False, "WARN",
                    text + "; the other entries are published", meta)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("min_rows", "source", True,
+         "Blocking: the sync returned at least the minimum number of models.",
+         lambda a: min_rows(a.rows, a.limits.min_rows, a.name)),
+    Rule("drop_guard", "source", True,
+         "Blocking: the model count did not drop more than the allowed share (max_drop_share, "
+         "default 20%) since the last good sync, and no more of its models are gone than "
+         "max_removed_share (default 30%) even if as many new ones arrived (another set of "
+         "models, e.g. an old snapshot); otherwise the last good rows are kept.",
+         lambda a: drop_guard(a.previous, a.rows, a.limits.max_drop_share, a.name,
+                              a.limits.max_removed_share)),
+    Rule("price_coverage", "source", True,
+         "Blocking: among the models also in the last good sync, the share with an input price "
+         "did not fall by more than max_priced_share_drop (default 5 points; a sign of a "
+         "renamed price field); the description names the models that lost their price.",
+         lambda a: price_coverage(a.previous, a.rows, a.limits.max_priced_share_drop,
+                                  a.name)),
+    Rule("price_jumps", "source", False,
+         "Warning: no price moved by more than the allowed ratio (default 10x), turned free (0) "
+         "or paid, or stopped being published (null) since the last sync; such moves are more "
+         "often data errors than repricing.",
+         lambda a: price_jumps(a.previous, a.rows, a.limits.max_price_ratio, a.name)),
+    Rule("rejected_entries", "source", True,
+         "Every entry of the payload was normalized. Warning when some were rejected "
+         "(malformed entries, set aside in the rejected_entries table); blocking when more "
+         "than the allowed share (default 2%) were, since the format has likely changed.",
+         lambda a: rejected_entries(len(a.rows), a.rejected, a.limits.max_rejected_share,
+                                    a.name)),
+)

@@ -1,0 +1,91 @@
+"""What every rule shares: its declaration (`Rule`), its outcome (`Finding`), and what each
+kind of rule sees (the audit subjects)."""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["ERROR", "WARN"]
+Scope = Literal["source", "catalog", "models"]  # which asset a rule checks
+Rows = Sequence[Mapping[str, Any]]
+
+
+@dataclass
+class Finding:
+    """The outcome of one rule: passed or not, how bad, why, and the numbers behind it."""
+
+    rule: str
+    passed: bool
+    severity: Severity
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def blocks(self) -> bool:
+        return not self.passed and self.severity == "ERROR"
+
+
+@dataclass(frozen=True)
+class SourceLimits:
+    """The thresholds of a source's audit (run config of its asset)."""
+
+    min_rows: int = 1
+    max_drop_share: float = 0.2
+    max_removed_share: float = 0.3
+    max_priced_share_drop: float = 0.05
+    max_price_ratio: float = 10.0
+    max_rejected_share: float = 0.02
+
+
+@dataclass(frozen=True)
+class SourceAudit:
+    """What a source rule sees: the sync's rows and rejected entries, the last good rows."""
+
+    name: str
+    rows: Rows
+    previous: Rows
+    limits: SourceLimits
+    rejected: Sequence[Any] = ()
+
+
+@dataclass(frozen=True)
+class CatalogAudit:
+    """What a catalog rule sees: the built rows, the served ones, the active ones."""
+
+    rows: Rows
+    min_rows: int
+    served: Rows = field(default=())  # all but unlisted: what is published as served
+    active: Rows = field(default=())
+
+
+@dataclass(frozen=True)
+class ModelsAudit:
+    """What a rule of the `models` rollup sees: its rows."""
+
+    rows: Rows
+    min_rows: int
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One audit rule. `blocking`: a failure at ERROR withholds the rows (write-audit-publish)."""
+
+    name: str
+    scope: Scope
+    blocking: bool
+    description: str
+    check: Callable[[Any], Finding]
+
+
+def min_rows(rows: Rows, minimum: int, what: str) -> Finding:
+    count = len(rows)
+    passed = count >= minimum
+    verdict = "at least" if passed else "fewer than"
+    return Finding("min_rows", passed, "ERROR",
+                   f"{what} has {count:,} rows, {verdict} the minimum of {minimum:,}",
+                   {"rows": count, "minimum": minimum})
+
+
+def _pct(share: float, sign: bool = True) -> str:
+    text = f"{share * 100:+.1f}%" if sign else f"{share * 100:.1f}%"
+    return text

@@ -1,0 +1,111 @@
+"""The rules of the catalog build and of the `models` rollup, run on the built rows before they
+are published: each function beside its declaration in `RULES`."""
+
+from model_sync.catalog import CATALOG
+from model_sync.catalog.contract import PRICE_FIELDS
+from model_sync.catalog.merge import (
+    CONTEXT_MAX,
+    CONTEXT_MIN,
+    PLAUSIBLE_MAX_PRICE,
+    generates_text,
+)
+from model_sync.catalog.money import format_decimal
+from model_sync.catalog.rules.base import Finding, Rows, Rule, min_rows
+
+
+def prices_non_negative(rows: Rows) -> Finding:
+    bad = [f"{r['provider']}/{r['model_id']} {p}={format_decimal(r[p])}"
+           for r in rows for p in PRICE_FIELDS if r.get(p) is not None and r[p] < 0]
+    text = "no negative prices" if not bad else f"{len(bad)} negative prices: {', '.join(bad[:5])}"
+    return Finding("prices_non_negative", not bad, "ERROR", text,
+                   {"negative_prices": len(bad), "sample": bad[:10]})
+
+
+def prices_plausible(rows: Rows) -> Finding:
+    """ERROR: no published price above 1,000 USD per 1M tokens. Such prices are unit slips
+    upstream (a per-1M price written where a per-token one belongs): the merge withholds them,
+    and this check reports which offerings it withheld."""
+    bad = [f"{r['provider']}/{r['model_id']} {p}={format_decimal(r[p])}"
+           for r in rows for p in PRICE_FIELDS
+           if r.get(p) is not None and r[p] > PLAUSIBLE_MAX_PRICE]
+    withheld = [f"{r['provider']}/{r['model_id']} ({r.get('price_source')})" for r in rows
+                if "implausible_price" in (r.get("price_flags") or ())]
+    if bad:
+        text = (f"{len(bad)} prices above {PLAUSIBLE_MAX_PRICE:,} USD per 1M tokens: "
+                + ", ".join(bad[:5]))
+    else:
+        text = f"no price above {PLAUSIBLE_MAX_PRICE:,} USD per 1M tokens"
+        if withheld:
+            text += (f"; {len(withheld)} offerings' implausible source prices withheld "
+                     "(unpriced, flagged implausible_price): " + ", ".join(withheld[:5]))
+    return Finding("prices_plausible", not bad, "ERROR", text,
+                   {"implausible_prices": len(bad), "withheld": len(withheld),
+                    "sample": (bad or withheld)[:10]})
+
+
+def output_price_present(rows: Rows) -> Finding:
+    """WARN: a text model priced for input but not output is usually a half-published price."""
+    bad = [f"{r['provider']}/{r['model_id']}" for r in rows
+           if r.get("input_price") is not None and r.get("output_price") is None
+           and generates_text(r)]
+    text = ("every text-generation offering priced for input is priced for output" if not bad
+            else f"{len(bad)} text-generation offerings have an input price but no output "
+            "price, e.g. "
+            + ", ".join(bad[:5]))
+    return Finding("output_price_present", not bad, "WARN", text,
+                   {"missing_output_price": len(bad), "sample": bad[:10]})
+
+
+def context_window_range(rows: Rows) -> Finding:
+    """WARN: a context window or output limit above 100M tokens, or a text model's context window
+    under 256, is more likely a typo; the merge withholds such source values and they are named
+    here."""
+    bad = [f"{r['provider']}/{r['model_id']}={r['context_window']:,}" for r in rows
+           if r.get("context_window") is not None and (
+               r["context_window"] > CONTEXT_MAX
+               or (generates_text(r) and r["context_window"] < CONTEXT_MIN))]
+    bad += [f"{r['provider']}/{r['model_id']} max_output_tokens={r['max_output_tokens']:,}"
+            for r in rows
+            if r.get("max_output_tokens") is not None and r["max_output_tokens"] > CONTEXT_MAX]
+    withheld = [f"{r['provider']}/{r['model_id']} {name} {source}={value:,}" for r in rows
+                for name, values in ((r.get("field_sources") or {}).get("withheld") or {}).items()
+                for source, value in values.items()]
+    bounds = f"{CONTEXT_MIN:,}..{CONTEXT_MAX:,} tokens"
+    text = (f"every text-generation context window is within {bounds}" if not bad
+            else f"{len(bad)} context windows or output limits outside {bounds}: "
+            + ", ".join(bad[:5]))
+    if withheld:
+        text += (f"; {len(withheld)} implausible source limits withheld (the next source's "
+                 "value is used, or none): " + ", ".join(withheld[:5]))
+    return Finding("context_window_range", not bad, "WARN", text,
+                   {"out_of_range": len(bad), "withheld": len(withheld),
+                    "sample": (bad or withheld)[:10]})
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("min_rows", "catalog", True,
+         "Blocking: the catalog has at least the minimum number of active offerings.",
+         lambda a: min_rows(a.active, a.min_rows, CATALOG)),
+    Rule("prices_non_negative", "catalog", True,
+         "Blocking: no price is negative.",
+         lambda a: prices_non_negative(a.served)),
+    Rule("prices_plausible", "catalog", True,
+         "Blocking: no price above 1,000 USD per 1M tokens. Such source prices are unit slips: "
+         "another source's plausible prices are used, or the offering is left unpriced and "
+         "flagged implausible_price.",
+         lambda a: prices_plausible(a.served)),
+    Rule("output_price_present", "catalog", False,
+         "Warning: text-generation offerings priced for input are priced for output too.",
+         lambda a: output_price_present(a.active)),
+    Rule("context_window_range", "catalog", False,
+         "Warning: no context window or output limit above 100M tokens, and text-generation "
+         "context windows of at least 256. Source values outside that are typos: another "
+         "source's plausible value is used, or none, and the description names the values "
+         "withheld.",
+         lambda a: context_window_range(a.active)),
+    Rule("min_rows", "models", True,
+         "Blocking: the rollup has at least the minimum number of models (run config min_rows, "
+         "default 500); fewer means identity resolution or the catalog collapsed, and the "
+         "previous rollup is kept.",
+         lambda a: min_rows(a.rows, a.min_rows, "models")),
+)
