@@ -151,6 +151,15 @@ def latest_rows(server: Webserver, asset: str) -> tuple[str, int] | None:
     return latest["runId"], rows
 
 
+ACTIVE_RUNS = """
+query { runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED]}) {
+  ... on Runs { results { runId } } } }"""
+
+
+def active_runs(server: Webserver) -> list[str]:
+    return [r["runId"] for r in server.graphql(ACTIVE_RUNS)["runsOrError"]["results"]]
+
+
 def sync_every_source(server: Webserver) -> str:
     run_id = launch(server, SOURCE_NAMES, source_checks())
     wait_for_run(server, run_id)
@@ -380,9 +389,15 @@ def test_browser_materializes_a_source_from_its_page_and_sees_the_catalog_checks
     page.screenshot(path=ARTIFACTS / "1-asset-graph.png")
     page.set_viewport_size({"width": 1400, "height": 900})
 
+    catalog_before = latest_rows(dagster_dev, "model_catalog")
     run_id = materialize_from_asset_page(page, dagster_dev, "openrouter", "2-source-run.png")
     assert latest_rows(dagster_dev, "openrouter") == (run_id, 414)
 
+    # The catalog's automation rebuilds it after the openrouter run; the checks a user then
+    # reads are those of the build they launch next.
+    wait_until(lambda: latest_rows(dagster_dev, "model_catalog") != catalog_before
+               and not active_runs(dagster_dev), RUN_TIMEOUT, "the catalog's automatic build",
+               interval=1)
     catalog_run = materialize_from_asset_page(page, dagster_dev, "model_catalog",
                                               "3-catalog-run.png")
     page.goto(f"{dagster_dev.base_url}/assets/model_catalog?view=checks")
