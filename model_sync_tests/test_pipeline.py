@@ -7,10 +7,9 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from model_sync.catalog.rules import rules
 from model_sync.catalog.store import CatalogStore
 from model_sync.definitions import defs
-from model_sync.defs.checks import CATALOG_RULES, SOURCE_RULES
+from model_sync.defs.checks import CATALOG_RULES, DERIVED_RULES, SOURCE_RULES
 from model_sync.defs.resources import HttpClientResource
 from model_sync.sources import SOURCES
 from model_sync_tests.conftest import FIXTURE_CONFIG
@@ -37,7 +36,7 @@ def test_full_replayed_sync_fills_every_table_and_passes_every_check(replayed, r
     assert result.success
     evaluations = checks(result)
     assert len(evaluations) == (len(SOURCE_RULES) * len(SOURCES) + len(CATALOG_RULES)
-                                + len(rules("models")))
+                                + len(DERIVED_RULES))
     assert all(e.passed for e in evaluations.values()), [
         e.description for e in evaluations.values() if not e.passed]
     store = catalog_db.store()

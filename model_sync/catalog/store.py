@@ -202,6 +202,13 @@ class CatalogStore(CatalogWrites):
             query = query.where(rejected_entries.c.run_id == run_id)
         return self._rows(query)
 
+    def open_price_intervals(self) -> int:
+        """How many price intervals are in force (open)."""
+        query = sa.select(sa.func.count()).select_from(price_history).where(
+            price_history.c.valid_to.is_(None))
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
     def table_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()

@@ -13,6 +13,7 @@ from model_sync.catalog import CATALOG
 from model_sync.catalog.contract import (
     CATALOG_COLUMNS,
     MODEL_COLUMNS,
+    PRICE_FIELDS,
     REMOVED,
     STORED_OFFERING_COLUMNS,
     CatalogRow,
@@ -30,6 +31,7 @@ from model_sync.catalog.history import (
     plan_catalog,
     plan_source,
 )
+from model_sync.catalog.reconcile import Repair, plan_repair
 from model_sync.catalog.schema import (
     catalog_changes,
     model_catalog,
@@ -84,6 +86,24 @@ class CatalogWrites:
             plan = plan_archive(removed, now=now, grace_days=grace_days, run_id=run_id)
             self._apply(conn, plan, source_offerings, STORED_OFFERING_COLUMNS, now)
         return plan.stats
+
+    def reconcile_price_history(self, *, now: datetime, run_id: str | None) -> Repair:
+        """Hold the price history to the rows it describes (see `reconcile`): close the open
+        intervals no row has, or with other prices, and open the missing ones."""
+        with self.engine.begin() as conn:
+            for source in sorted({r["source"] for r in rows_of(
+                    conn, sa.select(source_offerings.c.source).distinct())}):
+                take_turns(conn, source)  # in order: no deadlock with the sources' own syncs
+            columns = [source_offerings.c[name] for name in (
+                "source", "source_key", "provider", "model_id", "canonical_id", "state",
+                *PRICE_FIELDS)]
+            rows = rows_of(conn, sa.select(*columns))
+            intervals = rows_of(conn, sa.select(price_history).where(
+                price_history.c.valid_to.is_(None)))
+            repair = plan_repair(rows, intervals, now=now, run_id=run_id)
+            self._apply(conn, Plan(close_prices=repair.close, open_prices=repair.open),
+                        source_offerings, STORED_OFFERING_COLUMNS, now)
+        return repair
 
     def update_canonical_ids(self, mapping: dict[tuple[str, str], str]) -> int:
         """Store new canonical ids of source rows (after new aliases or sources appeared)."""

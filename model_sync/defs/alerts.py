@@ -20,7 +20,8 @@ from pydantic import Field
 
 from model_sync.cadence import health_windows, resolve_cadences
 from model_sync.catalog import CATALOG
-from model_sync.defs.checks import CATALOG_RULES, SOURCE_RULES, check_name
+from model_sync.catalog.rules import RULES
+from model_sync.defs.checks import check_name
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.defs.tags import SOURCE_TAG
 from model_sync.ops import webhook
@@ -128,11 +129,15 @@ def run_incidents(instance: dg.DagsterInstance, now: float, long_run: timedelta,
 
 
 def check_keys() -> Iterable[dg.AssetCheckKey]:
-    for spec in SOURCES:
-        for rule in SOURCE_RULES:
-            yield dg.AssetCheckKey(dg.AssetKey(spec.name), check_name(spec.name, rule))
-    for rule in CATALOG_RULES:
-        yield dg.AssetCheckKey(dg.AssetKey(CATALOG), check_name(CATALOG, rule))
+    """Every check of every asset, from the rule registry: each source's, the catalog's and
+    its derived tables'."""
+    for rule in RULES:
+        if rule.scope == "source":
+            assets = [spec.name for spec in SOURCES]
+        else:
+            assets = [CATALOG if rule.scope == "catalog" else rule.scope]
+        for asset in assets:
+            yield dg.AssetCheckKey(dg.AssetKey(asset), check_name(asset, rule.name))
 
 
 def check_incidents(instance: dg.DagsterInstance) -> list[webhook.Incident]:

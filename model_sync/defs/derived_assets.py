@@ -1,10 +1,16 @@
-"""Tables derived from the catalog, each an asset of the `catalog` group: the `models` rollup.
+"""Tables derived from the catalog, each an asset of the `catalog` group: the `models` rollup,
+the price history (`price_history`) and the change feed (`catalog_changes`).
+
+Source syncs write the history and the events as they publish; these assets show them in the
+lineage, hold them to their rules (repairing the price history where it drifted) and plot what
+each build added.
 
 They follow the catalog by declarative automation (`eager`): a catalog build is followed by
 their builds, and "Materialize all" builds them after it in the same run.
 """
 
 import time
+from datetime import UTC, datetime
 
 import dagster as dg
 from pydantic import Field
@@ -13,14 +19,20 @@ from model_sync.catalog import CATALOG
 from model_sync.catalog.clock import utcnow
 from model_sync.catalog.rules import rules
 from model_sync.catalog.schema import MODEL_FIELDS
+from model_sync.catalog.schema import catalog_changes as changes_table
+from model_sync.catalog.schema import price_history as history_table
 from model_sync.defs.checks import results, specs
-from model_sync.defs.metadata import table_schema
+from model_sync.defs.metadata import columns_of, table_schema
 from model_sync.defs.resources import CatalogDatabase
 from model_sync.defs.source_assets import OWNERS, unexpected_failure
-from model_sync.ingest.catalog import build_models_table
+from model_sync.ingest.catalog import (
+    build_models_table,
+    reconcile_price_history,
+    summarize_changes,
+)
 
-MODELS = "models"
-DERIVED = (MODELS,)  # built after the catalog, in this order
+MODELS, PRICE_HISTORY, CHANGES = "models", "price_history", "catalog_changes"
+DERIVED = (MODELS, PRICE_HISTORY, CHANGES)  # built after the catalog
 
 
 class ModelsConfig(dg.Config):
@@ -73,3 +85,98 @@ def models(context: dg.AssetExecutionContext, config: ModelsConfig, catalog_db: 
         "served_by_several_providers": dg.MetadataValue.int(shared),
         "duration_seconds": dg.MetadataValue.float(round(time.monotonic() - clock, 3)),
     })
+
+
+@dg.asset(
+    name=PRICE_HISTORY,
+    group_name="catalog",
+    description=(
+        "Every price set an offering had, as validity intervals (`valid_from`, `valid_to`; an "
+        "open interval is in force), written by each source sync and seeded from genai-prices' "
+        "dated price lists. A build checks that every listed, priced offering has one open "
+        "interval with its current prices, and repairs what does not."
+    ),
+    deps=[CATALOG],
+    kinds={"sqlalchemy"},
+    owners=OWNERS,
+    check_specs=specs(PRICE_HISTORY, rules("price_history")),
+    automation_condition=dg.AutomationCondition.eager(),
+    metadata={"dagster/column_schema": columns_of(history_table),
+              "dagster/table_name": PRICE_HISTORY},
+    pool="model_catalog",
+)
+def price_history(context: dg.AssetExecutionContext, catalog_db: CatalogDatabase):
+    """Reconcile the price history with the rows it describes; report what it holds."""
+    started = utcnow()
+    store = catalog_db.store()
+    try:
+        repair, findings = reconcile_price_history(store, started=started,
+                                                   run_id=context.run.run_id)
+        counts = store.table_counts()
+        open_now = store.open_price_intervals()
+    except Exception as exc:
+        raise unexpected_failure(PRICE_HISTORY, exc) from None
+    finally:
+        store.dispose()
+    yield from results(PRICE_HISTORY, findings)
+    context.log.info(f"{PRICE_HISTORY}: {counts[PRICE_HISTORY]:,} intervals, {open_now:,} in "
+                     f"force; {len(repair.offerings):,} of {repair.checked:,} offerings "
+                     "repaired")
+    yield dg.MaterializeResult(metadata={
+        "dagster/row_count": dg.MetadataValue.int(counts[PRICE_HISTORY]),
+        "intervals": dg.MetadataValue.int(counts[PRICE_HISTORY]),
+        "in_force": dg.MetadataValue.int(open_now),
+        "repaired": dg.MetadataValue.int(len(repair.offerings)),
+    })
+
+
+@dg.asset(
+    name=CHANGES,
+    group_name="catalog",
+    description=(
+        "The change feed: one event per offering added, removed, restored or archived, and per "
+        "price or context-window change, written by each source sync (with the old and new "
+        "value). A build counts what happened since the last one, by kind, and flags a mass "
+        "removal."
+    ),
+    deps=[CATALOG],
+    kinds={"sqlalchemy"},
+    owners=OWNERS,
+    check_specs=specs(CHANGES, rules("catalog_changes")),
+    automation_condition=dg.AutomationCondition.eager(),
+    metadata={"dagster/column_schema": columns_of(changes_table),
+              "dagster/table_name": CHANGES},
+    pool="model_catalog",
+)
+def catalog_changes(context: dg.AssetExecutionContext, catalog_db: CatalogDatabase):
+    """Count the change events since this asset was last built; report and check them."""
+    last = context.instance.get_latest_materialization_event(dg.AssetKey(CHANGES))
+    since = (datetime.fromtimestamp(last.timestamp, tz=UTC) if last is not None else None)
+    store = catalog_db.store()
+    try:
+        counts, latest, findings = summarize_changes(store, since=since)
+    except Exception as exc:
+        raise unexpected_failure(CHANGES, exc) from None
+    finally:
+        store.dispose()
+    yield from results(CHANGES, findings)
+    context.log.info(f"{CHANGES}: {sum(counts.values()):,} events since "
+                     f"{since.isoformat() if since else 'the start'}: {dict(counts)}")
+    yield dg.MaterializeResult(metadata={
+        "events": dg.MetadataValue.int(sum(counts.values())),
+        **{f"events_{kind}": dg.MetadataValue.int(counts.get(kind, 0))
+           for kind in ("added", "removed", "price_changed", "context_changed", "restored",
+                        "archived")},
+        "latest": dg.MetadataValue.md(_events_table(latest)),
+    })
+
+
+def _events_table(events) -> str:
+    if not events:
+        return "No change since the last build."
+    lines = ["| when | change | offering | field | old → new |", "|---|---|---|---|---|"]
+    for e in reversed(events):
+        move = f"{e['old_value'] or ''} → {e['new_value'] or ''}" if e["field"] else ""
+        lines.append(f"| {e['detected_at']:%Y-%m-%d %H:%M} | {e['change']} | "
+                     f"{e['provider']}/{e['model_id']} | {e['field'] or ''} | {move} |")
+    return "\n".join(lines)

@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import sqlalchemy as sa
 
 from model_sync.catalog.contract import Field
 from model_sync.catalog.history import SyncStats
@@ -68,6 +69,14 @@ def table_schema(fields: Sequence[Field]) -> dg.TableSchema:
     return dg.TableSchema(columns=[
         dg.TableColumn(f.name, type=_TYPE_NAMES[f.type], description=f.doc)
         for f in fields
+    ])
+
+
+def columns_of(table: sa.Table) -> dg.TableSchema:
+    """The columns of a table the contract does not list (history, events), from SQLAlchemy."""
+    return dg.TableSchema(columns=[
+        dg.TableColumn(c.name, type=type(c.type).__name__.lower(), description=c.comment)
+        for c in table.columns
     ])
 
 

@@ -3,6 +3,7 @@ by the catalog rules, then published (write-audit-publish); and the `models` rol
 it, audited and published the same way.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,8 +12,16 @@ from model_sync.catalog import CATALOG
 from model_sync.catalog.history import ACTIVE, UNLISTED, SyncStats
 from model_sync.catalog.identity import Resolver
 from model_sync.catalog.merge import build_catalog
+from model_sync.catalog.reconcile import Repair
 from model_sync.catalog.rollup import build_models
-from model_sync.catalog.rules import CatalogAudit, Finding, ModelsAudit, audit
+from model_sync.catalog.rules import (
+    CatalogAudit,
+    ChangesAudit,
+    Finding,
+    HistoryAudit,
+    ModelsAudit,
+    audit,
+)
 from model_sync.catalog.store import CatalogStore
 from model_sync.ingest.source import record_quietly
 from model_sync.redact import redact
@@ -124,3 +133,21 @@ def resolve_all(store: CatalogStore, rows: list[dict[str, Any]]) -> int:
         row["canonical_id"] = resolver.canonical_id(row)
         mapping[(row["source"], row["source_key"])] = row["canonical_id"]
     return store.update_canonical_ids(mapping)
+
+
+def reconcile_price_history(store: CatalogStore, *, started: datetime,
+                            run_id: str | None) -> tuple[Repair, list[Finding]]:
+    """Hold the price history to the rows it describes, and say what had to be repaired."""
+    repair = store.reconcile_price_history(now=started, run_id=run_id)
+    return repair, audit("price_history", HistoryAudit(repair.offerings, repair.checked))
+
+
+def summarize_changes(store: CatalogStore, *, since: datetime | None,
+                      max_removed_share: float = 0.3) -> tuple[Counter, list[Row], list[Finding]]:
+    """The change events since `since` (all of them when None), by kind, the latest ones, and
+    what the change feed's rules find in them."""
+    events = store.changes(since=since)
+    counts = Counter(e["change"] for e in events)
+    findings = audit("catalog_changes", ChangesAudit(counts, store.catalog_count(),
+                                                     max_removed_share))
+    return counts, events[-20:], findings

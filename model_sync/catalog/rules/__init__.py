@@ -7,10 +7,14 @@ are derived from this registry. Adding a rule is one edit: a function and its `R
 module of the asset it checks.
 """
 
+from typing import Any
+
 from model_sync.catalog.rules import catalog, source
 from model_sync.catalog.rules.base import (
     CatalogAudit,
+    ChangesAudit,
     Finding,
+    HistoryAudit,
     ModelsAudit,
     Rule,
     Scope,
@@ -39,12 +43,12 @@ def rules(scope: Scope) -> tuple[Rule, ...]:
     return tuple(rule for rule in RULES if rule.scope == scope)
 
 
-def audit(scope: Scope, subject: SourceAudit | CatalogAudit | ModelsAudit) -> list[Finding]:
+def audit(scope: Scope, subject: Any) -> list[Finding]:
     """Run every rule of `scope` on what it sees."""
     return [rule.check(subject) for rule in rules(scope)]
 
 
-__all__ = ["RULES", "CatalogAudit", "Finding", "ModelsAudit", "Rule", "SourceAudit",
-           "SourceLimits", "audit", "context_window_range", "drop_guard", "min_rows",
-           "output_price_present", "price_coverage", "price_jumps", "prices_non_negative",
-           "prices_plausible", "rejected_entries", "rules"]
+__all__ = ["RULES", "CatalogAudit", "ChangesAudit", "Finding", "HistoryAudit", "ModelsAudit",
+           "Rule", "SourceAudit", "SourceLimits", "audit", "context_window_range", "drop_guard",
+           "min_rows", "output_price_present", "price_coverage", "price_jumps",
+           "prices_non_negative", "prices_plausible", "rejected_entries", "rules"]

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Severity = Literal["ERROR", "WARN"]
-Scope = Literal["source", "catalog", "models"]  # which asset a rule checks
+# Which asset a rule checks: every source's, or one of the catalog group's.
+Scope = Literal["source", "catalog", "models", "price_history", "catalog_changes"]
 Rows = Sequence[Mapping[str, Any]]
 
 
@@ -64,6 +65,25 @@ class ModelsAudit:
 
     rows: Rows
     min_rows: int
+
+
+@dataclass(frozen=True)
+class HistoryAudit:
+    """What a rule of the price history sees: the offerings whose open intervals had to be
+    repaired to match their rows, of how many checked."""
+
+    repaired: Sequence[str]
+    checked: int
+
+
+@dataclass(frozen=True)
+class ChangesAudit:
+    """What a rule of the change feed sees: the events since the feed was last built, by kind,
+    and how many offerings the catalog serves now."""
+
+    counts: Mapping[str, int]
+    served: int
+    max_removed_share: float = 0.3
 
 
 @dataclass(frozen=True)

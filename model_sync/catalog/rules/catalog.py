@@ -1,6 +1,8 @@
 """The rules of the catalog build and of the `models` rollup, run on the built rows before they
 are published: each function beside its declaration in `RULES`."""
 
+from collections.abc import Mapping, Sequence
+
 from model_sync.catalog import CATALOG
 from model_sync.catalog.contract import PRICE_FIELDS
 from model_sync.catalog.merge import (
@@ -82,6 +84,31 @@ def context_window_range(rows: Rows) -> Finding:
                     "sample": (bad or withheld)[:10]})
 
 
+def price_history_consistent(repaired: Sequence[str], checked: int) -> Finding:
+    """WARN: every priced offering had exactly one open price interval, with its prices; the
+    build repaired the ones that did not (a database edited by hand, restored from a backup)."""
+    if not repaired:
+        return Finding("consistent", True, "WARN", f"the open price intervals of all {checked:,} "
+                       "source rows match their prices", {"repaired": 0, "checked": checked})
+    return Finding("consistent", False, "WARN",
+                   f"{len(repaired):,} of {checked:,} offerings' open price intervals did not "
+                   "match their prices and were repaired, e.g. " + ", ".join(repaired[:5]),
+                   {"repaired": len(repaired), "checked": checked, "sample": list(repaired[:10])})
+
+
+def mass_removal(counts: Mapping[str, int], served: int, max_share: float) -> Finding:
+    """WARN: since the change feed was last built, no more than `max_share` of the served
+    offerings were removed; more usually means a source's listing lost part of itself."""
+    removed = counts.get("removed", 0)
+    before = served + removed
+    share = removed / before if before else 0.0
+    meta = {"removed": removed, "served": served, "removed_share": round(share, 4),
+            "max_removed_share": max_share}
+    text = (f"{removed:,} offerings removed since the last build, {share:.1%} of "
+            f"{before:,} (allowed: {max_share:.0%})")
+    return Finding("mass_removal", share <= max_share, "WARN", text, meta)
+
+
 RULES: tuple[Rule, ...] = (
     Rule("min_rows", "catalog", True,
          "Blocking: the catalog has at least the minimum number of active offerings.",
@@ -108,4 +135,14 @@ RULES: tuple[Rule, ...] = (
          "default 500); fewer means identity resolution or the catalog collapsed, and the "
          "previous rollup is kept.",
          lambda a: min_rows(a.rows, a.min_rows, "models")),
+    Rule("consistent", "price_history", False,
+         "Warning: every listed, priced offering has exactly one open price interval, with its "
+         "current prices, and no other offering has one; the build repairs what does not and "
+         "names it.",
+         lambda a: price_history_consistent(a.repaired, a.checked)),
+    Rule("mass_removal", "catalog_changes", False,
+         "Warning: since the change feed was last built, no more than 30% of the served "
+         "offerings were removed (more usually means a source's listing lost part of itself, "
+         "past its own checks).",
+         lambda a: mass_removal(a.counts, a.served, a.max_removed_share)),
 )
