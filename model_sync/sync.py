@@ -4,7 +4,6 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 
 import dagster as dg
 
@@ -12,12 +11,7 @@ from model_sync.catalog import CATALOG
 from model_sync.catalog.store import CatalogStore, CatalogUnavailable
 from model_sync.defs import interrupts, runs
 from model_sync.defs.derived_assets import DERIVED
-from model_sync.defs.resources import (
-    REPLAY_DATE_ENV,
-    REPLAY_DIR_ENV,
-    CatalogDatabase,
-    HttpClientResource,
-)
+from model_sync.defs.resources import REPLAY_DIR_ENV, CatalogDatabase, HttpClientResource
 from model_sync.defs.tags import TRIGGER_TAG
 from model_sync.sources import SOURCES
 from model_sync.sources.base import SettingError, SourceSpec
@@ -100,19 +94,9 @@ def short_reason(spec: SourceSpec, http: HttpClientResource) -> str | None:
 def check_settings(http: HttpClientResource, catalog_db: CatalogDatabase) -> CatalogStore:
     """Check what every sync needs before any starts; returns the opened catalog."""
     try:
-        http.settings()
+        http.validate()
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
-    root = http.resolved_replay_dir()
-    if root is not None and not root.is_dir():
-        raise SettingsError(f"{REPLAY_DIR_ENV}: replay directory {root} does not exist")
-    when = http.resolved_replay_date()
-    if when:
-        try:
-            date.fromisoformat(when)
-        except ValueError:
-            raise SettingsError(f"{REPLAY_DATE_ENV} must be a date (YYYY-MM-DD), got "
-                                f"{when!r}") from None
     try:
         return catalog_db.store()
     except CatalogUnavailable as exc:

@@ -1,5 +1,6 @@
 """Resources shared by every asset: the HTTP client and the catalog database."""
 
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -99,6 +100,20 @@ class HttpClientResource(dg.ConfigurableResource):
         return Access(client=client or self.client(log=log), url=endpoint,
                       api_key=self.api_key(spec), region=region, override=override,
                       setting=self.setting)
+
+    def validate(self) -> None:
+        """Check every setting of the client: a ValueError names the one that is wrong."""
+        self.settings()
+        root = self.resolved_replay_dir()
+        if root is not None and not root.is_dir():
+            raise ValueError(f"{REPLAY_DIR_ENV}: replay directory {root} does not exist")
+        when = self.resolved_replay_date()
+        if when:
+            try:
+                date.fromisoformat(when)
+            except ValueError:
+                raise ValueError(f"{REPLAY_DATE_ENV} must be a date (YYYY-MM-DD), got "
+                                 f"{when!r}") from None
 
     def client(self, log=None) -> SourceClient:
         client = SourceClient(settings=self.settings(), transport=self.transport())

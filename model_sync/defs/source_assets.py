@@ -114,8 +114,9 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
     is applied with the project's others in `definitions.py`).
 
     Its outcomes, as the UI shows them: materialized (rows published); skipped (no key, or no
-    recording in replay mode: the step succeeds without a materialization and its checks are
-    skipped); blocked by a check (the previous rows stay); failed (the previous rows stay).
+    recording in replay mode: the step succeeds without a materialization, and an observation
+    and its checks say why); blocked by a check (the previous rows stay); failed (the previous
+    rows stay).
     """
     description = f"{spec.description}\n\nSchedule: {cadence.label}."
     if spec.auth and spec.auth.required:
@@ -138,7 +139,8 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
         },
     )
 
-    # can_subset: a skipped source yields neither its materialization nor its check results.
+    # can_subset: a skipped source yields no materialization (a run may select a subset of
+    # its checks too, which the results follow).
     @dg.multi_asset(name=spec.name, specs=[asset_spec], check_specs=source_check_specs(spec),
                     can_subset=True, pool=f"source_{spec.name}")
     def _source(context: dg.AssetExecutionContext, config: SourceSyncConfig,
@@ -146,9 +148,9 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
         started, clock = utcnow(), time.monotonic()
         checks = context.selected_asset_check_keys
         try:
-            http.settings()
+            http.validate()
             reason = http.skip_reason(spec, variant_of(config.params))
-        except (FileNotFoundError, ValueError) as exc:  # a bad HTTP or replay setting
+        except ValueError as exc:  # a bad HTTP or replay setting
             raise _failure(spec, f"{exc}", context) from None
         if reason:
             yield from _skip(spec, reason, context)
@@ -171,7 +173,7 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
                 context.log.warning(f"{spec.name}: retry {context.retry_number + 1} of "
                                     f"{len(waits)} in {wait:.0f}s")
                 raise dg.RetryRequested(max_retries=len(waits), seconds_to_wait=wait) from None
-            yield from results(spec.name, not_evaluated(spec, checks, str(exc)), checks)
+            yield from results(spec.name, not_evaluated(str(exc)), checks)
             attempts = context.retry_number + 1
             after = f" (after {attempts} attempts)" if attempts > 1 else ""
             offline = isinstance(exc, FetchError) and exc.offline
@@ -264,7 +266,7 @@ def _failure(spec: SourceSpec, message: str, context: dg.AssetExecutionContext, 
     return dg.Failure(description=text, allow_retries=False, metadata=metadata)
 
 
-def not_evaluated(spec: SourceSpec, checks, why: str) -> list[Finding]:
+def not_evaluated(why: str) -> list[Finding]:
     """The warning-only rules of a sync that failed before its rows could be compared: they
     report that they were not evaluated (and why), instead of showing as failed executions."""
     return [Finding(rule.name, True, "WARN", f"Not evaluated: the sync failed before its rows "
