@@ -67,6 +67,19 @@ def main(argv: list[str] | None = None) -> int:
     health.add_argument("--json", action="store_true",
                         help="print one JSON document (for monitors) instead of the table")
 
+    changes = sub.add_parser("changes", help="the catalog's change events: added, removed, "
+                                             "repriced (old -> new, relative change), ...")
+    changes.add_argument("--since", help="a date, a time, or a duration back from now (7d, 12h)")
+    changes.add_argument("--provider", nargs="+", metavar="PROVIDER", help="only these providers")
+    changes.add_argument("--kind", help="comma-separated: added,removed,repriced,context_changed,"
+                                        "restored,archived")
+    changes.add_argument("--min-change", metavar="SHARE", help="reprices of at least this "
+                         "relative change (0.05: 5%%); a price gained or lost always shows")
+    changes.add_argument("--format", choices=("table", "json", "atom", "jsonfeed"),
+                         default="table", help="a table (default), JSON, an Atom or JSON Feed")
+    changes.add_argument("--json", action="store_true", help="the same as --format json")
+    changes.add_argument("--out", type=Path, help="write to this file (a feed readers follow)")
+
     args = parser.parse_args(argv)
     _load_dotenv(Path.cwd() / ".env")
     from model_sync.catalog.store import CatalogUnavailable
@@ -82,12 +95,17 @@ def main(argv: list[str] | None = None) -> int:
 
             return normalize.normalize(args.source, args.file, args.as_of,
                                        args.max_rejected_share)
+        if args.command == "changes":
+            return _changes(args)
         if args.command == "record":
             return _record(args.out, args.source)
         return _sync(args.select, args.dry_run, args.min_rows, args.verbose)
     except CatalogUnavailable as exc:  # unreachable, refused, read-only: one line, no traceback
         print(redact(f"model-sync: {exc}"), file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `model-sync changes | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _echo(line: str) -> None:
@@ -168,6 +186,19 @@ def _sync(select: list[str] | None, dry_run: bool, min_rows: int | None = None,
     print(f"\nfinished in {time.monotonic() - started:.1f}s; catalog: {report.database}"
           + (f"; Dagster instance: {home}" if home else ""))
     return report.exit_code
+
+
+def _changes(args) -> int:
+    from model_sync.defs.resources import CatalogDatabase
+    from model_sync.feed import command
+
+    store = CatalogDatabase().store()
+    try:
+        return command(store, since=args.since, providers=args.provider, kinds=args.kind,
+                       min_change=args.min_change, out=args.out,
+                       output="json" if args.json else args.format)
+    finally:
+        store.dispose()
 
 
 # -- record ------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from model_sync.catalog import CATALOG
 from model_sync.defs.alerts import AlertWebhook, alert_sensor
 from model_sync.defs.catalog_assets import model_catalog
 from model_sync.defs.derived_assets import catalog_changes, models, price_history
+from model_sync.defs.digest import ChangeDigest, change_digest_sensor
 from model_sync.defs.jobs import build_full_resync
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.defs.schedules import build_schedule
@@ -51,11 +52,12 @@ defs = dg.Definitions(
     jobs=[build_full_resync(http=HTTP)],  # the sources that can sync when the definitions load
     schedules=[build_schedule(s, CADENCES[s.name]) for s in SOURCES],
     sensors=[*(build_change_sensor(s, CADENCES[s.name]) for s in SOURCES),
-             catalog_automation_sensor, alert_sensor],
+             catalog_automation_sensor, alert_sensor, change_digest_sensor],
     executor=EXECUTOR,
     resources={
         "http": HTTP,
         "catalog_db": CatalogDatabase(),
         "alert_webhook": AlertWebhook(),
+        "change_digest": ChangeDigest(),
     },
 )

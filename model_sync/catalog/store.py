@@ -159,13 +159,15 @@ class CatalogStore(CatalogWrites):
         return cast(list[ModelRow], self._rows(sa.select(models).order_by(models.c.canonical_id)))
 
     def changes(self, *, source: str | None = None, since: datetime | None = None,
-                limit: int | None = None) -> list[dict[str, Any]]:
-        """Change events, oldest first."""
+                limit: int | None = None, after_id: int | None = None) -> list[dict[str, Any]]:
+        """Change events, oldest first (after the event `after_id`, when given)."""
         query = sa.select(catalog_changes).order_by(catalog_changes.c.id)
         if source:
             query = query.where(catalog_changes.c.source == source)
         if since:
             query = query.where(catalog_changes.c.detected_at >= since)
+        if after_id is not None:
+            query = query.where(catalog_changes.c.id > after_id)
         return self._rows(query.limit(limit) if limit else query)
 
     def price_intervals(self, *, source: str | None = None, provider: str | None = None,
@@ -201,6 +203,11 @@ class CatalogStore(CatalogWrites):
         if run_id:
             query = query.where(rejected_entries.c.run_id == run_id)
         return self._rows(query)
+
+    def last_change_id(self) -> int:
+        """The id of the newest change event, 0 when there is none."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(catalog_changes.c.id))).scalar() or 0
 
     def open_price_intervals(self) -> int:
         """How many price intervals are in force (open)."""

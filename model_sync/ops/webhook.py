@@ -49,10 +49,17 @@ def payload(text: str) -> dict[str, str]:
 
 def post(url: str, text: str, timeout: float = 10.0,
          transport: httpx.BaseTransport | None = None) -> None:
-    """POST one message; raises WebhookError naming the failure, never the URL."""
+    """POST one chat message; raises WebhookError naming the failure, never the URL."""
+    post_json(url, payload(text), timeout, transport)
+
+
+def post_json(url: str, body: Mapping, timeout: float = 10.0,
+              transport: httpx.BaseTransport | None = None) -> None:
+    """POST one JSON body (its texts redacted by the caller); raises WebhookError naming the
+    failure, never the URL."""
     try:
         with httpx.Client(timeout=timeout, transport=transport) as client:
-            response = client.post(url, json=payload(text))
+            response = client.post(url, json=body)
     except httpx.HTTPError as exc:
         raise WebhookError(f"webhook post failed ({type(exc).__name__})") from None
     if response.status_code >= 300:
