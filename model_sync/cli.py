@@ -1,5 +1,5 @@
-"""The `model-sync` command: sync sources into the catalog, normalize one recorded payload, or
-report the health of every source."""
+"""The `model-sync` command: sync sources into the catalog, normalize one recorded payload,
+report the health and status of every source, or export the catalog and its metrics."""
 
 import argparse
 import json
@@ -67,6 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     health.add_argument("--json", action="store_true",
                         help="print one JSON document (for monitors) instead of the table")
 
+    metrics = sub.add_parser("metrics", help="the catalog's Prometheus metrics: printed once "
+                                             "(a textfile), written to a file, or served")
+    metrics.add_argument("--serve", nargs="?", const="127.0.0.1:9464", metavar="HOST:PORT",
+                         help="serve /metrics until stopped (default address 127.0.0.1:9464)")
+    metrics.add_argument("--out", type=Path, metavar="FILE",
+                         help="write to FILE, replaced whole (node-exporter's textfile "
+                              "directory, e.g. .../model_sync.prom)")
+
+    status = sub.add_parser("status", help="per source: enabled or why not, schedule and change "
+                                           "sensor on or off, last run and outcome, next tick")
+    status.add_argument("--json", action="store_true", help="print one JSON document")
+
     args = parser.parse_args(argv)
     _load_dotenv(Path.cwd() / ".env")
     from model_sync.catalog.store import CatalogUnavailable
@@ -77,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
                            args.include_unlisted)
         if args.command == "health":
             return _health(args.select, args.json)
+        if args.command == "metrics":
+            from model_sync import metrics as metrics_command
+
+            return metrics_command.command(args.serve, args.out)
+        if args.command == "status":
+            from model_sync import status as status_command
+
+            return status_command.command(args.json)
         if args.command == "normalize":
             from model_sync import normalize
 
@@ -164,6 +184,12 @@ def _sync(select: list[str] | None, dry_run: bool, min_rows: int | None = None,
             return 1
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     print(redact(report.render(width)))  # its notes quote the failures
+    if not dry_run:
+        from model_sync.metrics import push_metrics
+
+        pushed = push_metrics()  # None unless MODEL_SYNC_PUSHGATEWAY_URL is set
+        if pushed:
+            print(pushed, file=sys.stderr if pushed.startswith("metrics not") else sys.stdout)
     home = os.environ.get("DAGSTER_HOME")
     print(f"\nfinished in {time.monotonic() - started:.1f}s; catalog: {report.database}"
           + (f"; Dagster instance: {home}" if home else ""))

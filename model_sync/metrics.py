@@ -2,6 +2,7 @@
 textfile collector), written to a file, or served by a long-running exporter; and the push to a
 Pushgateway that ends each run when MODEL_SYNC_PUSHGATEWAY_URL is set."""
 
+import logging
 import os
 import signal
 import sys
@@ -108,11 +109,13 @@ def command(serve_at: str | None, out: Path | None) -> int:
 
     try:
         host_port = address(serve_at) if serve_at else None
-        registry = metrics.registry(reader())
+        registry = metrics.registry(reader(), None if host_port else
+                                    lambda line: print(line, file=sys.stderr))
     except (ValueError, FileNotFoundError, CadenceError) as exc:  # bad settings
         print(redact(f"model-sync: {exc}"), file=sys.stderr)
         return 2
     if host_port:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
         try:
             serve(registry, *host_port)
         except OSError as exc:  # the port is taken, the address is not this host's
@@ -120,11 +123,8 @@ def command(serve_at: str | None, out: Path | None) -> int:
                   file=sys.stderr)
             return 2
         return 0
-    text = exposition_text(registry)
+    text = exposition_text(registry)  # a catalog it cannot read is said on stderr, once
     up = catalog_up(text)
-    if not up:
-        print("model-sync: the catalog could not be read (model_sync_catalog_up 0)",
-              file=sys.stderr)
     if out is None:
         sys.stdout.write(text)
     else:

@@ -205,18 +205,27 @@ def _le(bound: float) -> str:
 
 class CatalogCollector(Collector):
     """Reads the catalog at each collection through `reader`. A database that cannot be read
-    gives `model_sync_catalog_up 0` and one log line, instead of a failed scrape."""
+    gives `model_sync_catalog_up 0` instead of a failed scrape, and one log line each time it
+    stops or starts being readable."""
 
-    def __init__(self, reader: Callable[[], Reading]):
+    def __init__(self, reader: Callable[[], Reading],
+                 report: Callable[[str], None] | None = None):
         self.reader = reader
+        self.report = report or log.error
+        self.failing = False
 
     def collect(self) -> Iterable[Metric]:
         try:
             reading = self.reader()
-        except Exception as exc:  # unreachable, refused, a missing table: up 0, said once
-            log.error(redact(f"model-sync metrics: the catalog could not be read: "
-                             f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # unreachable, refused, a missing table: up 0
+            if not self.failing:
+                self.report(redact(f"model-sync metrics: the catalog cannot be read: "
+                                 f"{type(exc).__name__}: {exc}"))
+            self.failing = True
             return [_up(0)]
+        if self.failing:
+            self.report("model-sync metrics: the catalog can be read again")
+        self.failing = False
         return [_up(1), *families(reading)]
 
 
@@ -225,9 +234,11 @@ def _up(value: int) -> GaugeMetricFamily:
                              "read for this collection, else 0.", value=value)
 
 
-def registry(reader: Callable[[], Reading]) -> CollectorRegistry:
+def registry(reader: Callable[[], Reading],
+             report: Callable[[str], None] | None = None) -> CollectorRegistry:
     """A registry holding only the catalog's metrics (no process or platform metrics, so a
-    push or a textfile carries nothing of the process that made it)."""
+    push or a textfile carries nothing of the process that made it); `report` gets the line
+    saying the catalog cannot be read (default: the log)."""
     found = CollectorRegistry(auto_describe=False)
-    found.register(CatalogCollector(reader))
+    found.register(CatalogCollector(reader, report))
     return found
