@@ -38,9 +38,10 @@ def reader(catalog_db: CatalogDatabase | None = None, http: HttpClientResource |
     from model_sync.cadence import health_windows, resolve_cadences
     from model_sync.defs.catalog_assets import CatalogConfig
 
-    catalog_db = catalog_db or CatalogDatabase()
+    catalog_db, http = catalog_db or CatalogDatabase(), http or HttpClientResource()
+    http.validate()
     windows = health_windows(resolve_cadences(SOURCES))
-    skipped = skips(http or HttpClientResource(), SOURCES, here=here)
+    skipped = skips(http, SOURCES, here=here)
     minimum = CatalogConfig.model_fields["min_rows"].default
     opened: list[CatalogStore] = []
     lock = threading.Lock()

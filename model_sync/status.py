@@ -187,7 +187,7 @@ def command(as_json_output: bool, now: datetime | None = None,
     try:
         cadences = resolve_cadences(SOURCES)
         http = HttpClientResource()
-        http.settings()
+        http.validate()
         owned = instance is None and bool(os.environ.get("DAGSTER_HOME"))
         if owned:
             instance = dg.DagsterInstance.get()
@@ -197,9 +197,6 @@ def command(as_json_output: bool, now: datetime | None = None,
     store = CatalogDatabase().store()
     try:
         status = gather(instance, store, http, cadences, now or utcnow())
-    except FileNotFoundError as exc:  # a replay directory that does not exist
-        print(f"model-sync: {exc}", file=sys.stderr)
-        return 2
     finally:
         store.dispose()
         if owned and instance is not None:

@@ -127,3 +127,13 @@ def test_a_bad_serve_address_is_one_line(capsys):
     assert main(["metrics", "--serve", "localhost:http"]) == 2
     assert capsys.readouterr().err.strip() == (
         "model-sync: --serve: 'localhost:http' is not HOST:PORT (e.g. 127.0.0.1:9464)")
+
+
+def test_a_bad_setting_stops_metrics_and_status_in_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("MODEL_SYNC_REPLAY_DIR", str(tmp_path / "missing"))
+    for command in (["metrics"], ["metrics", "--serve"], ["status"]):
+        assert main(command) == 2, command
+        out, err = capsys.readouterr()
+        assert err.splitlines() == [f"model-sync: MODEL_SYNC_REPLAY_DIR: replay directory "
+                                    f"{tmp_path / 'missing'} does not exist"], command
+        assert out == ""
