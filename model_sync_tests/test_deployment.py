@@ -120,6 +120,7 @@ def test_the_environment_files_list_every_key_and_setting(path):
     assert shown <= listed | commented, f"{path.name} lacks {sorted(shown - listed - commented)}"
 
 
+@pytest.mark.integration
 def test_the_metrics_unit_serves_the_catalog_metrics(replayed_db, tmp_path):
     """The exporter as its systemd unit starts it, stopped by SIGTERM as systemd stops it."""
     from model_sync_tests.test_metrics import samples, value
