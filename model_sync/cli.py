@@ -1,5 +1,5 @@
-"""The `model-sync` command: sync sources into the catalog, normalize one recorded payload, or
-report the health of every source."""
+"""The `model-sync` command: sync sources into the catalog, normalize one recorded payload,
+report the health and status of every source, or export the catalog and its metrics."""
 
 import argparse
 import json
@@ -15,6 +15,8 @@ from model_sync.sources import SOURCES, get_source
 
 
 def main(argv: list[str] | None = None) -> int:
+    from model_sync import feed
+
     parser = argparse.ArgumentParser(prog="model-sync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -67,18 +69,19 @@ def main(argv: list[str] | None = None) -> int:
     health.add_argument("--json", action="store_true",
                         help="print one JSON document (for monitors) instead of the table")
 
-    changes = sub.add_parser("changes", help="the catalog's change events: added, removed, "
-                                             "repriced (old -> new, relative change), ...")
-    changes.add_argument("--since", help="a date, a time, or a duration back from now (7d, 12h)")
-    changes.add_argument("--provider", nargs="+", metavar="PROVIDER", help="only these providers")
-    changes.add_argument("--kind", help="comma-separated: added,removed,repriced,context_changed,"
-                                        "restored,archived")
-    changes.add_argument("--min-change", metavar="SHARE", help="reprices of at least this "
-                         "relative change (0.05: 5%%); a price gained or lost always shows")
-    changes.add_argument("--format", choices=("table", "json", "atom", "jsonfeed"),
-                         default="table", help="a table (default), JSON, an Atom or JSON Feed")
-    changes.add_argument("--json", action="store_true", help="the same as --format json")
-    changes.add_argument("--out", type=Path, help="write to this file (a feed readers follow)")
+    feed.add_command(sub)
+
+    metrics = sub.add_parser("metrics", help="the catalog's Prometheus metrics: printed once "
+                                             "(a textfile), written to a file, or served")
+    metrics.add_argument("--serve", nargs="?", const="127.0.0.1:9464", metavar="HOST:PORT",
+                         help="serve /metrics until stopped (default address 127.0.0.1:9464)")
+    metrics.add_argument("--out", type=Path, metavar="FILE",
+                         help="write to FILE, replaced whole (node-exporter's textfile "
+                              "directory, e.g. .../model_sync.prom)")
+
+    status = sub.add_parser("status", help="per source: enabled or why not, schedule and change "
+                                           "sensor on or off, last run and outcome, next tick")
+    status.add_argument("--json", action="store_true", help="print one JSON document")
 
     args = parser.parse_args(argv)
     _load_dotenv(Path.cwd() / ".env")
@@ -90,13 +93,21 @@ def main(argv: list[str] | None = None) -> int:
                            args.include_unlisted)
         if args.command == "health":
             return _health(args.select, args.json)
+        if args.command == "metrics":
+            from model_sync import metrics as metrics_command
+
+            return metrics_command.command(args.serve, args.out)
+        if args.command == "status":
+            from model_sync import status as status_command
+
+            return status_command.command(args.json)
         if args.command == "normalize":
             from model_sync import normalize
 
             return normalize.normalize(args.source, args.file, args.as_of,
                                        args.max_rejected_share)
         if args.command == "changes":
-            return _changes(args)
+            return feed.run(args)
         if args.command == "record":
             return _record(args.out, args.source)
         return _sync(args.select, args.dry_run, args.min_rows, args.verbose)
@@ -182,23 +193,16 @@ def _sync(select: list[str] | None, dry_run: bool, min_rows: int | None = None,
             return 1
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     print(redact(report.render(width)))  # its notes quote the failures
+    if not dry_run:
+        from model_sync.metrics import push_metrics
+
+        pushed = push_metrics()  # None unless MODEL_SYNC_PUSHGATEWAY_URL is set
+        if pushed:
+            print(pushed, file=sys.stderr if pushed.startswith("metrics not") else sys.stdout)
     home = os.environ.get("DAGSTER_HOME")
     print(f"\nfinished in {time.monotonic() - started:.1f}s; catalog: {report.database}"
           + (f"; Dagster instance: {home}" if home else ""))
     return report.exit_code
-
-
-def _changes(args) -> int:
-    from model_sync.defs.resources import CatalogDatabase
-    from model_sync.feed import command
-
-    store = CatalogDatabase().store()
-    try:
-        return command(store, since=args.since, providers=args.provider, kinds=args.kind,
-                       min_change=args.min_change, out=args.out,
-                       output="json" if args.json else args.format)
-    finally:
-        store.dispose()
 
 
 # -- record ------------------------------------------------------------------------------------

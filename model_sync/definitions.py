@@ -15,6 +15,7 @@ from model_sync.defs.catalog_assets import model_catalog
 from model_sync.defs.derived_assets import catalog_changes, models, price_history
 from model_sync.defs.digest import ChangeDigest, change_digest_sensor
 from model_sync.defs.jobs import build_full_resync
+from model_sync.defs.reporting import metrics_push_sensor
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.defs.schedules import build_schedule
 from model_sync.defs.sensors import build_change_sensor, catalog_automation_sensor
@@ -52,7 +53,8 @@ defs = dg.Definitions(
     jobs=[build_full_resync(http=HTTP)],  # the sources that can sync when the definitions load
     schedules=[build_schedule(s, CADENCES[s.name]) for s in SOURCES],
     sensors=[*(build_change_sensor(s, CADENCES[s.name]) for s in SOURCES),
-             catalog_automation_sensor, alert_sensor, change_digest_sensor],
+             catalog_automation_sensor, alert_sensor, change_digest_sensor,
+             metrics_push_sensor],
     executor=EXECUTOR,
     resources={
         "http": HTTP,

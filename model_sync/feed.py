@@ -9,6 +9,35 @@ from model_sync.catalog.store import CatalogStore
 from model_sync.ops import changes as feed
 
 
+def add_command(sub) -> None:
+    """The `changes` subcommand of `model-sync`."""
+    changes = sub.add_parser("changes", help="the catalog's change events: added, removed, "
+                                             "repriced (old -> new, relative change), ...")
+    changes.add_argument("--since", help="a date, a time, or a duration back from now (7d, 12h)")
+    changes.add_argument("--provider", nargs="+", metavar="PROVIDER", help="only these providers")
+    changes.add_argument("--kind", help="comma-separated: added,removed,repriced,context_changed,"
+                                        "restored,archived")
+    changes.add_argument("--min-change", metavar="SHARE", help="reprices of at least this "
+                         "relative change (0.05: 5%%); a price gained or lost always shows")
+    changes.add_argument("--format", choices=("table", "json", "atom", "jsonfeed"),
+                         default="table", help="a table (default), JSON, an Atom or JSON Feed")
+    changes.add_argument("--json", action="store_true", help="the same as --format json")
+    changes.add_argument("--out", type=Path, help="write to this file (a feed readers follow)")
+
+
+def run(args) -> int:
+    """`model-sync changes`, from its parsed arguments."""
+    from model_sync.defs.resources import CatalogDatabase
+
+    store = CatalogDatabase().store()
+    try:
+        return command(store, since=args.since, providers=args.provider, kinds=args.kind,
+                       min_change=args.min_change, out=args.out,
+                       output="json" if args.json else args.format)
+    finally:
+        store.dispose()
+
+
 def command(store: CatalogStore, *, since: str | None, providers: list[str] | None,
             kinds: str | None, min_change: str | None, output: str,
             out: Path | None) -> int:

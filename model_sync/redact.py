@@ -13,7 +13,8 @@ MASK = "***"
 MIN_LENGTH = 6  # shorter values would mangle ordinary text
 WEBHOOK_ENV = "MODEL_SYNC_ALERT_WEBHOOK_URL"
 SECRET_ENVS = (WEBHOOK_ENV, "DAGSTER_PG_PASSWORD", "SENTRY_DSN")
-URL_ENVS = ("MODEL_SYNC_DATABASE_URL", "DAGSTER_PG_URL")  # only their passwords are secret
+URL_ENVS = ("MODEL_SYNC_DATABASE_URL", "DAGSTER_PG_URL",  # only their passwords are secret
+            "MODEL_SYNC_PUSHGATEWAY_URL")
 SECRET_NAME = re.compile(r"_(API_KEY|TOKEN|SECRET|PASSWORD|DSN|WEBHOOK_URL)$", re.IGNORECASE)
 
 # Credentials by their shape, with what each keeps of the match.

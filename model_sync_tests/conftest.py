@@ -78,6 +78,7 @@ FIXTURE_SOURCES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
 # Fixtures are small: syncs of them accept any non-empty listing.
 FIXTURE_CONFIG = {"ops": {name: {"config": {"min_rows": 1}} for name in FIXTURE_SOURCES}}
 SETTINGS = ("FIREWORKS_ACCOUNT_ID", "ALIBABA_CLOUD_REGION", "MODEL_SYNC_ALERT_WEBHOOK_URL",
+            "SENTRY_DSN", "SENTRY_ENVIRONMENT", "MODEL_SYNC_PUSHGATEWAY_URL",
             "MODEL_SYNC_ALIASES_FILE", "MODEL_SYNC_HTTP_TIMEOUT_SECONDS",
             "MODEL_SYNC_HTTP_MAX_RETRIES", "MODEL_SYNC_HTTP_BACKOFF_SECONDS")
 # Cadence overrides are read when the definitions are imported, before any fixture runs: the

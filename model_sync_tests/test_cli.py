@@ -113,7 +113,7 @@ def test_every_command_reports_a_catalog_it_cannot_open_in_one_line(monkeypatch,
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("MODEL_SYNC_DATABASE_URL", f"sqlite:///{blocker / 'catalog.db'}")
-    for command in (["sync"], ["health"], ["export"]):
+    for command in (["sync"], ["health"], ["export"], ["status"]):
         assert main(command) == 2, command
         out, err = capsys.readouterr()
         assert err.splitlines() == [

@@ -4,8 +4,10 @@ commands (code server, webserver, daemon on the PostgreSQL instance) run a sync 
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ import yaml
 from model_sync.cadence import SCHEDULES_FILE_ENV, TIMEZONE_ENV
 from model_sync.catalog.identity import ALIASES_ENV
 from model_sync.catalog.store import CatalogStore
+from model_sync.metrics import PUSHGATEWAY_ENV
+from model_sync.ops.sentry import DSN_ENV
 from model_sync.ops.webhook import WEBHOOK_ENV
 from model_sync.sources import SOURCES, fireworks
 from model_sync_tests.conftest import REPO, SHARED, needs_shared
@@ -57,13 +61,21 @@ def test_the_webserver_binds_to_localhost_unless_told_otherwise():
     assert " -h 127.0.0.1 " in code_server
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     assert compose["services"]["webserver"]["ports"] == ["127.0.0.1:3000:3000"]
-    assert not any(s.get("ports") for n, s in compose["services"].items() if n != "webserver")
+    assert compose["services"]["metrics"]["ports"] == ["127.0.0.1:9464:9464"]
+    assert not any(s.get("ports") for n, s in compose["services"].items()
+                   if n not in ("webserver", "metrics"))
+    exporter, defaults = unit("model-sync-metrics.service")
+    assert "--serve ${MODEL_SYNC_METRICS_ADDRESS}" in exporter
+    assert defaults["MODEL_SYNC_METRICS_ADDRESS"] == "127.0.0.1:9464"
 
 
 def test_the_compose_file_runs_each_process_in_its_own_container_on_postgresql():
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"postgres", "code-server", "webserver", "daemon"}
+    assert set(services) == {"postgres", "code-server", "webserver", "daemon", "metrics"}
+    assert services["metrics"]["command"][:3] == ["model-sync", "metrics", "--serve"]
+    # The exporter reads the catalog the code server writes, and knows the same keys.
+    assert services["metrics"]["environment"] == services["code-server"]["environment"]
     assert services["daemon"]["command"][:2] == ["dagster-daemon", "run"]
     assert services["webserver"]["command"][0] == "dagster-webserver"
     assert services["code-server"]["command"][:3] == ["dagster", "code-server", "start"]
@@ -81,8 +93,10 @@ def source_variables() -> set[str]:
             | {s.url_env for s in SOURCES})
 
 
-# Read by the code server besides the source variables: alerts, schedule overrides, aliases.
-RUNTIME_VARIABLES = {WEBHOOK_ENV, SCHEDULES_FILE_ENV, TIMEZONE_ENV, ALIASES_ENV}
+# Read by the code server besides the source variables: alerts, schedule overrides, aliases,
+# error reports and the Pushgateway.
+RUNTIME_VARIABLES = {WEBHOOK_ENV, SCHEDULES_FILE_ENV, TIMEZONE_ENV, ALIASES_ENV, DSN_ENV,
+                     "SENTRY_ENVIRONMENT", PUSHGATEWAY_ENV}
 
 
 def test_every_source_key_and_setting_reaches_the_code_server():
@@ -100,10 +114,37 @@ def test_the_environment_files_list_every_key_and_setting(path):
     listed = {line.split("=", 1)[0] for line in lines if "=" in line and line[:1] != "#"}
     commented = {line.lstrip("# ").split("=", 1)[0] for line in lines
                  if "=" in line and line[:1] == "#"}
-    keys = {s.auth.env_var for s in SOURCES if s.auth} | {WEBHOOK_ENV}
+    keys = {s.auth.env_var for s in SOURCES if s.auth} | {WEBHOOK_ENV, DSN_ENV, PUSHGATEWAY_ENV}
     assert keys <= listed, f"{path.name} lacks {sorted(keys - listed)}"
     shown = source_variables() | RUNTIME_VARIABLES
     assert shown <= listed | commented, f"{path.name} lacks {sorted(shown - listed - commented)}"
+
+
+@pytest.mark.integration
+def test_the_metrics_unit_serves_the_catalog_metrics(replayed_db, tmp_path):
+    """The exporter as its systemd unit starts it, stopped by SIGTERM as systemd stops it."""
+    from model_sync_tests.test_metrics import samples, value
+
+    port = free_port()
+    command, env = unit_command("model-sync-metrics.service", {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+        "MODEL_SYNC_DATABASE_URL": replayed_db.url,
+        "MODEL_SYNC_METRICS_ADDRESS": f"127.0.0.1:{port}"})
+    exporter = Service.start(command, tmp_path, env, tmp_path / "metrics.log")
+    try:
+        def scrape():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    return r.read().decode()
+            except OSError:
+                return None if exporter.running() else exporter.log_tail()
+
+        text = wait_until(scrape, 120, "the exporter to answer")
+        exporter.process.send_signal(signal.SIGTERM)
+        assert exporter.process.wait(timeout=30) == 0, exporter.log_tail()
+    finally:
+        exporter.stop()
+    assert value(samples(text), "model_sync_source_rows", source="openrouter") == 414
 
 
 def test_sqlite_stays_the_default_instance_storage():

@@ -12,6 +12,7 @@ from model_sync.catalog.rules import rules
 from model_sync.catalog.schema import CATALOG_FIELDS, LIFECYCLE_FIELDS
 from model_sync.defs.checks import results, specs
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
+from model_sync.defs.reporting import report_failure
 from model_sync.defs.resources import CatalogDatabase
 from model_sync.defs.source_assets import OWNERS, unexpected_failure
 from model_sync.ingest.catalog import build_catalog_tables
@@ -64,6 +65,7 @@ class CatalogConfig(dg.Config):
         "dagster/table_name": CATALOG,
     },
     pool="model_catalog",
+    hooks={report_failure},
 )
 def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
                   catalog_db: CatalogDatabase):

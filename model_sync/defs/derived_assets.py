@@ -23,6 +23,7 @@ from model_sync.catalog.schema import catalog_changes as changes_table
 from model_sync.catalog.schema import price_history as history_table
 from model_sync.defs.checks import results, specs
 from model_sync.defs.metadata import columns_of, table_schema
+from model_sync.defs.reporting import report_failure
 from model_sync.defs.resources import CatalogDatabase
 from model_sync.defs.source_assets import OWNERS, unexpected_failure
 from model_sync.ingest.catalog import (
@@ -58,6 +59,7 @@ class ModelsConfig(dg.Config):
     metadata={"dagster/column_schema": table_schema(MODEL_FIELDS),
               "dagster/table_name": MODELS},
     pool="model_catalog",
+    hooks={report_failure},
 )
 def models(context: dg.AssetExecutionContext, config: ModelsConfig, catalog_db: CatalogDatabase):
     """Build the rollup through `model_sync.ingest.catalog`; its outcome, for Dagster."""
@@ -104,6 +106,7 @@ def models(context: dg.AssetExecutionContext, config: ModelsConfig, catalog_db: 
     metadata={"dagster/column_schema": columns_of(history_table),
               "dagster/table_name": PRICE_HISTORY},
     pool="model_catalog",
+    hooks={report_failure},
 )
 def price_history(context: dg.AssetExecutionContext, catalog_db: CatalogDatabase):
     """Reconcile the price history with the rows it describes; report what it holds."""
@@ -147,6 +150,7 @@ def price_history(context: dg.AssetExecutionContext, catalog_db: CatalogDatabase
     metadata={"dagster/column_schema": columns_of(changes_table),
               "dagster/table_name": CHANGES},
     pool="model_catalog",
+    hooks={report_failure},
 )
 def catalog_changes(context: dg.AssetExecutionContext, catalog_db: CatalogDatabase):
     """Count the change events since this asset was last built; report and check them."""

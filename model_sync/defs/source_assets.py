@@ -22,6 +22,7 @@ from model_sync.catalog.store import CatalogStore, CatalogUnavailable
 from model_sync.defs.checks import results, source_check_specs
 from model_sync.defs.interrupts import hold_interrupt, stop_point
 from model_sync.defs.metadata import preview, stats_metadata, table_schema
+from model_sync.defs.reporting import report_failure
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.defs.tags import ROLE_TAG, TRIGGER_TAG
 from model_sync.http import FetchError, NotRecorded
@@ -142,7 +143,7 @@ def build_source_asset(spec: SourceSpec, cadence: Cadence) -> dg.AssetsDefinitio
     # can_subset: a skipped source yields no materialization (a run may select a subset of
     # its checks too, which the results follow).
     @dg.multi_asset(name=spec.name, specs=[asset_spec], check_specs=source_check_specs(spec),
-                    can_subset=True, pool=f"source_{spec.name}")
+                    can_subset=True, pool=f"source_{spec.name}", hooks={report_failure})
     def _source(context: dg.AssetExecutionContext, config: SourceSyncConfig,
                 http: HttpClientResource, catalog_db: CatalogDatabase):
         started, clock = utcnow(), time.monotonic()
