@@ -100,4 +100,6 @@ def take_turns(conn: sa.Connection, name: str) -> None:
 
 def rows_of(conn: sa.Connection, query: sa.Executable) -> list[dict[str, Any]]:
     """The rows a query selects, as plain dicts."""
-    return [dict(r._mapping) for r in conn.execute(query)]
+    result = conn.execute(query)
+    keys = list(result.keys())  # once, not a mapping view per row
+    return [dict(zip(keys, row, strict=True)) for row in result]

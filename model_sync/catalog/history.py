@@ -39,9 +39,14 @@ Row = dict[str, Any]
 def content_hash(row: Mapping[str, Any], keep: Iterable[str] = ()) -> str:
     """A stable hash of a row's content: everything but sync timestamps and lifecycle columns
     (except those in `keep`)."""
-    skip = _NOT_CONTENT - set(keep)
-    payload = {k: _plain(v) for k, v in sorted(row.items()) if k not in skip}
-    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    skip = _NOT_CONTENT.difference(keep) if keep else _NOT_CONTENT
+    payload = {k: v if type(v) in _AS_IS else _plain(v) for k, v in row.items() if k not in skip}
+    return hashlib.sha1(_ENCODE(payload).encode()).hexdigest()
+
+
+# json.dumps(payload, sort_keys=True, default=str), with the encoder built once.
+_ENCODE = json.JSONEncoder(sort_keys=True, default=str, check_circular=False).encode
+_AS_IS = frozenset({str, int, bool, float, type(None), list, dict})
 
 
 def _plain(value: Any) -> Any:
@@ -90,8 +95,10 @@ class Plan:
 
 
 def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Offering], *,
-                now: datetime, run_id: str | None, last_sync: datetime | None) -> Plan:
-    """Compare a source's stored rows (by source_key) with a sync's rows.
+                now: datetime, run_id: str | None, last_sync: datetime | None,
+                hashes: Sequence[str] | None = None) -> Plan:
+    """Compare a source's stored rows (by source_key) with a sync's rows (`hashes`: their
+    content hashes, when already computed).
 
     New rows are `added`; rows gone from the payload are `removed` (kept, with `last_seen_at`
     the last sync that listed them); removed or archived rows that come back are `restored`;
@@ -102,12 +109,15 @@ def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Offerin
     stats.rows = len(rows)
     stats.previous_rows = sum(1 for r in previous.values() if r["state"] == ACTIVE)
     seen = set()
-    for offered in rows:
+    for index, offered in enumerate(rows):
         key = offered["source_key"]
         seen.add(key)
-        row: Row = dict(offered)
-        row["content_hash"] = content_hash(row)
+        digest = content_hash(offered) if hashes is None else hashes[index]
         old = previous.get(key)
+        if old is not None and old["state"] == ACTIVE and old["content_hash"] == digest:
+            stats.unchanged += 1
+            continue
+        row: Row = dict(offered, content_hash=digest)
         if old is None:
             row.update(state=ACTIVE, first_seen_at=now, last_seen_at=now, removed_at=None,
                        archived_at=None)
@@ -117,9 +127,6 @@ def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Offerin
             stats.added += 1
             continue
         came_back = old["state"] != ACTIVE
-        if not came_back and old["content_hash"] == row["content_hash"]:
-            stats.unchanged += 1
-            continue
         row.update(state=ACTIVE, first_seen_at=old["first_seen_at"], last_seen_at=now,
                    removed_at=None, archived_at=None)
         plan.upserts.append(row)

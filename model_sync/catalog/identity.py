@@ -19,7 +19,7 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,21 @@ _SIZE_END = re.compile(r"-\d+(?:-\d+)?b$")
 _PRECISION = re.compile(r"-(?:fp8|fp16|bf16|fp4|int4|int8|awq|gptq|gguf|w8a8|w4a16|turbo-fp8)$")
 
 
+_BEDROCK_REVISION = re.compile(r"(-v\d+):\d+$")
+_BEDROCK_DATED = re.compile(r"(\d{8})-v\d+$")
+_VERTEX_AT = re.compile(r"(?:-v\d+)?@")
+_MAAS = re.compile(r"-maas$")
+_ISO_DATE_END = re.compile(r"(20\d\d)-(\d\d)-(\d\d)$")
+_P_DECIMAL = re.compile(r"(\d)p(\d)")
+_V_NUMBER = re.compile(r"-v(\d)")
+_DOT_DECIMAL = re.compile(r"(\d)\.(\d)")
+_GLUED_NUMBER = re.compile(r"(^|-)([a-z]{3,})(\d)")
+_CLAUDE_OLD = re.compile(r"^claude-(sonnet|opus|haiku)-([1-3](?:-\d)?)(?=-|$)")
+_CLAUDE_NEW = re.compile(r"^claude-([4-9](?:-\d)?)-(sonnet|opus|haiku)(?=-|$)")
+_DASHES = re.compile(r"-{2,}")
+
+
+@lru_cache(maxsize=1 << 17)  # bounded: a million distinct ids must not pin their spellings
 def base_id(model_id: str) -> str:
     """A provider's model id in a uniform spelling (no provider knowledge needed).
 
@@ -54,32 +69,35 @@ def base_id(model_id: str) -> str:
     size = _SIZE_TAG.search(s)
     if size:
         s = s[: size.start()] + "-" + size.group(1)
-    s = re.sub(r"(-v\d+):\d+$", r"\1", s)  # Bedrock's -v1:0 revision
+    s = _BEDROCK_REVISION.sub(r"\1", s)  # Bedrock's -v1:0 revision
     match = _VARIANT.search(s)
     if match:
         variant, s = f":{match.group(1)}", s[: match.start()]
     s = s.rsplit("/", 1)[-1]  # routing prefixes: openai/gpt-4o, accounts/fireworks/models/...
     s = _BEDROCK_REGION.sub("", s)
     s = _BEDROCK_VENDOR.sub("", s)
-    s = re.sub(r"(\d{8})-v\d+$", r"\1", s)  # Bedrock: ...-20241022-v2
-    s = re.sub(r"(?:-v\d+)?@", "-", s)  # Vertex: ...-v2@20241022
-    s = re.sub(r"-maas$", "", s)
-    s = re.sub(r"(20\d\d)-(\d\d)-(\d\d)$", r"\1\2\3", s)  # 2024-08-06 -> 20240806
-    s = re.sub(r"(\d)p(\d)", r"\1.\2", s)  # Fireworks: llama-v3p1 -> llama-v3.1
-    s = re.sub(r"-v(\d)", r"-\1", s)  # llama-v3.1 -> llama-3.1, mimo-v2 -> mimo-2
+    s = _BEDROCK_DATED.sub(r"\1", s)  # Bedrock: ...-20241022-v2
+    if "@" in s:
+        s = _VERTEX_AT.sub("-", s)  # Vertex: ...-v2@20241022
+    s = _MAAS.sub("", s)
+    s = _ISO_DATE_END.sub(r"\1\2\3", s)  # 2024-08-06 -> 20240806
+    s = _P_DECIMAL.sub(r"\1.\2", s)  # Fireworks: llama-v3p1 -> llama-v3.1
+    s = _V_NUMBER.sub(r"-\1", s)  # llama-v3.1 -> llama-3.1, mimo-v2 -> mimo-2
     s = _CREATOR_PREFIX.sub("", s)
     s = s.replace("_", "-").replace(" ", "-")
-    s = re.sub(r"(\d)\.(\d)", r"\1-\2", s)  # 3.5 -> 3-5
-    s = re.sub(r"(\d)\.(\d)", r"\1-\2", s)  # again for 3.5.1
-    s = re.sub(r"(^|-)([a-z]{3,})(\d)", r"\1\2-\3", s)  # qwen2-5 -> qwen-2-5, llama3 -> llama-3
+    if "." in s:
+        s = _DOT_DECIMAL.sub(r"\1-\2", s)  # 3.5 -> 3-5
+        s = _DOT_DECIMAL.sub(r"\1-\2", s)  # again for 3.5.1
+    s = _GLUED_NUMBER.sub(r"\1\2-\3", s)  # qwen2-5 -> qwen-2-5, llama3 -> llama-3
     s = s.replace("-instruct-turbo", "-instruct")
     # Anthropic wrote version-first names up to Claude 3.7 and family-first from Claude 4 on;
     # providers mix both orders.
-    s = re.sub(r"^claude-(sonnet|opus|haiku)-([1-3](?:-\d)?)(?=-|$)", r"claude-\2-\1", s)
-    s = re.sub(r"^claude-([4-9](?:-\d)?)-(sonnet|opus|haiku)(?=-|$)", r"claude-\2-\1", s)
+    if s.startswith("claude-"):
+        s = _CLAUDE_OLD.sub(r"claude-\2-\1", s)
+        s = _CLAUDE_NEW.sub(r"claude-\2-\1", s)
     while _PRECISION.search(s):
         s = _PRECISION.sub("", s)
-    s = re.sub(r"-{2,}", "-", s).strip("-.")
+    s = _DASHES.sub("-", s).strip("-.")
     return s + variant
 
 
@@ -124,6 +142,20 @@ def load_aliases(extra: str | Path | None = None) -> dict[str, str]:
     return table
 
 
+@lru_cache(maxsize=1 << 17)
+def _own_base(hf: str | None, model_id: str, name: Any) -> str:
+    """The base id a row names itself by (see `Resolver._own_base`)."""
+    if hf:
+        return base_id(hf) + split_variant(base_id(model_id))[1]
+    base = base_id(model_id)
+    core, variant = split_variant(base)
+    # An id that stops at the size while the source's own name says "Instruct"
+    # (Vercel's meta/llama-3.1-8b, "Llama 3.1 8B Instruct") is the instruct model.
+    if _SIZE_END.search(core) and "instruct" in str(name or "").lower():
+        return f"{core}-instruct{variant}"
+    return base
+
+
 class Resolver:
     """Assigns canonical ids, knowing every id the sources currently list."""
 
@@ -139,17 +171,7 @@ class Resolver:
 
     @staticmethod
     def _own_base(row: Mapping[str, Any]) -> str:
-        hf = row.get("hugging_face_id")
-        model_id = row.get("model_id") or ""
-        if hf:
-            return base_id(hf) + split_variant(base_id(model_id))[1]
-        base = base_id(model_id)
-        core, variant = split_variant(base)
-        # An id that stops at the size while the source's own name says "Instruct"
-        # (Vercel's meta/llama-3.1-8b, "Llama 3.1 8B Instruct") is the instruct model.
-        if _SIZE_END.search(core) and "instruct" in str(row.get("name") or "").lower():
-            return f"{core}-instruct{variant}"
-        return base
+        return _own_base(row.get("hugging_face_id"), row.get("model_id") or "", row.get("name"))
 
     def known_elsewhere(self, base: str, source: str | None) -> bool:
         return bool(self.sources_of.get(base, set()) - {source})

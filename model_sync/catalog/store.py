@@ -13,6 +13,7 @@ from model_sync.catalog.contract import (
     ACTIVE,
     ARCHIVED,
     CATALOG_COLUMNS,
+    PRICE_FIELDS,
     UNLISTED,
     CatalogRow,
     ModelRow,
@@ -88,6 +89,14 @@ class CatalogStore(CatalogWrites):
             query = query.where(source_offerings.c.state == ACTIVE)
         return cast(list[StoredOffering],
                     self._rows(query.order_by(source_offerings.c.source_key), conn))
+
+    def source_prices(self, source: str) -> list[dict[str, Any]]:
+        """The key and prices of each row a source lists (active rows): what its audit compares
+        a sync with."""
+        table = source_offerings
+        query = sa.select(table.c.source_key, *(table.c[p] for p in PRICE_FIELDS)).where(
+            table.c.source == source, table.c.state == ACTIVE).order_by(table.c.source_key)
+        return self._rows(query)
 
     def source_count(self, source: str) -> int:
         """The number of rows a source currently lists (active rows)."""

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from model_sync.catalog import CATALOG
+from model_sync.catalog import CATALOG, bulk
 from model_sync.catalog.contract import (
     CATALOG_COLUMNS,
     MODEL_COLUMNS,
@@ -23,13 +23,17 @@ from model_sync.catalog.contract import (
 )
 from model_sync.catalog.engine import rows_of, take_turns
 from model_sync.catalog.history import (
-    EVENT_FIELDS,
     Plan,
     SyncStats,
     content_hash,
     plan_archive,
     plan_catalog,
     plan_source,
+)
+from model_sync.catalog.previous import (
+    KEYS_PER_QUERY,
+    previous_state,
+    stored_catalog,
 )
 from model_sync.catalog.reconcile import Repair, plan_repair
 from model_sync.catalog.schema import (
@@ -43,12 +47,6 @@ from model_sync.catalog.schema import (
 )
 from model_sync.catalog.upsert import upsert
 from model_sync.redact import redact
-
-# Columns of a stored row that a diff reads (see `history.plan_source`).
-PREVIOUS_STATE_COLUMNS = (
-    "source", "source_key", "provider", "model_id", "canonical_id", "state", "content_hash",
-    "first_seen_at", "last_seen_at", "removed_at", "archived_at", *EVENT_FIELDS,
-)
 
 
 class CatalogWrites:
@@ -64,11 +62,13 @@ class CatalogWrites:
         deleted. `rows` must carry their `canonical_id`.
         """
         now = now or datetime.now(UTC)
+        hashes = [content_hash(row) for row in rows]
         with self.engine.begin() as conn:
             take_turns(conn, source)
-            previous = self._previous_state(conn, source)
+            previous = previous_state(conn, source, rows, hashes)
             last = self._last_success_at(conn, source)
-            plan = plan_source(source, previous, rows, now=now, run_id=run_id, last_sync=last)
+            plan = plan_source(source, previous, rows, now=now, run_id=run_id, last_sync=last,
+                               hashes=hashes)
             self._apply(conn, plan, source_offerings, STORED_OFFERING_COLUMNS, now)
             self._record(conn, source, run_id, started_at, "success", len(rows), plan.stats,
                          None)
@@ -107,16 +107,25 @@ class CatalogWrites:
 
     def update_canonical_ids(self, mapping: dict[tuple[str, str], str]) -> int:
         """Store new canonical ids of source rows (after new aliases or sources appeared)."""
+        table = source_offerings
         changed = []
         with self.engine.begin() as conn:
             for source in sorted({source for source, _ in mapping}):
                 take_turns(conn, source)  # in order: no deadlock with the sources' own syncs
-            for row in rows_of(conn, sa.select(source_offerings)):
-                new = mapping.get((row["source"], row["source_key"]))
-                if new is not None and new != row["canonical_id"]:
-                    row["canonical_id"] = new
-                    row["content_hash"] = content_hash(row)
-                    changed.append(row)
+            moved: dict[str, list[str]] = {}
+            for source, key, canonical_id in conn.execute(
+                    sa.select(table.c.source, table.c.source_key, table.c.canonical_id)):
+                new = mapping.get((source, key))
+                if new is not None and new != canonical_id:
+                    moved.setdefault(source, []).append(key)
+            for source, keys in moved.items():  # only these rows are read whole and re-hashed
+                for start in range(0, len(keys), KEYS_PER_QUERY):
+                    for row in rows_of(conn, sa.select(table).where(
+                            table.c.source == source,
+                            table.c.source_key.in_(keys[start:start + KEYS_PER_QUERY]))):
+                        row["canonical_id"] = mapping[(source, row["source_key"])]
+                        row["content_hash"] = content_hash(row)
+                        changed.append(row)
             if changed:
                 upsert(conn, source_offerings, changed, ("source", "source_key"))
         return len(changed)
@@ -127,8 +136,7 @@ class CatalogWrites:
         now = now or datetime.now(UTC)
         with self.engine.begin() as conn:
             take_turns(conn, CATALOG)
-            stored = rows_of(conn, sa.select(model_catalog).order_by(
-                model_catalog.c.provider, model_catalog.c.model_id))
+            stored = stored_catalog(conn, rows)
             plan = plan_catalog(cast(list[CatalogRow], stored), rows, now=now)
             if plan.renamed:
                 conn.execute(sa.delete(model_catalog).where(
@@ -216,18 +224,8 @@ class CatalogWrites:
                 .values(valid_to=now),
                 [{"b_source": source, "b_key": key} for source, key in plan.close_prices],
             )
-        if plan.open_prices:
-            conn.execute(sa.insert(price_history), plan.open_prices)
-        if plan.events:
-            conn.execute(sa.insert(catalog_changes), plan.events)
-
-    @staticmethod
-    def _previous_state(conn: sa.Connection, source: str) -> dict[str, dict[str, Any]]:
-        """What a diff needs of a source's stored rows: keys, hashes, lifecycle and the fields
-        that raise events (no JSON columns to decode)."""
-        columns = [source_offerings.c[name] for name in PREVIOUS_STATE_COLUMNS]
-        query = sa.select(*columns).where(source_offerings.c.source == source)
-        return {r["source_key"]: dict(r) for r in conn.execute(query).mappings()}
+        bulk.insert(conn, price_history, plan.open_prices)
+        bulk.insert(conn, catalog_changes, plan.events)
 
     @staticmethod
     def _last_success_at(conn: sa.Connection, source: str) -> datetime | None:

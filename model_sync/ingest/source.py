@@ -91,7 +91,7 @@ def identify(spec: SourceSpec, rows: list[Row], store: CatalogStore) -> None:
 def source_audit(spec: SourceSpec, fetched: Fetched, store: CatalogStore,
                  limits: SourceLimits) -> list[Finding]:
     """Run the source rules on a sync's rows against the source's last good rows."""
-    previous = store.source_rows(spec.name, active_only=True)
+    previous = store.source_prices(spec.name)  # what the rules read of the last good rows
     return audit("source", SourceAudit(spec.name, fetched.rows, previous, limits,
                                        fetched.rejected))
 

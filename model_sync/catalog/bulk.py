@@ -1,0 +1,118 @@
+"""Bulk reads and writes at the driver, for the rows a sync moves by the thousand.
+
+Values are encoded once per row by the columns' own SQLAlchemy types (the same stored values
+as a Core insert) and sent with one prepared `executemany`, or COPY on PostgreSQL; per-row
+statement compilation and parameter dicts are what this skips.
+"""
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import islice
+from typing import Any
+
+import sqlalchemy as sa
+
+BATCH = 5000
+_STAGE = "model_sync_stage"
+
+
+def encoder(dialect: sa.Dialect, table: sa.Table,
+            columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple]:
+    """A function turning a row (a mapping) into the tuple of its driver values for `columns`."""
+    steps = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+             for name in columns]
+
+    def encode(row: Mapping[str, Any]) -> tuple:
+        values = []
+        for name, process in steps:
+            value = row.get(name)
+            values.append(value if process is None or value is None else process(value))
+        return tuple(values)
+
+    return encode
+
+
+def insert(conn: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any]],
+           columns: Sequence[str] | None = None) -> int:
+    """Insert rows (their `columns`, by default every column they carry); returns the count."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return 0
+    columns = list(columns or first)
+    dialect = conn.dialect
+    if dialect.name not in ("sqlite", "postgresql"):
+        batch = [first, *rows]
+        conn.execute(sa.insert(table), [{c: r.get(c) for c in columns} for r in batch])
+        return len(batch)
+    encode = encoder(dialect, table, columns)
+    encoded = map(encode, _chain(first, rows))
+    if dialect.name == "postgresql":
+        return _copy(conn, table.name, columns, encoded)
+    return _executemany(conn, _insert_sql(conn, table.name, columns), encoded)
+
+
+def upsert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]],
+           key: Sequence[str]) -> None:
+    """Insert rows, replacing the ones whose key already exists (`INSERT ... ON CONFLICT`)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    dialect = conn.dialect
+    if dialect.name not in ("sqlite", "postgresql"):  # delete the keys, then insert
+        match = sa.and_(*(table.c[k] == sa.bindparam(f"k_{k}") for k in key))
+        conn.execute(sa.delete(table).where(match),
+                     [{f"k_{k}": row[k] for k in key} for row in rows])
+        conn.execute(sa.insert(table), list(rows))
+        return
+    quote = dialect.identifier_preparer.quote
+    updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in key)
+    conflict = (f" ON CONFLICT ({', '.join(quote(k) for k in key)}) DO "
+                + (f"UPDATE SET {updates}" if updates else "NOTHING"))
+    encoded = map(encoder(dialect, table, columns), rows)
+    if dialect.name == "sqlite":
+        _executemany(conn, _insert_sql(conn, table.name, columns) + conflict, encoded)
+        return
+    # PostgreSQL: COPY into a staging table of the same shape, then one upsert from it.
+    names = ", ".join(quote(c) for c in columns)
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {_STAGE} (LIKE {quote(table.name)}) "
+                         "ON COMMIT DROP")
+    _copy(conn, _STAGE, columns, encoded)
+    conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM "
+                         f"{_STAGE}{conflict}")
+    conn.exec_driver_sql(f"DROP TABLE {_STAGE}")
+
+
+def _chain(first: Any, rest: Iterable[Any]) -> Iterable[Any]:
+    yield first
+    yield from rest
+
+
+def _insert_sql(conn: sa.Connection, name: str, columns: Sequence[str]) -> str:
+    quote = conn.dialect.identifier_preparer.quote
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return (f"INSERT INTO {quote(name)} ({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join([marker] * len(columns))})")
+
+
+def _executemany(conn: sa.Connection, sql: str, encoded: Iterable[tuple]) -> int:
+    count = 0
+    while batch := list(islice(encoded, BATCH)):
+        conn.exec_driver_sql(sql, batch)
+        count += len(batch)
+    return count
+
+
+def _copy(conn: sa.Connection, name: str, columns: Sequence[str],
+          encoded: Iterable[tuple]) -> int:
+    quote = conn.dialect.identifier_preparer.quote
+    count = 0
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f"COPY {quote(name)} ({', '.join(quote(c) for c in columns)}) "
+                         "FROM STDIN") as copy:
+            for values in encoded:
+                copy.write_row(values)
+                count += 1
+    finally:
+        cursor.close()
+    return count
