@@ -102,4 +102,4 @@ def rows_of(conn: sa.Connection, query: sa.Executable) -> list[dict[str, Any]]:
     """The rows a query selects, as plain dicts."""
     result = conn.execute(query)
     keys = list(result.keys())  # once, not a mapping view per row
-    return [dict(zip(keys, row, strict=True)) for row in result]
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]

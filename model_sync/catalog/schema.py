@@ -5,6 +5,7 @@ plus the history, run and rejection tables and the column types that keep values
 import json
 from datetime import UTC
 from decimal import Decimal
+from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
@@ -80,6 +81,11 @@ class UtcDateTime(TypeDecorator):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect, coltype):
+        process = super().result_processor(dialect, coltype)
+        # SQLite hands back text, and a sync's rows share a few timestamps: parse each once.
+        return lru_cache(maxsize=4096)(process) if dialect.name == "sqlite" else process
+
 
 class JsonList(TypeDecorator):
     """A list of strings (modalities, flags, sources), stored as compact sorted-key JSON text."""
@@ -105,7 +111,10 @@ class JsonObject(JsonList):
         return exact_json(value, separators=(",", ":"), sort_keys=True)
 
     def process_result_value(self, value, dialect):
-        return None if value is None else json.loads(value, parse_float=Decimal)
+        return None if value is None else _EXACT.decode(value)
+
+
+_EXACT = json.JSONDecoder(parse_float=Decimal)  # built once: json.loads(..., parse_float=) is not
 
 
 _TYPES = {

@@ -142,16 +142,16 @@ class CatalogStore(CatalogWrites):
         query = sa.select(source_offerings.c.source, source_offerings.c.model_id,
                           source_offerings.c.hugging_face_id, source_offerings.c.name).where(
             source_offerings.c.state != ARCHIVED)
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+        return self._rows(query)
 
     def catalog_rows(self, conn: sa.Connection | None = None, *, active_only: bool = False,
-                     include_unlisted: bool = False,
-                     include_archived: bool = False) -> list[CatalogRow]:
-        """Catalog rows; `active_only` leaves out archived and unlisted ones unless included
-        (removed ones stay, flagged)."""
-        query = sa.select(model_catalog).order_by(model_catalog.c.provider,
-                                                  model_catalog.c.model_id)
+                     include_unlisted: bool = False, include_archived: bool = False,
+                     columns: Sequence[str] | None = None) -> list[CatalogRow]:
+        """Catalog rows (only `columns` of each, when given); `active_only` leaves out archived
+        and unlisted ones unless included (removed ones stay, flagged)."""
+        selected = [model_catalog.c[c] for c in columns] if columns else [model_catalog]
+        query = sa.select(*selected).order_by(model_catalog.c.provider,
+                                              model_catalog.c.model_id)
         if active_only:
             left_out = [state for state, kept in ((ARCHIVED, include_archived),
                                                   (UNLISTED, include_unlisted)) if not kept]
@@ -178,6 +178,23 @@ class CatalogStore(CatalogWrites):
         if after_id is not None:
             query = query.where(catalog_changes.c.id > after_id)
         return self._rows(query.limit(limit) if limit else query)
+
+    def change_counts(self, *, since: datetime | None = None) -> dict[str, int]:
+        """How many change events of each kind there are since `since` (all when None)."""
+        table = catalog_changes
+        query = sa.select(table.c.change, sa.func.count()).group_by(table.c.change)
+        if since:
+            query = query.where(table.c.detected_at >= since)
+        with self.engine.connect() as conn:
+            return {change: count for change, count in conn.execute(query)}
+
+    def latest_changes(self, *, since: datetime | None = None,
+                       limit: int = 20) -> list[dict[str, Any]]:
+        """The last `limit` change events since `since`, oldest first."""
+        query = sa.select(catalog_changes).order_by(catalog_changes.c.id.desc()).limit(limit)
+        if since:
+            query = query.where(catalog_changes.c.detected_at >= since)
+        return self._rows(query)[::-1]
 
     def price_intervals(self, *, source: str | None = None, provider: str | None = None,
                         model_id: str | None = None) -> list[dict[str, Any]]:

@@ -96,6 +96,12 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
         raise
 
 
+# What the rollup reads of each catalog row (`rollup.build_models`): no JSON lineage to decode.
+ROLLUP_COLUMNS = ("provider", "model_id", "canonical_id", "state", "name", "creator", "family",
+                  "release_date", "open_weights", "context_window", "hugging_face_id",
+                  "input_price", "output_price", "price_flags")
+
+
 @dataclass
 class Rollup:
     """What a build of the `models` rollup did; `written` is None when its audit blocked it."""
@@ -116,7 +122,7 @@ def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int)
     described = store.offerings([name for name, role in by_role.items()
                                  if role in ("benchmarks", "models")])
     rollup = Rollup(build_models(
-        store.catalog_rows(),
+        store.catalog_rows(columns=ROLLUP_COLUMNS),
         benchmarks=[r for r in described if by_role[r["source"]] == "benchmarks"],
         hub=[r for r in described if by_role[r["source"]] == "models"]), [])
     rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
@@ -146,8 +152,7 @@ def summarize_changes(store: CatalogStore, *, since: datetime | None,
                       max_removed_share: float = 0.3) -> tuple[Counter, list[Row], list[Finding]]:
     """The change events since `since` (all of them when None), by kind, the latest ones, and
     what the change feed's rules find in them."""
-    events = store.changes(since=since)
-    counts = Counter(e["change"] for e in events)
+    counts = Counter(store.change_counts(since=since))  # counted by the database
     findings = audit("catalog_changes", ChangesAudit(counts, store.catalog_count(),
                                                      max_removed_share))
-    return counts, events[-20:], findings
+    return counts, store.latest_changes(since=since, limit=20), findings
