@@ -23,6 +23,7 @@ from model_sync.catalog.rules import (
     audit,
 )
 from model_sync.catalog.store import CatalogStore
+from model_sync.ingest.batch import without_gc
 from model_sync.ingest.source import record_quietly
 from model_sync.redact import redact
 from model_sync.sources import SOURCES
@@ -55,6 +56,7 @@ class Build:
         return [f for f in self.findings if f.blocks]
 
 
+@without_gc
 def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: datetime, log,
                          min_rows: int, archive_after_days: float,
                          retention_days: float) -> Build:
@@ -115,6 +117,7 @@ class Rollup:
         return [f for f in self.findings if f.blocks]
 
 
+@without_gc
 def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int) -> Rollup:
     """Roll the catalog up by canonical model, with the benchmark and Hub figures of the
     sources that describe models; audit it, then write what changed."""
@@ -141,6 +144,7 @@ def resolve_all(store: CatalogStore, rows: list[dict[str, Any]]) -> int:
     return store.update_canonical_ids(mapping)
 
 
+@without_gc
 def reconcile_price_history(store: CatalogStore, *, started: datetime,
                             run_id: str | None) -> tuple[Repair, list[Finding]]:
     """Hold the price history to the rows it describes, and say what had to be repaired."""

@@ -14,6 +14,7 @@ from model_sync.catalog.identity import Resolver
 from model_sync.catalog.rules import Finding, SourceAudit, SourceLimits, audit
 from model_sync.catalog.store import CatalogStore, CatalogUnavailable
 from model_sync.http import BodyError, FetchError, NotRecorded
+from model_sync.ingest.batch import without_gc
 from model_sync.ingest.fetch import Access, Fetched, fetch_rows
 from model_sync.redact import redact
 from model_sync.sources.base import Row, SettingError, SourceSpec
@@ -38,6 +39,7 @@ class Outcome:
         return [f for f in self.findings if f.blocks]
 
 
+@without_gc
 def sync_source(spec: SourceSpec, access: Access, store: CatalogStore, limits: SourceLimits, *,
                 run_id: str | None, started: datetime, log, params: dict[str, str] | None = None,
                 dry_run: bool = False, max_rows: int | None = None,
