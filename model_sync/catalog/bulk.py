@@ -18,17 +18,61 @@ _STAGE = "model_sync_stage"
 def encoder(dialect: sa.Dialect, table: sa.Table,
             columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple]:
     """A function turning a row (a mapping) into the tuple of its driver values for `columns`."""
-    steps = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-             for name in columns]
+    steps = []
+    for index, name in enumerate(columns):
+        kind = table.c[name].type
+        process = kind.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            steps.append((index, _remembered(process, kind, dialect)))
+    getters = [_getter(name) for name in columns]
 
     def encode(row: Mapping[str, Any]) -> tuple:
-        values = []
-        for name, process in steps:
-            value = row.get(name)
-            values.append(value if process is None or value is None else process(value))
+        values = [get(row) for get in getters]
+        for index, process in steps:
+            value = values[index]
+            if value is not None:
+                values[index] = process(value)
         return tuple(values)
 
     return encode
+
+
+def _getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
+    return lambda row: row.get(name)
+
+
+def _remembered(process: Callable[[Any], Any], kind: Any,
+                dialect: sa.Dialect) -> Callable[[Any], Any]:
+    """The processor, remembering its results for the values a sync repeats (timestamps,
+    flags, modality lists, prices on SQLite); values equal but encoded differently (1.0 and 1
+    on PostgreSQL's NUMERIC) or too varied (JSON objects) are encoded each time."""
+    name = type(kind).__name__
+    if name == "JsonList":
+        key: Callable[[Any], Any] = tuple
+    elif name in ("UtcDateTime", "Boolean") or (name == "ExactDecimal"
+                                                 and dialect.name == "sqlite"):
+        key = _same
+    else:
+        return process
+    known: dict[Any, Any] = {}
+
+    def run(value: Any) -> Any:
+        try:
+            marker = key(value)
+            return known[marker]
+        except KeyError:
+            if len(known) > 100_000:
+                known.clear()
+            known[marker] = encoded = process(value)
+            return encoded
+        except TypeError:  # not hashable
+            return process(value)
+
+    return run
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def insert(conn: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any]],
@@ -52,17 +96,18 @@ def insert(conn: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any
 
 
 def upsert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]],
-           key: Sequence[str]) -> None:
-    """Insert rows, replacing the ones whose key already exists (`INSERT ... ON CONFLICT`)."""
+           key: Sequence[str], columns: Sequence[str] | None = None) -> None:
+    """Insert rows (their `columns`, by default every column the first carries), replacing the
+    ones whose key already exists (`INSERT ... ON CONFLICT`)."""
     if not rows:
         return
-    columns = list(rows[0])
+    columns = list(columns or rows[0])
     dialect = conn.dialect
     if dialect.name not in ("sqlite", "postgresql"):  # delete the keys, then insert
         match = sa.and_(*(table.c[k] == sa.bindparam(f"k_{k}") for k in key))
         conn.execute(sa.delete(table).where(match),
                      [{f"k_{k}": row[k] for k in key} for row in rows])
-        conn.execute(sa.insert(table), list(rows))
+        conn.execute(sa.insert(table), [{c: row.get(c) for c in columns} for row in rows])
         return
     quote = dialect.identifier_preparer.quote
     updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in key)

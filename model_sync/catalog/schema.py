@@ -34,7 +34,7 @@ __all__ = [
     "OFFERING_FIELDS", "PRICE_FIELDS", "STORED_OFFERING_COLUMNS", "ExactDecimal", "Field",
     "JsonList", "JsonObject", "UtcDateTime", "catalog_changes", "column_type", "metadata",
     "model_catalog", "models", "price_history", "rejected_entries", "source_offerings",
-    "sync_runs",
+    "sync_digests", "sync_runs",
 ]
 
 
@@ -84,7 +84,9 @@ class UtcDateTime(TypeDecorator):
     def result_processor(self, dialect, coltype):
         process = super().result_processor(dialect, coltype)
         # SQLite hands back text, and a sync's rows share a few timestamps: parse each once.
-        return lru_cache(maxsize=4096)(process) if dialect.name == "sqlite" else process
+        if process is None or dialect.name != "sqlite":
+            return process
+        return lru_cache(maxsize=4096)(process)
 
 
 class JsonList(TypeDecorator):
@@ -229,4 +231,17 @@ rejected_entries = sa.Table(
     sa.Column("run_id", sa.String(64), comment="the run whose sync rejected it"),
     sa.Column("rejected_at", UtcDateTime(), nullable=False),
     sa.Index("ix_rejected_entries_source", "source", "rejected_at"),
+)
+
+sync_digests = sa.Table(
+    "sync_digests",
+    metadata,
+    sa.Column("source", sa.String(40), primary_key=True),
+    sa.Column("payload_digest", sa.String(64), nullable=False,
+              comment="SHA-256 of what the sync read: its pages, query, region and day"),
+    sa.Column("rows_digest", sa.String(64), nullable=False,
+              comment="SHA-256 of the keys, states and content hashes it left stored"),
+    sa.Column("rows", sa.Integer, nullable=False, comment="the rows it listed"),
+    sa.Column("not_models", sa.Text, comment="the entries it skipped as not models, JSON"),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
 )

@@ -98,6 +98,15 @@ class CatalogStore(CatalogWrites):
             table.c.source == source, table.c.state == ACTIVE).order_by(table.c.source_key)
         return self._rows(query)
 
+    def listed_rows(self, source: str) -> list[dict[str, Any]]:
+        """The rows a source lists (active), with the columns a sync shows and audits: key,
+        offering, context window and prices."""
+        table = source_offerings
+        columns = ["source_key", "provider", "model_id", "context_window", *PRICE_FIELDS]
+        query = sa.select(*(table.c[c] for c in columns)).where(
+            table.c.source == source, table.c.state == ACTIVE).order_by(table.c.source_key)
+        return self._rows(query)
+
     def source_count(self, source: str) -> int:
         """The number of rows a source currently lists (active rows)."""
         query = sa.select(sa.func.count()).select_from(source_offerings).where(

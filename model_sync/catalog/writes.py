@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from model_sync.catalog import CATALOG, bulk
+from model_sync.catalog import CATALOG, bulk, digests
 from model_sync.catalog.contract import (
     CATALOG_COLUMNS,
     MODEL_COLUMNS,
@@ -55,11 +55,14 @@ class CatalogWrites:
     engine: sa.Engine
 
     def publish_source(self, source: str, rows: Sequence[Offering], *, run_id: str | None,
-                       started_at: datetime, now: datetime | None = None) -> SyncStats:
+                       started_at: datetime, now: datetime | None = None,
+                       digest: str | None = None,
+                       not_models: Sequence[tuple[str, str]] = ()) -> SyncStats:
         """Write what changed in a source, its events and price history, in one transaction.
 
         Unchanged rows are not written. Rows gone from the payload are marked removed, not
-        deleted. `rows` must carry their `canonical_id`.
+        deleted. `rows` must carry their `canonical_id`. `digest`: the payload's, when the sync
+        was clean (nothing rejected), so that the same payload is not parsed again.
         """
         now = now or datetime.now(UTC)
         hashes = [content_hash(row) for row in rows]
@@ -72,7 +75,22 @@ class CatalogWrites:
             self._apply(conn, plan, source_offerings, STORED_OFFERING_COLUMNS, now)
             self._record(conn, source, run_id, started_at, "success", len(rows), plan.stats,
                          None)
+            digests.record(conn, source, digest, not_models, now)
         return plan.stats
+
+    def unchanged_payload(self, source: str, digest: str) -> dict[str, Any] | None:
+        """What the last clean sync of `source` left, when it read the payload `digest` and the
+        source's rows are still as it left them (see `digests`); else None."""
+        with self.engine.connect() as conn:
+            return digests.unchanged(conn, source, digest)
+
+    def record_unchanged(self, source: str, rows: int, *, run_id: str | None,
+                         started_at: datetime) -> SyncStats:
+        """Record a sync whose payload was the last clean sync's: nothing to write."""
+        stats = SyncStats(rows=rows, unchanged=rows, previous_rows=rows)
+        with self.engine.begin() as conn:
+            self._record(conn, source, run_id, started_at, "success", rows, stats, None)
+        return stats
 
     def archive_removed(self, *, now: datetime, grace_days: float,
                         run_id: str | None) -> SyncStats:
@@ -144,9 +162,7 @@ class CatalogWrites:
                     model_catalog.c.model_id == sa.bindparam("b_model")),
                     [{"b_provider": provider, "b_model": model_id}
                      for provider, model_id in plan.renamed])
-            upsert(conn, model_catalog,
-                   [{c: r.get(c) for c in CATALOG_COLUMNS} for r in plan.upserts],
-                   ("provider", "model_id"))
+            upsert(conn, model_catalog, plan.upserts, ("provider", "model_id"), CATALOG_COLUMNS)
             self._record(conn, CATALOG, run_id, started_at, "success", len(rows), plan.stats,
                          None)
         return plan.stats
@@ -201,8 +217,7 @@ class CatalogWrites:
     @staticmethod
     def _apply(conn: sa.Connection, plan: Plan, table: sa.Table, columns: Sequence[str],
                now: datetime) -> None:
-        upsert(conn, table, [{c: r.get(c) for c in columns} for r in plan.upserts],
-               ("source", "source_key"))
+        upsert(conn, table, plan.upserts, ("source", "source_key"), columns)
         if plan.removals:
             conn.execute(
                 sa.update(table)

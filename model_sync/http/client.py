@@ -4,6 +4,7 @@ It knows no source: a `Listing` gives it a name (for logs, errors and replay), a
 a paginator and the credentials, as plain values.
 """
 
+import hashlib
 import logging
 import random
 import time
@@ -263,7 +264,8 @@ class SourceClient:
                 payload = decode(response.content, name)
                 yield Page(url=shown_url(response.request.url), number=state.number,
                            payload=payload, headers=response.headers, size=len(response.content),
-                           snapshot=response.headers.get(REPLAY_HEADER))
+                           snapshot=response.headers.get(REPLAY_HEADER),
+                           digest=hashlib.sha256(response.content).hexdigest())
                 try:
                     following = paging.next_page(state, response, payload)
                 except PagingLoop as loop:

@@ -35,6 +35,7 @@ class Page:
     headers: httpx.Headers
     size: int
     snapshot: str | None = None  # the replayed file, in replay mode
+    digest: str = ""  # SHA-256 of the body, as received
 
     @property
     def snapshot_date(self) -> str | None:

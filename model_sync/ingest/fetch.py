@@ -4,9 +4,13 @@ offerings, with the entries that cannot be normalized set aside and repeats reso
 Plain Python: the assets, `model-sync record` and the benchmarks call it alike.
 """
 
+import hashlib
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from model_sync.catalog.clock import utcnow
@@ -42,17 +46,25 @@ class Fetched:
     meta: dict[str, Any] = field(default_factory=dict)
     rejected: list[Rejection] = field(default_factory=list)
     not_models: list[tuple[str, str]] = field(default_factory=list)  # (key, why), skipped
+    digest: str | None = None  # of the payload, when it can stand for the rows (see `unchanged`)
+    clean: bool = True  # nothing rejected or repeated: the digest may stand for these rows
+    unchanged: dict[str, Any] | None = None  # the last clean sync's record: nothing was parsed
 
 
 def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
                hugging_face_ids: Sequence[str] = (), max_rows: int | None = None,
-               max_extra_requests: int | None = None) -> Fetched:
+               max_extra_requests: int | None = None,
+               unchanged: Callable[[str], dict[str, Any] | None] | None = None) -> Fetched:
     """Fetch every page of a source and parse it into offerings; also return fetch metadata.
 
     Pages are parsed one at a time, so only one raw page is held in memory. An entry that
     cannot be normalized is set aside (rejected, with its reason), not fatal. A top-N source
     stops requesting pages after `max_rows`; further listings (`spec.extra_requests`) follow,
     planned with the Hugging Face repositories other sources name.
+
+    With `unchanged` (the record of the last clean sync of the same payload digest, or None),
+    the last page is parsed only once the payload is known to differ from that sync's: a
+    single-page listing that did not change is not parsed at all (`Fetched.unchanged`).
     """
     client, api_key, override = access.client, access.api_key, access.override
     url, region = access.url, access.region
@@ -79,10 +91,26 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
                  f"{page.size / 1024:,.0f} KiB{where}")
         return parsed
 
+    def skip(page) -> None:
+        nonlocal pages, size
+        pages, size = pages + 1, size + page.size
+        if page.snapshot:
+            snapshots.append(page.snapshot)
+        log.info(f"{spec.name}: page {page.number}: as the last sync read it; not parsed again")
+
+    digest = (None if unchanged is None or spec.extra_requests is not None or limit is not None
+              else payload_digest(spec, params, region))
+    held = None  # the last page, parsed once the payload is known to have changed
     listing = client.fetch_pages(spec.listing(params=params, api_key=api_key, url=url,
                                               override=override))
     for page in listing:
-        rows.extend(parse(page))
+        if digest is None:
+            rows.extend(parse(page))
+        else:
+            digest.update(f"{page.snapshot_date or fetched_at.date()}|{page.digest}\n".encode())
+            if held is not None:
+                rows.extend(parse(held))
+            held = page
         if spec.advertised_total is not None:
             advertised = spec.advertised_total(page.payload) or advertised
         if limit is not None and len(rows) >= limit:
@@ -90,26 +118,61 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
             listing.close()  # no further page is requested
             log.info(f"{spec.name}: stopped at the first {limit:,} models")
             break
+    if held is not None and digest is not None and unchanged is not None:
+        fetched.digest = digest.hexdigest()
+        fetched.unchanged = unchanged(fetched.digest)
+        if fetched.unchanged is None:
+            rows.extend(parse(held))
+        else:
+            skip(held)
+            rows.clear()  # the earlier pages' rows: the stored ones stand for them
+            fetched.not_models = list(fetched.unchanged["not_models"])
+    del held
     meta: dict[str, Any] = {"region": region} if region else {}
     if spec.extra_requests is not None:
         meta.update(_fetch_extra(spec, access, hugging_face_ids, rows, parse, log,
                                  max_extra_requests))
+    parsed = len(rows)
     fetched.rows = rows = dedupe(rows, spec.name, log, fetched.rejected)
+    fetched.clean = not fetched.rejected and len(rows) == parsed
+    listed = fetched.unchanged["rows"] if fetched.unchanged else len(rows)
     meta.update({"pages": pages, "bytes": size, "requests": client.requests_made})
     if client.rate_limit_waits:
         meta["rate_limit_wait_seconds"] = round(sum(client.rate_limit_waits), 1)
     if advertised is not None:
         meta["advertised_rows"] = advertised
-        if len(rows) < advertised:
-            meta["shortfall"] = advertised - len(rows)
+        if listed < advertised:
+            meta["shortfall"] = advertised - listed
             log.warning(f"{spec.name}: the API advertises {advertised:,} models but its pages "
-                        f"held {len(rows):,}: {advertised - len(rows):,} missing (pages ran "
+                        f"held {listed:,}: {advertised - listed:,} missing (pages ran "
                         "empty before the end); the rows that came are published")
     if snapshots:
         meta["replayed_snapshots"] = ", ".join(snapshots)
     fetched.meta = meta
     log_set_aside(spec.name, fetched, log)
     return fetched
+
+
+def payload_digest(spec: SourceSpec, params: dict[str, str], region: str | None):
+    """A running SHA-256 of what a source's rows are parsed from: its query and region, the
+    code that parses them, then each page's day and body (added by the caller)."""
+    digest = hashlib.sha256(f"{spec.name}|{sorted(params.items())}|{region}|".encode())
+    digest.update(_code_digest(spec.parse.__module__).encode())
+    return digest
+
+
+@cache
+def _code_digest(module: str) -> str:
+    """The parser's own module and the modules every parser shares, as they are on disk."""
+    names = (module, "model_sync.sources.base", "model_sync.sources.payload",
+             "model_sync.sources.parsing", "model_sync.sources.openai_list",
+             "model_sync.catalog.money", "model_sync.catalog.providers",
+             "model_sync.catalog.contract")
+    digest = hashlib.sha256()
+    for name in names:
+        path = getattr(importlib.import_module(name), "__file__", None)
+        digest.update(Path(path).read_bytes() if path else name.encode())
+    return digest.hexdigest()
 
 
 def log_set_aside(source: str, fetched: Fetched, log) -> None:

@@ -8,6 +8,7 @@ good rows. Every sync that does not finish is recorded in `sync_runs` with its e
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from model_sync.catalog.history import SyncStats
 from model_sync.catalog.identity import Resolver
@@ -57,7 +58,11 @@ def sync_source(spec: SourceSpec, access: Access, store: CatalogStore, limits: S
     try:
         fetched = fetch_rows(spec, access, params or {}, log,
                              hugging_face_ids=named_repositories(spec, store),
-                             max_rows=max_rows, max_extra_requests=max_extra_requests)
+                             max_rows=max_rows, max_extra_requests=max_extra_requests,
+                             unchanged=None if dry_run else partial(store.unchanged_payload,
+                                                                    spec.name))
+        if fetched.unchanged is not None:
+            return _unchanged(spec, fetched, store, limits, run_id, started, record)
         identify(spec, fetched.rows, store)
         outcome = Outcome(fetched, source_audit(spec, fetched, store, limits))
         if not dry_run:
@@ -67,8 +72,9 @@ def sync_source(spec: SourceSpec, access: Access, store: CatalogStore, limits: S
                    rows_fetched=len(fetched.rows))
             return outcome
         if not dry_run:
-            outcome.stats = store.publish_source(spec.name, fetched.rows, run_id=run_id,
-                                                 started_at=started, now=started)
+            outcome.stats = store.publish_source(
+                spec.name, fetched.rows, run_id=run_id, started_at=started, now=started,
+                digest=fetched.digest if fetched.clean else None, not_models=fetched.not_models)
         return outcome
     except NotRecorded:
         raise  # nothing to replay: skipped, not a sync
@@ -80,6 +86,22 @@ def sync_source(spec: SourceSpec, access: Access, store: CatalogStore, limits: S
         record("interrupted", f"{spec.name}: the run was terminated mid-sync; the previous "
                "rows are kept")
         raise
+
+
+def _unchanged(spec: SourceSpec, fetched: Fetched, store: CatalogStore, limits: SourceLimits,
+               run_id: str | None, started: datetime, record) -> Outcome:
+    """A payload the last clean sync read, with the rows it left: audited as they stand (as
+    the same rows parsed again would be), recorded, nothing written."""
+    fetched.rows = store.listed_rows(spec.name)
+    outcome = Outcome(fetched, audit("source", SourceAudit(spec.name, fetched.rows, fetched.rows,
+                                                           limits, [])))
+    if outcome.blocked:
+        record("blocked", "; ".join(f.description for f in outcome.blocked),
+               rows_fetched=len(fetched.rows))
+        return outcome
+    outcome.stats = store.record_unchanged(spec.name, len(fetched.rows), run_id=run_id,
+                                           started_at=started)
+    return outcome
 
 
 def identify(spec: SourceSpec, rows: list[Row], store: CatalogStore) -> None:

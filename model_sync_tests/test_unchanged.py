@@ -1,0 +1,130 @@
+"""A payload the last clean sync read, with the source's rows as that sync left them, is neither
+parsed nor diffed again: the sync audits the stored rows and records itself, writing nothing."""
+
+import dataclasses
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from model_sync.catalog.rules import SourceLimits
+from model_sync.catalog.schema import source_offerings
+from model_sync.defs.resources import HttpClientResource
+from model_sync.ingest import sync_source
+from model_sync.sources import SOURCES_BY_NAME
+from model_sync_tests.conftest import needs_shared
+
+pytestmark = needs_shared
+
+DAY = "2026-03-01"
+LOG = logging.getLogger("model_sync.tests")
+
+
+@pytest.fixture
+def deepinfra(payloads) -> dict:
+    return json.loads((payloads / "deepinfra" / f"{DAY}.json").read_bytes())
+
+
+def write(root, payload: dict, day: str = DAY) -> None:
+    (root / "deepinfra").mkdir(parents=True, exist_ok=True)
+    (root / "deepinfra" / f"{day}.json").write_text(json.dumps(payload))
+
+
+class Counted:
+    """The deepinfra spec with a parser that counts its calls."""
+
+    def __init__(self):
+        self.calls = 0
+        real = SOURCES_BY_NAME["deepinfra"]
+
+        def parse(payload, ctx):
+            self.calls += 1
+            return real.parse(payload, ctx)
+
+        self.spec = dataclasses.replace(real, parse=parse)
+
+
+def sync(spec, root, store, when, *, dry_run=False):
+    http = HttpClientResource(replay_dir=str(root))
+    return sync_source(spec, http.access(spec, log=LOG), store, SourceLimits(min_rows=1),
+                       run_id=f"run-{when:%H%M}", started=when, log=LOG, dry_run=dry_run)
+
+
+def tables(store) -> dict[str, list]:
+    with store.engine.connect() as conn:
+        return {name: sorted(map(tuple, conn.execute(sa.text(f"SELECT * FROM {name}"))))
+                for name in ("source_offerings", "catalog_changes", "price_history",
+                             "rejected_entries")}
+
+
+def test_an_unchanged_payload_is_not_parsed_again_and_nothing_is_written(
+        deepinfra, tmp_path, catalog_db):
+    write(tmp_path / "replay", deepinfra)
+    store, counted = catalog_db.store(), Counted()
+    start = datetime(2026, 3, 1, 6, tzinfo=UTC)
+    first = sync(counted.spec, tmp_path / "replay", store, start)
+    assert first.stats.added == len(first.fetched.rows) > 100 and counted.calls == 1
+    before = tables(store)
+
+    again = sync(counted.spec, tmp_path / "replay", store, start + timedelta(hours=6))
+    assert counted.calls == 1  # not parsed
+    assert again.fetched.unchanged is not None
+    stats = again.stats
+    assert (stats.added, stats.removed, stats.updated, stats.repriced, stats.restored) == (
+        0, 0, 0, 0, 0)
+    assert stats.unchanged == stats.rows == first.stats.added
+    assert tables(store) == before
+    last = store.sync_history("deepinfra", limit=1)[0]
+    assert (last["status"], last["rows_fetched"], last["rows_updated"]) == (
+        "success", first.stats.added, 0)
+    # Its checks say what a full parse of the same payload says (a dry run always parses).
+    full = sync(counted.spec, tmp_path / "replay", store, start + timedelta(hours=7),
+                dry_run=True)
+    assert counted.calls == 2
+    assert [(f.rule, f.passed, f.description, f.metadata) for f in again.findings] == [
+        (f.rule, f.passed, f.description, f.metadata) for f in full.findings]
+    assert len(again.fetched.rows) == len(full.fetched.rows)
+
+
+def test_rows_changed_since_the_last_sync_are_synced_again(deepinfra, tmp_path, catalog_db):
+    write(tmp_path / "replay", deepinfra)
+    store, counted = catalog_db.store(), Counted()
+    start = datetime(2026, 3, 1, 6, tzinfo=UTC)
+    sync(counted.spec, tmp_path / "replay", store, start)
+    key = deepinfra["data"][0]["id"]
+    with store.engine.begin() as conn:
+        conn.execute(sa.delete(source_offerings).where(source_offerings.c.source_key == key))
+
+    again = sync(counted.spec, tmp_path / "replay", store, start + timedelta(hours=6))
+    assert counted.calls == 2 and again.fetched.unchanged is None
+    assert again.stats.added == 1
+    assert key in {r["source_key"] for r in store.source_rows("deepinfra")}
+
+
+def test_a_changed_payload_is_parsed_and_its_changes_written(deepinfra, tmp_path, catalog_db):
+    write(tmp_path / "replay", deepinfra)
+    store, counted = catalog_db.store(), Counted()
+    start = datetime(2026, 3, 1, 6, tzinfo=UTC)
+    sync(counted.spec, tmp_path / "replay", store, start)
+    del deepinfra["data"][0]
+    write(tmp_path / "replay", deepinfra, "2026-03-02")
+
+    again = sync(counted.spec, tmp_path / "replay", store, start + timedelta(days=1))
+    assert counted.calls == 2 and again.stats.removed == 1
+    third = sync(counted.spec, tmp_path / "replay", store, start + timedelta(days=2))
+    assert counted.calls == 2 and third.fetched.unchanged is not None  # the new one, remembered
+
+
+def test_a_payload_with_rejected_entries_is_parsed_every_time(deepinfra, tmp_path, catalog_db):
+    deepinfra["data"][1] = {"id": deepinfra["data"][1]["id"],
+                            "metadata": {"pricing": {"input_tokens": "a lot"}}}
+    write(tmp_path / "replay", deepinfra)
+    store, counted = catalog_db.store(), Counted()
+    start = datetime(2026, 3, 1, 6, tzinfo=UTC)
+    first = sync(counted.spec, tmp_path / "replay", store, start)
+    again = sync(counted.spec, tmp_path / "replay", store, start + timedelta(hours=6))
+    assert counted.calls == 2 and again.fetched.unchanged is None
+    assert len(first.fetched.rejected) == len(again.fetched.rejected) == 1
+    assert len(store.rejections("deepinfra")) == 2  # recorded by each sync, as before
