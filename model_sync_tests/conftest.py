@@ -80,7 +80,8 @@ FIXTURE_CONFIG = {"ops": {name: {"config": {"min_rows": 1}} for name in FIXTURE_
 SETTINGS = ("FIREWORKS_ACCOUNT_ID", "ALIBABA_CLOUD_REGION", "MODEL_SYNC_ALERT_WEBHOOK_URL",
             "SENTRY_DSN", "SENTRY_ENVIRONMENT", "MODEL_SYNC_PUSHGATEWAY_URL",
             "MODEL_SYNC_ALIASES_FILE", "MODEL_SYNC_HTTP_TIMEOUT_SECONDS",
-            "MODEL_SYNC_HTTP_MAX_RETRIES", "MODEL_SYNC_HTTP_BACKOFF_SECONDS")
+            "MODEL_SYNC_HTTP_MAX_RETRIES", "MODEL_SYNC_HTTP_BACKOFF_SECONDS",
+            "MODEL_SYNC_HTTP_MAX_RESPONSE_MB")
 # Cadence overrides are read when the definitions are imported, before any fixture runs: the
 # developer's own overrides must not change what the tests see.
 for _name in [n for n in os.environ if n.startswith((

@@ -477,3 +477,29 @@ def test_the_clients_limits_come_from_config_then_environment_then_defaults(monk
     with pytest.raises(ValueError, match="^MODEL_SYNC_HTTP_MAX_RETRIES must be a whole number, "
                                          "got 'a few'$"):
         HttpClientResource().settings()
+
+
+def test_the_largest_response_accepted_is_a_setting(monkeypatch, tmp_path):
+    """A listing sent in one response of hundreds of MiB (a million models) needs a larger cap
+    than the default 64 MiB; `model-sync sync` reads it from the environment."""
+    from model_sync.defs.resources import HttpClientResource
+
+    folder = tmp_path / "groq"
+    folder.mkdir()
+    body = {"object": "list", "data": [{"id": f"model-{i}", "owned_by": "x" * 1000}
+                                       for i in range(1500)]}  # about 1.5 MiB
+    (folder / "2026-01-01.json").write_text(json.dumps(body))
+    spec = SOURCES_BY_NAME["groq"]
+    monkeypatch.setenv("MODEL_SYNC_HTTP_MAX_RESPONSE_MB", "1")
+    http = HttpClientResource(replay_dir=str(tmp_path))
+    assert http.settings().max_response_bytes == 1024 * 1024
+    with pytest.raises(FetchError, match="over the 1,048,576 byte limit"):
+        list(http.client().fetch_pages(spec.listing()))
+    monkeypatch.setenv("MODEL_SYNC_HTTP_MAX_RESPONSE_MB", "2")
+    [page] = HttpClientResource(replay_dir=str(tmp_path)).client().fetch_pages(spec.listing())
+    assert len(page.payload["data"]) == 1500
+    assert HttpClientResource(max_response_mb=1).settings().max_response_bytes == 1024 * 1024
+    monkeypatch.setenv("MODEL_SYNC_HTTP_MAX_RESPONSE_MB", "lots")
+    with pytest.raises(ValueError, match="^MODEL_SYNC_HTTP_MAX_RESPONSE_MB must be a whole "
+                                         "number, got 'lots'$"):
+        HttpClientResource().settings()

@@ -7,6 +7,7 @@ statement compilation and parameter dicts are what this skips.
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,10 +25,13 @@ def encoder(dialect: sa.Dialect, table: sa.Table,
         process = kind.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             steps.append((index, _remembered(process, kind, dialect)))
-    getters = [_getter(name) for name in columns]
+    pick = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
 
     def encode(row: Mapping[str, Any]) -> tuple:
-        values = [get(row) for get in getters]
+        try:
+            values = list(pick(row))
+        except KeyError:  # a row without some of the columns: null there
+            values = [row.get(name) for name in columns]
         for index, process in steps:
             value = values[index]
             if value is not None:
@@ -35,10 +39,6 @@ def encoder(dialect: sa.Dialect, table: sa.Table,
         return tuple(values)
 
     return encode
-
-
-def _getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
-    return lambda row: row.get(name)
 
 
 def _remembered(process: Callable[[Any], Any], kind: Any,

@@ -6,7 +6,8 @@ store executes the plan in one transaction. Only rows whose content hash changed
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections import ChainMap
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -34,6 +35,7 @@ EVENT_FIELDS: dict[str, str] = {**{p: "price_changed" for p in PRICE_FIELDS},
                                  "context_window": "context_changed"}
 
 Row = dict[str, Any]
+Stored = MutableMapping[str, Any]  # a row as written: its own columns, or the stored ones over it
 
 
 def content_hash(row: Mapping[str, Any], keep: Iterable[str] = ()) -> str:
@@ -85,7 +87,7 @@ class SyncStats:
 class Plan:
     """Everything one publish writes."""
 
-    upserts: list[Row] = field(default_factory=list)
+    upserts: list[Stored] = field(default_factory=list)
     removals: list[Row] = field(default_factory=list)  # rows to mark removed (their keys)
     renamed: list[tuple[str, str]] = field(default_factory=list)  # catalog keys spelt anew
     events: list[Row] = field(default_factory=list)
@@ -117,7 +119,8 @@ def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Offerin
         if old is not None and old["state"] == ACTIVE and old["content_hash"] == digest:
             stats.unchanged += 1
             continue
-        row: Row = dict(offered, content_hash=digest)
+        # The stored columns over the offered row, not a copy of it: a million rows are a lot.
+        row: Stored = ChainMap({"content_hash": digest}, offered)  # type: ignore[arg-type]
         if old is None:
             row.update(state=ACTIVE, first_seen_at=now, last_seen_at=now, removed_at=None,
                        archived_at=None)
@@ -177,7 +180,8 @@ def plan_catalog(stored: Sequence[CatalogRow], rows: Sequence[CatalogRow], *,
     stats.rows = sum(1 for r in rows if r["state"] != UNLISTED)
     stats.previous_rows = sum(1 for r in stored if r["state"] not in (ARCHIVED, UNLISTED))
     for built in rows:
-        row: Row = dict(built, content_hash=content_hash(built, keep=CATALOG_LIFECYCLE))
+        row: Stored = ChainMap({"content_hash": content_hash(built, keep=CATALOG_LIFECYCLE)},
+                               built)  # type: ignore[arg-type]
         old = previous.pop(catalog_key(row["provider"], row["model_id"]), None)
         served = row["state"] != UNLISTED
         if old is not None and old["content_hash"] == row["content_hash"]:

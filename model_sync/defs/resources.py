@@ -17,6 +17,8 @@ REPLAY_DATE_ENV = "MODEL_SYNC_REPLAY_DATE"
 TIMEOUT_ENV = "MODEL_SYNC_HTTP_TIMEOUT_SECONDS"
 RETRIES_ENV = "MODEL_SYNC_HTTP_MAX_RETRIES"
 BACKOFF_ENV = "MODEL_SYNC_HTTP_BACKOFF_SECONDS"
+MAX_RESPONSE_ENV = "MODEL_SYNC_HTTP_MAX_RESPONSE_MB"
+MIB = 1024 * 1024
 
 
 def _setting(configured, env: str, kind: type, default):
@@ -52,7 +54,9 @@ class HttpClientResource(dg.ConfigurableResource):
         default=None, description=f"First retry delay, doubling; default ${BACKOFF_ENV}, "
                                   "else 1.")
     max_backoff_seconds: float = Field(default=60.0, description="Longest retry delay.")
-    max_response_mb: int = Field(default=64, description="Largest response body accepted.")
+    max_response_mb: int | None = Field(
+        default=None, description=f"Largest response body accepted, in MiB; default "
+                                  f"${MAX_RESPONSE_ENV}, else 64.")
     replay_dir: str | None = Field(
         default=None, description=f"Recorded snapshots to replay; default ${REPLAY_DIR_ENV}.")
     replay_date: str | None = Field(
@@ -87,7 +91,8 @@ class HttpClientResource(dg.ConfigurableResource):
             backoff_seconds=_setting(self.backoff_seconds, BACKOFF_ENV, float,
                                      defaults.backoff_seconds),
             max_backoff_seconds=self.max_backoff_seconds,
-            max_response_bytes=self.max_response_mb * 1024 * 1024,
+            max_response_bytes=_setting(self.max_response_mb, MAX_RESPONSE_ENV, int,
+                                        defaults.max_response_bytes // MIB) * MIB,
         )
 
     def access(self, spec: SourceSpec, url: str | None = None, log=None,
