@@ -5,6 +5,7 @@ as a Core insert) and sent with one prepared `executemany`, or COPY on PostgreSQ
 statement compilation and parameter dicts are what this skips.
 """
 
+from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import islice
 from operator import itemgetter
@@ -28,6 +29,8 @@ def encoder(dialect: sa.Dialect, table: sa.Table,
     pick = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
 
     def encode(row: Mapping[str, Any]) -> tuple:
+        if isinstance(row, ChainMap):  # one flat dict, copied in C, beats a lookup per column
+            row = _flat(row)
         try:
             values = list(pick(row))
         except KeyError:  # a row without some of the columns: null there
@@ -39,6 +42,13 @@ def encoder(dialect: sa.Dialect, table: sa.Table,
         return tuple(values)
 
     return encode
+
+
+def _flat(row: ChainMap) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for layer in reversed(row.maps):
+        flat.update(layer)
+    return flat
 
 
 def _remembered(process: Callable[[Any], Any], kind: Any,

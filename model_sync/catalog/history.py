@@ -120,13 +120,14 @@ def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Offerin
             stats.unchanged += 1
             continue
         # The stored columns over the offered row, not a copy of it: a million rows are a lot.
+        # The offered row is what the events and intervals read.
         row: Stored = ChainMap({"content_hash": digest}, offered)  # type: ignore[arg-type]
         if old is None:
             row.update(state=ACTIVE, first_seen_at=now, last_seen_at=now, removed_at=None,
                        archived_at=None)
             plan.upserts.append(row)
-            plan.events.append(_event(row, "added", now, run_id))
-            plan.open_prices.extend(_seed_intervals(row, now, run_id))
+            plan.events.append(_event(offered, "added", now, run_id))
+            plan.open_prices.extend(_seed_intervals(offered, now, run_id))
             stats.added += 1
             continue
         came_back = old["state"] != ACTIVE
@@ -134,23 +135,23 @@ def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Offerin
                    removed_at=None, archived_at=None)
         plan.upserts.append(row)
         if came_back:
-            plan.events.append(_event(row, "restored", now, run_id))
+            plan.events.append(_event(offered, "restored", now, run_id))
             stats.restored += 1
         else:
             stats.updated += 1
-        changed = [f for f in EVENT_FIELDS if old.get(f) != row.get(f)]
+        changed = [f for f in EVENT_FIELDS if old.get(f) != offered.get(f)]
         for name in changed:
-            plan.events.append(_event(row, EVENT_FIELDS[name], now, run_id, name, old.get(name),
-                                      row.get(name)))
+            plan.events.append(_event(offered, EVENT_FIELDS[name], now, run_id, name, old.get(name),
+                                      offered.get(name)))
         if any(f in PRICE_FIELDS for f in changed):
             stats.repriced += 1
-            stats.price_changes.append({"key": f"{row['provider']}/{row['model_id']}",
-                                        **{p: (old.get(p), row.get(p)) for p in PRICE_FIELDS}})
+            stats.price_changes.append({"key": f"{offered['provider']}/{offered['model_id']}",
+                                        **{p: (old.get(p), offered.get(p)) for p in PRICE_FIELDS}})
             plan.close_prices.append((source, key))
-            if _priced(row):
-                plan.open_prices.append(_interval(row, now, None, run_id))
-        elif came_back and old["state"] == ARCHIVED and _priced(row):
-            plan.open_prices.append(_interval(row, now, None, run_id))  # archiving closed it
+            if _priced(offered):
+                plan.open_prices.append(_interval(offered, now, None, run_id))
+        elif came_back and old["state"] == ARCHIVED and _priced(offered):
+            plan.open_prices.append(_interval(offered, now, None, run_id))  # archiving closed it
     for key, old in previous.items():
         if key not in seen and old["state"] == ACTIVE:
             gone = dict(old, state=REMOVED, removed_at=now,
@@ -180,17 +181,17 @@ def plan_catalog(stored: Sequence[CatalogRow], rows: Sequence[CatalogRow], *,
     stats.rows = sum(1 for r in rows if r["state"] != UNLISTED)
     stats.previous_rows = sum(1 for r in stored if r["state"] not in (ARCHIVED, UNLISTED))
     for built in rows:
-        row: Stored = ChainMap({"content_hash": content_hash(built, keep=CATALOG_LIFECYCLE)},
-                               built)  # type: ignore[arg-type]
-        old = previous.pop(catalog_key(row["provider"], row["model_id"]), None)
-        served = row["state"] != UNLISTED
-        if old is not None and old["content_hash"] == row["content_hash"]:
+        digest = content_hash(built, keep=CATALOG_LIFECYCLE)
+        old = previous.pop(catalog_key(built["provider"], built["model_id"]), None)
+        served = built["state"] != UNLISTED
+        if old is not None and old["content_hash"] == digest:
             if served:
                 stats.unchanged += 1
             continue
-        row["updated_at"] = now
+        row: Stored = ChainMap({"content_hash": digest, "updated_at": now},
+                               built)  # type: ignore[arg-type]
         plan.upserts.append(row)
-        if old is not None and old["model_id"] != row["model_id"]:
+        if old is not None and old["model_id"] != built["model_id"]:
             plan.renamed.append((old["provider"], old["model_id"]))
         if not served:
             continue
@@ -198,12 +199,12 @@ def plan_catalog(stored: Sequence[CatalogRow], rows: Sequence[CatalogRow], *,
             stats.added += 1
             continue
         stats.updated += 1
-        if old["state"] != ACTIVE and row["state"] == ACTIVE:
+        if old["state"] != ACTIVE and built["state"] == ACTIVE:
             stats.restored += 1
-        if any(old[p] != row[p] for p in PRICE_FIELDS):
+        if any(old[p] != built[p] for p in PRICE_FIELDS):
             stats.repriced += 1
-            stats.price_changes.append({"key": f"{row['provider']}/{row['model_id']}",
-                                        **{p: (old[p], row[p]) for p in PRICE_FIELDS}})
+            stats.price_changes.append({"key": f"{built['provider']}/{built['model_id']}",
+                                        **{p: (old[p], built[p]) for p in PRICE_FIELDS}})
     for old in previous.values():  # no source describes it any more
         if old["state"] != ARCHIVED:
             plan.upserts.append(dict(old, state=ARCHIVED, archived_at=now, updated_at=now))

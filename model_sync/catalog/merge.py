@@ -76,8 +76,9 @@ def build_catalog(offerings: Iterable[StoredOffering], *, provider_sources: Sequ
                 listing.add(row["provider"])
     by_metadata = _ranking(provider_sources, METADATA_PRECEDENCE)
     by_price = _ranking(provider_sources, PRICE_PRECEDENCE)
-    catalog = [_merge(rows, by_metadata, by_price, built_at, own, listing)
-               for rows in groups.values()]
+    # Each group is let go once merged: the rows it held need not outlive their catalog row.
+    catalog = [_merge(groups.pop(key), by_metadata, by_price, built_at, own, listing)
+               for key in list(groups)]
     catalog.sort(key=lambda r: (r["provider"], r["model_id"]))
     return catalog
 

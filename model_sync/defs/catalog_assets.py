@@ -91,7 +91,7 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
     duration = time.monotonic() - clock
     stats, active, served, rows = build.stats, build.active, build.served, build.rows
     by_price_source = Counter(r["price_source"] or "unpriced" for r in active)
-    context.log.info(f"{CATALOG}: {stats.rows:,} offerings from {len(build.offerings):,} source "
+    context.log.info(f"{CATALOG}: {stats.rows:,} offerings from {build.source_rows:,} source "
                      f"rows ({stats.added} added, {stats.updated} updated, {stats.removed} "
                      f"archived, {stats.unchanged} unchanged; {len(rows) - len(served):,} more "
                      f"unlisted by their provider's API); {build.archived.removed} source rows "
@@ -107,7 +107,7 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
         "deleted_sync_runs": build.cleaned["sync_runs"],
         "deleted_changes": build.cleaned["catalog_changes"],
         "deleted_rejected_entries": build.cleaned["rejected_entries"],
-        "source_rows": len(build.offerings),
+        "source_rows": build.source_rows,
         "unpriced": sum(1 for r in active if r["price_source"] is None),
         "rows_by_price_source": dg.MetadataValue.json(dict(sorted(by_price_source.items()))),
         "preview": preview(served),

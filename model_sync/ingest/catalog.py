@@ -35,7 +35,7 @@ class Build:
     """What a catalog build did. `stats` is None when the audit blocked it: nothing published."""
 
     rows: list[Row]
-    offerings: list[Row]
+    source_rows: int  # the offerings it was built from
     findings: list[Finding]
     archived: SyncStats
     renamed: int
@@ -71,10 +71,12 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
         by_role = {s.name: s.role for s in SOURCES}
         # Benchmarks and Hub metadata describe models, not offerings: never catalog rows.
         offerings = [r for r in everything if by_role.get(r["source"]) in OFFERING_ROLES]
-        rows = build_catalog(offerings,
+        count, merged = len(offerings), iter(offerings)
+        del everything, offerings  # the merge holds the only reference: rows go as merged
+        rows = build_catalog(merged,
                              provider_sources=[s.name for s in SOURCES if s.role == "provider"],
                              built_at=started)
-        build = Build(rows, offerings, [], archived, renamed)
+        build = Build(rows, count, [], archived, renamed)
         build.findings = audit("catalog", CatalogAudit(rows, min_rows, served=build.served,
                                                        active=build.active))
         if build.blocked:
