@@ -7,6 +7,7 @@ Sources publish numbers either as JSON numbers or as decimal strings. JSON is pa
 import json
 import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 # A binary double holds 15 significant decimal digits exactly; longer literals such as
@@ -62,6 +63,7 @@ def to_decimal(value: object) -> Decimal | None:
     return _clean(number)
 
 
+@lru_cache(maxsize=1 << 16)  # prices repeat: equal values clean to the same digits
 def _clean(number: Decimal) -> Decimal:
     if number.is_zero():
         return Decimal(0)

@@ -97,6 +97,8 @@ def integer(value: Any) -> int | None:
     """A token count; tolerates numbers published as text or with a trailing `.0`."""
     if value is None or isinstance(value, bool):
         return None
+    if type(value) is int:  # the common case, without a Decimal
+        return value if value > 0 else None
     try:
         number = Decimal(str(value).strip())
     except ArithmeticError:
@@ -148,12 +150,15 @@ def model_offering(ctx: ParseContext, source_provider: str, model_id: str,
                     **values)
 
 
+_COLUMNS = frozenset(OFFERING_COLUMNS)
+
+
 def offering(ctx: ParseContext, *, source_key: str, source_provider: str, model_id: str,
              flags: Iterable[str] = (), **values: Any) -> Offering:
     """Build one normalized offering with every contract column present (no null `extra` keys)."""
     row: dict[str, Any] = dict.fromkeys(OFFERING_COLUMNS)
     row.update(values)
-    unknown = set(values) - set(OFFERING_COLUMNS)
+    unknown = values.keys() - _COLUMNS
     if unknown:
         raise TypeError(f"not contract fields: {sorted(unknown)}")
     row["source"] = ctx.source
