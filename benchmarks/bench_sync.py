@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 FIRST_MAX, UNCHANGED_MAX, CHANGED_MAX = 3.0, 0.20, 0.25
 RSS_MAX_MB, SPEEDUP_MIN, LINEAR_MAX = 2048, 2.0, 1.5
 PER_PAGE = 10_000
+BOOKKEEPING = ("sync_runs", "sync_digests")  # records of the syncs themselves, not data
 DAY = "2026-08-19"
 INGEST = {"model_sync.defs.source_assets": ["sync_source"],
           "model_sync.defs.catalog_assets": ["build_catalog_tables"],
@@ -218,9 +219,9 @@ def bench_payloads(payloads: Path, repeat: int, scratch: Path) -> list[tuple]:
     dagster = med(r[0]["dagster"] for r in runs)
     ratio_again = med(r[2]["cpu"] / r[0]["cpu"] for r in runs)
     ratio_changed = med(r[4]["cpu"] / r[0]["cpu"] for r in runs)
-    data_writes = max(sum(v for k, v in r[3].items() if k != "sync_runs") for r in runs)
+    data_writes = max(sum(v for k, v in r[3].items() if k not in BOOKKEEPING) for r in runs)
     records = max(r[3].get("sync_runs", 0) for r in runs)
-    changed_rows = med(sum(v for k, v in r[5].items() if k != "sync_runs") for r in runs)
+    changed_rows = med(sum(v for k, v in r[5].items() if k not in BOOKKEEPING) for r in runs)
     over = first_cpu - bound
     print(f"\nfull replayed sync of {payloads} (medians of {repeat}, ratios pair by pair)")
     print(f"  lower bound (json-load + executemany of the same rows): {bound:.2f}s CPU")
@@ -230,7 +231,7 @@ def bench_payloads(payloads: Path, repeat: int, scratch: Path) -> list[tuple]:
           f"catalog and derived tables {med(r[0]['catalog'] for r in runs):.2f}s)")
     print(f"  unchanged re-sync: {med(r[2]['cpu'] for r in runs):.2f}s CPU (Dagster "
           f"{med(r[2]['dagster'] for r in runs):.2f}s), {data_writes} data rows written, "
-          f"{records} sync_runs records")
+          f"{records} sync_runs records (every attempt is recorded)")
     print(f"  1% repriced re-sync: {med(r[4]['cpu'] for r in runs):.2f}s CPU, "
           f"{changed_rows:.0f} rows written")
     return [("first sync / lower bound", ratio_first, FIRST_MAX, ratio_first <= FIRST_MAX),

@@ -128,3 +128,29 @@ def test_a_payload_with_rejected_entries_is_parsed_every_time(deepinfra, tmp_pat
     assert counted.calls == 2 and again.fetched.unchanged is None
     assert len(first.fetched.rejected) == len(again.fetched.rejected) == 1
     assert len(store.rejections("deepinfra")) == 2  # recorded by each sync, as before
+
+
+def test_new_canonical_ids_from_the_catalog_build_keep_the_payload_standing(tmp_path,
+                                                                             catalog_db):
+    """The catalog build re-resolves identity with every source known and stores the ids that
+    moved: the source's payload still stands for its rows, so the next sync is not parsed."""
+    from model_sync.sources.base import offering
+    from model_sync_tests.conftest import ctx
+
+    store = catalog_db.store()
+    rows = [{**offering(ctx("deepinfra"), source_key=f"k{i}", source_provider="deepinfra",
+                        model_id=f"m{i}"), "canonical_id": f"m{i}"} for i in range(3)]
+    store.publish_source("deepinfra", rows, run_id="1", started_at=datetime.now(UTC),
+                         digest="payload")
+    assert store.unchanged_payload("deepinfra", "payload")["rows"] == 3
+    assert store.unchanged_payload("deepinfra", "another payload") is None
+
+    assert store.update_canonical_ids({("deepinfra", "k1"): "m0"}) == 1
+    assert store.unchanged_payload("deepinfra", "payload")["rows"] == 3
+    with store.engine.begin() as conn:  # rows changed by anything else: parsed again (a
+        # writer that changes content changes its hash: what every diff compares)
+        conn.execute(sa.update(source_offerings).where(source_offerings.c.source_key == "k2")
+                     .values(name="edited", content_hash="edited"))
+    assert store.unchanged_payload("deepinfra", "payload") is None
+    store.publish_source("deepinfra", rows, run_id="2", started_at=datetime.now(UTC))
+    assert store.unchanged_payload("deepinfra", "payload") is None  # a publish without a digest

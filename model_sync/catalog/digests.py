@@ -49,3 +49,12 @@ def record(conn: sa.Connection, source: str, payload: str | None,
         source=source, payload_digest=payload, rows_digest=stored, rows=listed,
         not_models=json.dumps([list(pair) for pair in not_models]), recorded_at=now))
 
+
+
+def refresh(conn: sa.Connection, source: str) -> None:
+    """Re-take the digest of a source's rows after the catalog build gave some of them new
+    canonical ids (the ids identity resolution gives with every source known): the payload the
+    last clean sync read still stands for them."""
+    stored, listed = rows_digest(conn, source)
+    conn.execute(sa.update(sync_digests).where(sync_digests.c.source == source)
+                 .values(rows_digest=stored, rows=listed))

@@ -146,6 +146,8 @@ class CatalogWrites:
                         changed.append(row)
             if changed:
                 upsert(conn, source_offerings, changed, ("source", "source_key"))
+            for source in moved:
+                digests.refresh(conn, source)
         return len(changed)
 
     def publish_catalog(self, rows: Sequence[CatalogRow], *, run_id: str | None,
