@@ -42,6 +42,7 @@ class Fetched:
     meta: dict[str, Any] = field(default_factory=dict)
     rejected: list[Rejection] = field(default_factory=list)
     not_models: list[tuple[str, str]] = field(default_factory=list)  # (key, why), skipped
+    rejected_prices: list[Rejection] = field(default_factory=list)  # of entries kept
 
 
 def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
@@ -70,6 +71,7 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
         parsed = spec.parse(page.payload, ctx)  # a ParseError here: the page as a whole is wrong
         fetched.rejected.extend(ctx.rejected)
         fetched.not_models.extend(ctx.not_models)
+        fetched.rejected_prices.extend(ctx.rejected_prices)
         pages, size = pages + 1, size + page.size
         if page.snapshot:
             snapshots.append(page.snapshot)
@@ -107,6 +109,8 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
                         "empty before the end); the rows that came are published")
     if snapshots:
         meta["replayed_snapshots"] = ", ".join(snapshots)
+    meta["price_components"] = sum(len(r.get("prices") or ()) for r in rows)
+    meta["rejected_prices"] = len(fetched.rejected_prices)
     fetched.meta = meta
     log_set_aside(spec.name, fetched, log)
     return fetched
@@ -124,6 +128,11 @@ def log_set_aside(source: str, fetched: Fetched, log) -> None:
                     f"rejected: {reason} (e.g. {shown})")
     for key, why in fetched.not_models:
         log.debug(f"{source}: skipped {key!r}: not a model ({why})")
+    if fetched.rejected_prices:
+        fields = sorted({r.field or "?" for r in fetched.rejected_prices})
+        log.info(f"{source}: {len(fetched.rejected_prices):,} published prices have no place in "
+                 f"the price model (kept in rejected_prices): {', '.join(fields[:5])}"
+                 + (", ..." if len(fields) > 5 else ""))
 
 
 def _fetch_extra(spec: SourceSpec, access: Access, hugging_face_ids: Sequence[str],

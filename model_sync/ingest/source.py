@@ -15,6 +15,7 @@ from model_sync.catalog.rules import Finding, SourceAudit, SourceLimits, audit
 from model_sync.catalog.store import CatalogStore, CatalogUnavailable
 from model_sync.http import BodyError, FetchError, NotRecorded
 from model_sync.ingest.fetch import Access, Fetched, fetch_rows
+from model_sync.pricing.storage import publish_prices, record_price_rejections
 from model_sync.redact import redact
 from model_sync.sources.base import Row, SettingError, SourceSpec
 
@@ -67,6 +68,7 @@ def sync_source(spec: SourceSpec, access: Access, store: CatalogStore, limits: S
         if not dry_run:
             outcome.stats = store.publish_source(spec.name, fetched.rows, run_id=run_id,
                                                  started_at=started, now=started)
+            write_prices(spec.name, fetched, store, run_id=run_id, started=started, log=log)
         return outcome
     except NotRecorded:
         raise  # nothing to replay: skipped, not a sync
@@ -78,6 +80,20 @@ def sync_source(spec: SourceSpec, access: Access, store: CatalogStore, limits: S
         record("interrupted", f"{spec.name}: the run was terminated mid-sync; the previous "
                "rows are kept")
         raise
+
+
+def write_prices(name: str, fetched: Fetched, store: CatalogStore, *, run_id: str | None,
+                 started: datetime, log) -> None:
+    """The published rows' price intervals and the prices set aside, beside the publish. The
+    rows are already published: a failure here is a warning, repaired by the next sync or
+    build of `prices`."""
+    try:
+        publish_prices(store.engine, name, now=started, run_id=run_id)
+        record_price_rejections(store.engine, name, fetched.rejected_prices, run_id=run_id,
+                                now=started)
+    except Exception as exc:
+        log.warning(redact(f"{name}: price components not written ({type(exc).__name__}: "
+                           f"{exc}); the next build of prices repairs them"))
 
 
 def identify(spec: SourceSpec, rows: list[Row], store: CatalogStore) -> None:
