@@ -1,5 +1,6 @@
 """The `model-sync` command: sync sources into the catalog, normalize one recorded payload,
-report the health and status of every source, or export the catalog and its metrics."""
+report the health and status of every source, export the catalog and its metrics, or price a
+request (`cost`, `compare`)."""
 
 import argparse
 import json
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
                                            "sensor on or off, last run and outcome, next tick")
     status.add_argument("--json", action="store_true", help="print one JSON document")
 
+    from model_sync import costs
+
+    costs.add_commands(sub)
     args = parser.parse_args(argv)
     _load_dotenv(Path.cwd() / ".env")
     from model_sync.catalog.store import CatalogUnavailable
@@ -108,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                                        args.max_rejected_share)
         if args.command == "changes":
             return feed.run(args)
+        if args.command in ("cost", "compare"):
+            return costs.main(args)
         if args.command == "record":
             return _record(args.out, args.source)
         return _sync(args.select, args.dry_run, args.min_rows, args.verbose)

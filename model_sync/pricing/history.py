@@ -1,10 +1,11 @@
 """What a sync changes in the price components' history: validity intervals, planned (pure).
 
 Each component of a source row has a slot (source row, component, mode, region, tier, window)
-and a schedule: one price in force since it was first seen, or the dated prices a source states
-(genai-prices' lists, scheduled changes included). A slot seen for the first time is seeded with
-its whole schedule; afterwards the price in force now and the scheduled ones are held to what the
-source says: a changed price closes the open interval and opens a new one (at the date the
+and a schedule: one undated price, or the dated prices a source states (genai-prices' lists,
+scheduled changes included). A slot seen for the first time is seeded with its schedule: an
+undated price from now on, or, in the source's first sync, since before the catalog knew it
+(`valid_from` null). Afterwards the price in force now and the scheduled ones are held to what
+the source says: a changed price closes the open interval and opens a new one (at the date the
 source gives, else now), a withdrawn scheduled price is dropped, a component gone is closed.
 Intervals that ended are history and never change.
 """
@@ -56,7 +57,8 @@ def plan_prices(rows: Iterable[Mapping[str, Any]], stored: Sequence[Mapping[str,
     """Hold a source's intervals to its rows' components.
 
     `rows`: the source's rows still in the catalog (their `prices`); `stored`: its intervals in
-    force now or scheduled; `seen`: every slot that ever had an interval.
+    force now or scheduled; `seen`: every slot that ever had an interval (none: the
+    source's first sync).
     """
     plan = PricePlan()
     wanted: dict[tuple, list[Row]] = {}
@@ -77,7 +79,7 @@ def plan_prices(rows: Iterable[Mapping[str, Any]], stored: Sequence[Mapping[str,
     for key, schedule in wanted.items():
         schedule.sort(key=lambda e: (e["valid_from"] is not None, e["valid_from"] or now))
         if key not in seen:
-            plan.inserts.extend(_seeded(schedule, now))
+            plan.inserts.extend(_seeded(schedule, None if not seen else now))
         else:
             _follow(plan, schedule, current.get(key, []), now)
     for key, intervals in current.items():
@@ -90,11 +92,11 @@ def _stated(schedule: Sequence[Row]) -> bool:
     return len(schedule) > 1 or any(e["valid_from"] or e["valid_to"] for e in schedule)
 
 
-def _seeded(schedule: list[Row], now: datetime) -> list[Row]:
-    """A new slot: its stated schedule as it is, or its one undated price from now on."""
+def _seeded(schedule: list[Row], since: datetime | None) -> list[Row]:
+    """A new slot: its stated schedule as it is, or its one undated price since `since`."""
     if _stated(schedule):
         return [dict(e) for e in schedule]
-    return [dict(schedule[0], valid_from=now)]
+    return [dict(schedule[0], valid_from=since)]
 
 
 def _follow(plan: PricePlan, schedule: list[Row], stored: Sequence[Mapping[str, Any]],
