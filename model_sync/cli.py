@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     export = sub.add_parser("export", help="write the active catalog (or the models rollup) as "
                                            "JSON, CSV or Parquet")
     export.add_argument("--format", choices=("json", "csv", "parquet"), default="json")
-    export.add_argument("--table", choices=("catalog", "models"), default="catalog",
-                        help="the offerings catalog (default) or the models rollup")
+    export.add_argument("--table", choices=("catalog", "models", "prices"), default="catalog",
+                        help="the offerings catalog (default), the models rollup, or the price "
+                             "components of the offerings (one row each)")
     export.add_argument("--out", type=Path, help="file to write (default: standard output; "
                                                  "required for parquet)")
     export.add_argument("--include-archived", action="store_true",
@@ -147,7 +148,11 @@ def _export(fmt: str, table: str, out: Path | None, include_archived: bool,
         else:
             rows = store.catalog_rows(active_only=True, include_archived=include_archived,
                                       include_unlisted=include_unlisted)
-            columns, document = CATALOG_COLUMNS, export.catalog_document
+            export.attach_prices(store, rows)
+            columns, document = [*CATALOG_COLUMNS, "prices"], export.catalog_document
+            if table == "prices":
+                rows, columns = export.price_table(rows), export.PRICE_COLUMNS
+                document = export.prices_document
     finally:
         store.dispose()
     if not rows:

@@ -31,6 +31,7 @@ class PriceSheet:
     def __init__(self) -> None:
         self.prices: list[Price] = []
         self.rejected: list[tuple[str, str, Any]] = []
+        self.read: set[str] = set()  # every published field taken as a price or set aside
 
     def add(self, name: str, value: Any, scale: int, field: str, *, mode: str = STANDARD,
             region: str | None = None, min_prompt_tokens: int = 0, window: str | None = None,
@@ -41,6 +42,7 @@ class PriceSheet:
         "not priced apart" rather than free. A value that is not a number is set aside."""
         if name not in COMPONENTS or mode not in MODES:
             raise ValueError(f"not in the price vocabulary: {name!r} in mode {mode!r}")
+        self.read.add(field)
         try:
             number = to_decimal(value)
         except PriceError as exc:
@@ -59,6 +61,7 @@ class PriceSheet:
 
     def reject(self, field: str, reason: str, value: Any) -> None:
         """A published price that has no place in the price model, with why."""
+        self.read.add(field)
         self.rejected.append((field, reason, value))
 
     def rows(self) -> list[Price] | None:
