@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from model_sync.catalog.clock import utcnow
 from model_sync.catalog.contract import ARCHIVED
 from model_sync.catalog.engine import DATABASE_URL_ENV, rows_of
+from model_sync.catalog.money import format_decimal
 from model_sync.catalog.providers import canonical_provider
 from model_sync.catalog.schema import source_offerings
 from model_sync.catalog.store import CatalogStore
@@ -47,7 +48,7 @@ class Cost:
         """JSON values: decimals as exact text."""
         return {"provider": self.provider, "model": self.model, "model_id": self.model_id,
                 "canonical_id": self.canonical_id, "at": self.at.isoformat(), "mode": self.mode,
-                "region": self.region, "total": str(self.total),
+                "region": self.region, "total": format_decimal(self.total),
                 "components": [line_json(line) for line in self.components]}
 
 
