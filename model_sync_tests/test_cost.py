@@ -252,3 +252,32 @@ def test_usage_as_apis_report_it():
         input_tokens, output_tokens, cache_read_tokens = 1000, 100, None
 
     assert read_usage(Usage()) == {"input_tokens": 1000, "output_tokens": 100}
+
+
+def test_prices_that_contradict_their_source_are_withheld_and_named():
+    """A batch price above the standard one, a long-context tier below its base: the merge
+    withholds them (the set's other prices stand) and `prices_consistent` names them; a
+    contradiction between two sources' sets that are published fails the check (WARN)."""
+    from model_sync.catalog.rules import PricesAudit, audit
+    from model_sync.pricing.merge import contradictions
+
+    def one(component, price, mode="standard", tier=0, source="litellm"):
+        return {"source": source, "source_key": "m", "provider": "p", "model_id": "m",
+                "component": component, "unit": "1M tokens", "mode": mode, "region": None,
+                "min_prompt_tokens": tier, "window": None, "price": Decimal(price),
+                "valid_from": None, "valid_to": None}
+
+    rows = [one("input", "2"), one("input", "3", "batch"), one("output", "8"),
+            one("output", "4", tier=200_001)]
+    merged = merge_prices(rows, at=AT, rank=ranking([]))
+    assert {(r["component"], r["mode"], r["min_prompt_tokens"]) for r, _ in merged.withheld} == {
+        ("input", "batch", 0), ("output", "standard", 200_001)}
+    assert priced(rows, {"input_tokens": 300_000, "output_tokens": 1_000_000})[0] == Decimal("8.6")
+    [finding] = audit("prices", PricesAudit(1, [f"p/m (litellm): {why}"
+                                                 for _, why in merged.withheld]))
+    assert finding.passed and "batch input 3 is above its standard price 2" in finding.description
+    mixed = [one("input", "2", source="genai_prices"), one("input", "3", "batch")]
+    chosen = merge_prices(mixed, at=AT, rank=ranking([])).chosen
+    published = [why for _, why in contradictions([r for s in chosen.values() for r in s.rows])]
+    [finding] = audit("prices", PricesAudit(1, [], [f"p/m: {why}" for why in published]))
+    assert not finding.passed and finding.severity == "WARN"

@@ -142,3 +142,35 @@ def test_a_dated_list_prices_each_side_of_its_date(db_url, at):
                                                "output_tokens": 1_000_000}, at=at)
     assert cost.total == (Decimal(50) if at.startswith("2025-06-09") else Decimal(10))
     store.dispose()
+
+
+def test_prices_not_written_by_a_sync_are_a_warning_repaired_by_the_prices_build(
+        fixtures_http, catalog_db, monkeypatch):
+    import dagster as dg
+
+    import model_sync.ingest.source as ingest
+    from model_sync.definitions import defs
+    from model_sync.pricing.catalog import build_prices
+
+    def unavailable_table(*_args, **_kwargs):
+        raise RuntimeError("the prices table is locked")
+
+    monkeypatch.setattr(ingest, "publish_prices", unavailable_table)
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(list(defs.assets), selection=["together"], instance=instance,
+                            resources={"http": fixtures_http, "catalog_db": catalog_db},
+                            run_config={"ops": {"together": {"config": {"min_rows": 1}}}})
+    assert result.success
+    store = catalog_db.store()
+    assert store.source_count("together") == 9
+    assert not price_rows(store.engine, keys=[("together", "meta-llama/Llama-3.3-70B-Instruct-"
+                                                          "Turbo")])
+    logged = [record.user_message for record in instance.all_logs(result.run_id)]
+    assert ("together: price components not written (RuntimeError: the prices table is "
+            "locked); the next build of prices repairs them") in logged
+    build_prices(store, started=NOW, run_id="repair")
+    repaired = price_rows(store.engine, keys=[("together",
+                                               "meta-llama/Llama-3.3-70B-Instruct-Turbo")])
+    assert {(r["component"], r["price"]) for r in repaired} == {("input", Decimal("0.88")),
+                                                                ("output", Decimal("0.88"))}
+    store.dispose()
