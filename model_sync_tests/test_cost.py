@@ -248,6 +248,14 @@ def test_usage_as_apis_report_it():
         "input_tokens": 12, "output_tokens": 12, "output_reasoning_tokens": 7,
         "input_image_tokens": 4}
 
+    assert read_usage({"inputTokens": 22, "cacheReadInputTokens": 2492, "outputTokens": 13,
+                       "totalTokens": 2527, "serverToolUsage": {}}) == {
+        "input_tokens": 2514, "cache_read_tokens": 2492, "output_tokens": 13}  # Bedrock
+    xai = {"prompt_tokens": 10, "completion_tokens": 5,
+           "completion_tokens_details": {"reasoning_tokens": 20}}
+    assert read_usage(xai, "xai")["output_tokens"] == 25  # xAI counts reasoning apart
+    assert read_usage(xai, "openai")["output_tokens"] == 5
+
     class Usage:  # an object with genai-prices' attribute names
         input_tokens, output_tokens, cache_read_tokens = 1000, 100, None
 

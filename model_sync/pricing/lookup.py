@@ -83,9 +83,9 @@ class Pricer:
         """The exact cost of `usage` on `model` at `provider`, at `at` (default now)."""
         if mode not in MODES:
             raise PricingError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
-        counts = read_usage(usage)
         when = _utc(at) if at is not None else utcnow()
         name, found = self.resolve(provider, model)
+        counts = read_usage(usage, name)
         region = region or found.region
         keys = [(r["source"], r["source_key"]) for r in found.rows]
         intervals = price_rows(self.store.engine, keys=keys)

@@ -18,8 +18,10 @@ class UsageError(ValueError):
     """A usage that cannot be read: unknown fields, a count that is not a number."""
 
 
-def read_usage(usage: Any) -> Usage:
-    """The counts of a usage, by field; absent fields are absent (zero)."""
+def read_usage(usage: Any, provider: str | None = None) -> Usage:
+    """The counts of a usage, by field; absent fields are absent (zero). `provider` (canonical)
+    settles what an API's own usage means where providers differ (xAI's completion tokens
+    leave its reasoning tokens out)."""
     if hasattr(usage, "model_dump"):  # pydantic models (API SDKs' usage objects)
         usage = usage.model_dump()
     if not isinstance(usage, Mapping):
@@ -33,7 +35,10 @@ def read_usage(usage: Any) -> Usage:
         return _counts({k: v for k, v in usage.items() if k in COUNTS})
     for looks_like, extract in _SHAPES:
         if looks_like(usage):
-            return _counts(extract(usage))
+            counts = extract(usage)
+            if provider == "xai" and extract is _openai_chat:
+                _add(counts, "output_tokens", counts.get("output_reasoning_tokens"))
+            return _counts(counts)
     raise UsageError(f"unknown usage fields: {', '.join(sorted(unknown))}; a usage names "
                      "genai-prices' fields (input_tokens, cache_read_tokens, output_tokens, "
                      "output_reasoning_tokens, web_searches, ...) or is the usage an API "
@@ -91,15 +96,31 @@ def _anthropic(u: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _bedrock(u: Mapping[str, Any]) -> dict[str, Any]:
+    """Bedrock's Converse API: `inputTokens` leave out the cached ones."""
+    out: dict[str, Any] = {}
+    for name in ("inputTokens", "cacheReadInputTokens", "cacheWriteInputTokens"):
+        _add(out, "input_tokens", u.get(name))
+    _add(out, "cache_read_tokens", u.get("cacheReadInputTokens"))
+    _add(out, "cache_write_tokens", u.get("cacheWriteInputTokens"))
+    _add(out, "output_tokens", u.get("outputTokens"))
+    return out
+
+
 def _openai_chat(u: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI's chat shape, and xAI's own, whose top-level `reasoning_tokens` are not part of
+    its `completion_tokens`."""
     out: dict[str, Any] = {}
     _add(out, "input_tokens", u.get("prompt_tokens"))
     _add(out, "cache_read_tokens", _get(u, "prompt_tokens_details", "cached_tokens"))
+    _add(out, "cache_read_tokens", u.get("cached_prompt_text_tokens"))
     _add(out, "cache_write_tokens", _get(u, "prompt_tokens_details", "cache_write_tokens"))
     _add(out, "input_audio_tokens", _get(u, "prompt_tokens_details", "audio_tokens"))
     _add(out, "output_audio_tokens", _get(u, "completion_tokens_details", "audio_tokens"))
     _add(out, "output_reasoning_tokens", _get(u, "completion_tokens_details", "reasoning_tokens"))
+    _add(out, "output_reasoning_tokens", u.get("reasoning_tokens"))
     _add(out, "output_tokens", u.get("completion_tokens"))
+    _add(out, "output_tokens", u.get("reasoning_tokens"))
     return out
 
 
@@ -139,6 +160,7 @@ def _google(u: Mapping[str, Any]) -> dict[str, Any]:
 
 _SHAPES = (
     (lambda u: "promptTokenCount" in u or "candidatesTokenCount" in u, _google),
+    (lambda u: "inputTokens" in u or "outputTokens" in u, _bedrock),
     (lambda u: "prompt_tokens" in u, _openai_chat),
     (lambda u: any(k in u for k in ("cache_creation_input_tokens", "cache_read_input_tokens",
                                     "cache_creation", "server_tool_use")), _anthropic),
