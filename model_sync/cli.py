@@ -16,7 +16,7 @@ from model_sync.sources import SOURCES, get_source
 
 
 def main(argv: list[str] | None = None) -> int:
-    from model_sync import feed
+    from model_sync import costs, feed
 
     parser = argparse.ArgumentParser(prog="model-sync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -84,8 +84,6 @@ def main(argv: list[str] | None = None) -> int:
     status = sub.add_parser("status", help="per source: enabled or why not, schedule and change "
                                            "sensor on or off, last run and outcome, next tick")
     status.add_argument("--json", action="store_true", help="print one JSON document")
-
-    from model_sync import costs
 
     costs.add_commands(sub)
     args = parser.parse_args(argv)
