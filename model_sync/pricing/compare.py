@@ -14,7 +14,6 @@ from model_sync.catalog.identity import Resolver
 from model_sync.catalog.schema import model_catalog, models, source_offerings
 from model_sync.pricing.calculator import PricingError
 from model_sync.pricing.lookup import OFFERING_SOURCES, Pricer
-from model_sync.pricing.usage import UsageError
 
 
 @dataclass(frozen=True)
@@ -81,9 +80,7 @@ def compare(pricer: Pricer, model: str, usage: Any, *, at: datetime | None = Non
                   offer["max_output_tokens"], offer["supports_tools"])
         try:
             cost = pricer.cost(offer["provider"], offer["model_id"], usage, at=at, mode=mode)
-        except UsageError:
-            raise
-        except PricingError as exc:
+        except PricingError as exc:  # a bad usage (UsageError) is the caller's: it propagates
             options.append(Option(*limits, None, str(exc)))
             continue
         sources = ", ".join(sorted({line.source for line in cost.components}))

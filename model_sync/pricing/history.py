@@ -54,12 +54,8 @@ def in_force(interval: Mapping[str, Any], when: datetime) -> bool:
 
 def plan_prices(rows: Iterable[Mapping[str, Any]], stored: Sequence[Mapping[str, Any]],
                 seen: set[tuple], *, now: datetime, run_id: str | None) -> PricePlan:
-    """Hold a source's intervals to its rows' components.
-
-    `rows`: the source's rows still in the catalog (their `prices`); `stored`: its intervals in
-    force now or scheduled; `seen`: every slot that ever had an interval (none: the
-    source's first sync).
-    """
+    """Hold a source's intervals (`stored`: in force now or scheduled) to its rows' `prices`;
+    `seen` holds every slot that ever had an interval (none: the source's first sync)."""
     plan = PricePlan()
     wanted: dict[tuple, list[Row]] = {}
     for row in rows:

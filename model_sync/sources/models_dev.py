@@ -95,10 +95,9 @@ def _model(provider_id: str, model_key: str, model: Any, ctx: ParseContext) -> O
 
 
 def price_sheet(model: Any) -> PriceSheet:
-    """`cost` with its `tiers` (from `tier.size` prompt tokens on, inclusive: "from a given
-    context size upward"); `context_over_200k`, the older projection of a tier, only where no
-    `tiers` restate it (then above 200,000 tokens, exclusive). `experimental.modes` are the
-    modes a model is also served in (`fast` with `service_tier: priority` is priority)."""
+    """`cost`, its `tiers` (from `tier.size` prompt tokens on), `context_over_200k` where no
+    tier restates it (above 200,000 tokens), and `experimental.modes` (`fast` with
+    `service_tier: priority` is priority)."""
     sheet = PriceSheet()
     cost = obj(model.get("cost"))
     _costs(sheet, cost, "cost.", "standard", 0)

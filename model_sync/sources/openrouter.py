@@ -100,10 +100,9 @@ def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
 
 
 def price_sheet(pricing: Any) -> PriceSheet:
-    """Every price of a `pricing` object. An override is a long-context tier applying from
-    `min_prompt_tokens` on (inclusive, as OpenRouter documents) or a time-of-day rate between
-    `utc_start` and `utc_end` (HHMM, UTC). A 0 beside the token prices means "not priced
-    apart", except for the prompt and completion themselves."""
+    """Every price of a `pricing` object; an override is a tier from `min_prompt_tokens` on or
+    a rate between `utc_start` and `utc_end` (HHMM, UTC). A 0 beside the prompt and completion
+    prices means "not priced apart"."""
     sheet = PriceSheet()
     _prices(sheet, pricing, "pricing.", 0, None)
     overrides = pricing.get("overrides")

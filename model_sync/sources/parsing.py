@@ -56,9 +56,8 @@ class Rejection:
 @dataclass(frozen=True)
 class ParseContext:
     """What a parser may know besides the payload (which source, when it was fetched), and
-    where it sets aside the entries it cannot normalize (`rejected`), the entries that are
-    not models at all (`not_models`: a schema sample, a metadata key) and the published prices
-    of kept entries that have no place in the price model (`rejected_prices`)."""
+    where it sets aside entries it cannot normalize (`rejected`), entries that are not models
+    (`not_models`) and kept entries' prices with no place in the price model (`rejected_prices`)."""
 
     source: str
     fetched_at: datetime
