@@ -1,5 +1,6 @@
 """The `model-sync` command: sync sources into the catalog, normalize one recorded payload,
-report the health and status of every source, or export the catalog and its metrics."""
+report the health and status of every source, export the catalog and its metrics, or price a
+request (`cost`, `compare`)."""
 
 import argparse
 import json
@@ -15,7 +16,7 @@ from model_sync.sources import SOURCES, get_source
 
 
 def main(argv: list[str] | None = None) -> int:
-    from model_sync import feed
+    from model_sync import costs, feed
 
     parser = argparse.ArgumentParser(prog="model-sync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     export = sub.add_parser("export", help="write the active catalog (or the models rollup) as "
                                            "JSON, CSV or Parquet")
     export.add_argument("--format", choices=("json", "csv", "parquet"), default="json")
-    export.add_argument("--table", choices=("catalog", "models"), default="catalog",
-                        help="the offerings catalog (default) or the models rollup")
+    export.add_argument("--table", choices=("catalog", "models", "prices"), default="catalog",
+                        help="the offerings catalog (default), the models rollup, or the price "
+                             "components of the offerings (one row each)")
     export.add_argument("--out", type=Path, help="file to write (default: standard output; "
                                                  "required for parquet)")
     export.add_argument("--include-archived", action="store_true",
@@ -83,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "sensor on or off, last run and outcome, next tick")
     status.add_argument("--json", action="store_true", help="print one JSON document")
 
+    costs.add_commands(sub)
     args = parser.parse_args(argv)
     _load_dotenv(Path.cwd() / ".env")
     from model_sync.catalog.store import CatalogUnavailable
@@ -108,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                                        args.max_rejected_share)
         if args.command == "changes":
             return feed.run(args)
+        if args.command in ("cost", "compare"):
+            return costs.main(args)
         if args.command == "record":
             return _record(args.out, args.source)
         return _sync(args.select, args.dry_run, args.min_rows, args.verbose)
@@ -141,7 +146,11 @@ def _export(fmt: str, table: str, out: Path | None, include_archived: bool,
         else:
             rows = store.catalog_rows(active_only=True, include_archived=include_archived,
                                       include_unlisted=include_unlisted)
-            columns, document = CATALOG_COLUMNS, export.catalog_document
+            export.attach_prices(store, rows)
+            columns, document = [*CATALOG_COLUMNS, "prices"], export.catalog_document
+            if table == "prices":
+                rows, columns = export.price_table(rows), export.PRICE_COLUMNS
+                document = export.prices_document
     finally:
         store.dispose()
     if not rows:

@@ -12,7 +12,7 @@ from model_sync.cadence import catalog_windows, resolve_cadences
 from model_sync.catalog import CATALOG
 from model_sync.defs.alerts import AlertWebhook, alert_sensor
 from model_sync.defs.catalog_assets import model_catalog
-from model_sync.defs.derived_assets import catalog_changes, models, price_history
+from model_sync.defs.derived_assets import catalog_changes, models, price_history, prices
 from model_sync.defs.digest import ChangeDigest, change_digest_sensor
 from model_sync.defs.jobs import build_full_resync
 from model_sync.defs.reporting import metrics_push_sensor
@@ -49,7 +49,7 @@ defs = dg.Definitions(
     assets=[*dg.map_asset_specs(
         _apply_freshness,
         [*(build_source_asset(s, CADENCES[s.name]) for s in SOURCES), model_catalog]),
-        models, price_history, catalog_changes],
+        models, price_history, catalog_changes, prices],
     jobs=[build_full_resync(http=HTTP)],  # the sources that can sync when the definitions load
     schedules=[build_schedule(s, CADENCES[s.name]) for s in SOURCES],
     sensors=[*(build_change_sensor(s, CADENCES[s.name]) for s in SOURCES),

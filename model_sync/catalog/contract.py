@@ -90,6 +90,8 @@ OFFERING_FIELDS: list[Field] = [
     _text("provider", 120, "canonical provider id, one per real provider"),
     _text("model_id", 400, "the provider's own model id, as the source spells it"),
     *DESCRIPTIVE_FIELDS,
+    Field("prices", "json_list", "every price component the source publishes for it (see the "
+          "price model): component, unit, mode, region, tier, time of day, dates, exact price"),
     Field("extra", "json_object", "source-specific values (benchmarks, speed, tiers, slugs)"),
     Field("fetched_at", "timestamp", "when this row was fetched"),
 ]
@@ -194,6 +196,7 @@ class Offering(Descriptive):
     source_provider: str
     provider: str
     model_id: str
+    prices: list[dict[str, Any]] | None
     extra: dict[str, Any] | None
     fetched_at: datetime | None
 

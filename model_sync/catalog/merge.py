@@ -58,6 +58,12 @@ def _ranking(order: Sequence[str], curated: Sequence[str]):
     return rank
 
 
+def price_ranking(provider_sources: Sequence[str]):
+    """The order the merge takes prices in (the provider's own API first, then the curated
+    sources), as a sort key of rows with `source` and `source_key`."""
+    return _ranking(provider_sources, PRICE_PRECEDENCE)
+
+
 def build_catalog(offerings: Iterable[StoredOffering], *, provider_sources: Sequence[str],
                   built_at: datetime) -> list[CatalogRow]:
     """The combined catalog rows, sorted by provider and model id.

@@ -33,8 +33,8 @@ __all__ = [
     "LIFECYCLE_COLUMNS", "LIFECYCLE_FIELDS", "MODEL_COLUMNS", "MODEL_FIELDS", "OFFERING_COLUMNS",
     "OFFERING_FIELDS", "PRICE_FIELDS", "STORED_OFFERING_COLUMNS", "ExactDecimal", "Field",
     "JsonList", "JsonObject", "UtcDateTime", "catalog_changes", "column_type", "metadata",
-    "model_catalog", "models", "price_history", "rejected_entries", "source_offerings",
-    "sync_digests", "sync_runs",
+    "model_catalog", "models", "price_history", "prices", "rejected_entries",
+    "rejected_prices", "source_offerings", "sync_digests", "sync_runs",
 ]
 
 
@@ -90,16 +90,17 @@ class UtcDateTime(TypeDecorator):
 
 
 class JsonList(TypeDecorator):
-    """A list of strings (modalities, flags, sources), stored as compact sorted-key JSON text."""
+    """A list (modalities, flags, sources; price components), stored as compact JSON text in
+    which decimals stay exact numbers."""
 
     impl = sa.Text
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
-        return None if value is None else json.dumps(value, separators=(",", ":"))
+        return None if value is None else exact_json(value, separators=(",", ":"))
 
     def process_result_value(self, value, dialect):
-        return None if value is None else json.loads(value)
+        return None if value is None else json.loads(value, parse_float=Decimal)
 
 
 class JsonObject(JsonList):
@@ -244,4 +245,47 @@ sync_digests = sa.Table(
     sa.Column("rows", sa.Integer, nullable=False, comment="the rows it listed"),
     sa.Column("not_models", sa.Text, comment="the entries it skipped as not models, JSON"),
     sa.Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+prices = sa.Table(
+    "prices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("source_key", sa.String(400), nullable=False),
+    sa.Column("provider", sa.String(120)),
+    sa.Column("model_id", sa.String(400)),
+    sa.Column("component", sa.String(40), nullable=False, comment="what is charged: input, "
+              "output, cache_read, ... (the price model's vocabulary)"),
+    sa.Column("unit", sa.String(20), nullable=False, comment="what the price is per: 1M "
+              "tokens, request, 1k searches, image, second, ..."),
+    sa.Column("mode", sa.String(12), nullable=False, comment="standard, batch, flex, priority "
+              "or fast"),
+    sa.Column("region", sa.String(40), comment="null: no region named (the default price)"),
+    sa.Column("min_prompt_tokens", sa.Integer, nullable=False, comment="a long-context tier: "
+              "the price applies when the prompt has at least this many tokens (0: base)"),
+    sa.Column("window", sa.String(11), comment="time of day it applies, HH:MM-HH:MM UTC; "
+              "null: all day"),
+    sa.Column("price", ExactDecimal(), nullable=False, comment="USD per unit, exact"),
+    sa.Column("valid_from", UtcDateTime(), comment="start of the interval; null: before the "
+              "earliest date the source gives"),
+    sa.Column("valid_to", UtcDateTime(), comment="end of the interval; null: still in force"),
+    sa.Column("run_id", sa.String(64), comment="the run that recorded it"),
+    sa.Index("ix_prices_key", "source", "source_key", "valid_to"),
+    sa.Index("ix_prices_offering", "provider", "model_id"),
+)
+
+rejected_prices = sa.Table(
+    "rejected_prices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("source_key", sa.String(400), comment="the entry whose price it is"),
+    sa.Column("field", sa.String(200), comment="the published price field"),
+    sa.Column("reason", sa.Text, nullable=False, comment="why the price model has no place "
+              "for it"),
+    sa.Column("excerpt", sa.Text, comment="the published value, as JSON"),
+    sa.Column("run_id", sa.String(64), comment="the run whose sync set it aside"),
+    sa.Column("rejected_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_rejected_prices_source", "source"),
 )

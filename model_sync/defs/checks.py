@@ -17,7 +17,7 @@ SOURCE_RULES = {rule.name: rule.description for rule in rules("source")}
 CATALOG_RULES = {rule.name: rule.description for rule in rules("catalog")}
 # The rules of the tables derived from the catalog, by check name (`models_min_rows`, ...).
 DERIVED_RULES = {f"{rule.scope}_{rule.name}": rule.description for scope in (
-    "models", "price_history", "catalog_changes") for rule in rules(scope)}
+    "models", "price_history", "catalog_changes", "prices") for rule in rules(scope)}
 BLOCKING = {rule.name for rule in (*rules("source"), *rules("catalog")) if rule.blocking}
 
 

@@ -1,5 +1,6 @@
 """Tables derived from the catalog, each an asset of the `catalog` group: the `models` rollup,
-the price history (`price_history`) and the change feed (`catalog_changes`).
+the price history (`price_history`), the change feed (`catalog_changes`) and the price
+components (`prices`).
 
 Source syncs write the history and the events as they publish; these assets show them in the
 lineage, hold them to their rules (repairing the price history where it drifted) and plot what
@@ -21,6 +22,7 @@ from model_sync.catalog.rules import rules
 from model_sync.catalog.schema import MODEL_FIELDS
 from model_sync.catalog.schema import catalog_changes as changes_table
 from model_sync.catalog.schema import price_history as history_table
+from model_sync.catalog.schema import prices as prices_table
 from model_sync.defs.checks import results, specs
 from model_sync.defs.metadata import columns_of, table_schema
 from model_sync.defs.reporting import report_failure
@@ -31,9 +33,10 @@ from model_sync.ingest.catalog import (
     reconcile_price_history,
     summarize_changes,
 )
+from model_sync.pricing.catalog import KINDS, build_prices
 
-MODELS, PRICE_HISTORY, CHANGES = "models", "price_history", "catalog_changes"
-DERIVED = (MODELS, PRICE_HISTORY, CHANGES)  # built after the catalog
+MODELS, PRICE_HISTORY, CHANGES, PRICES = "models", "price_history", "catalog_changes", "prices"
+DERIVED = (MODELS, PRICE_HISTORY, CHANGES, PRICES)  # built after the catalog
 
 
 class ModelsConfig(dg.Config):
@@ -172,6 +175,52 @@ def catalog_changes(context: dg.AssetExecutionContext, catalog_db: CatalogDataba
            for kind in ("added", "removed", "price_changed", "context_changed", "restored",
                         "archived")},
         "latest": dg.MetadataValue.md(_events_table(latest)),
+    })
+
+
+@dg.asset(
+    name=PRICES,
+    group_name="catalog",
+    description=(
+        "Every price component of every offering (component, unit, mode, region, long-context "
+        "tier, time of day), as validity intervals written by each source sync and seeded from "
+        "genai-prices' dated lists. A build holds the intervals to the source rows, merges each "
+        "served offering's components (one source per mode and region, in the catalog's price "
+        "order) and counts what they include."
+    ),
+    deps=[CATALOG],
+    kinds={"sqlalchemy"},
+    owners=OWNERS,
+    check_specs=specs(PRICES, rules("prices")),
+    automation_condition=dg.AutomationCondition.eager(),
+    metadata={"dagster/column_schema": columns_of(prices_table),
+              "dagster/table_name": PRICES},
+    pool="model_catalog",
+)
+def prices(context: dg.AssetExecutionContext, catalog_db: CatalogDatabase):
+    """Repair and merge the price components; report what the served offerings' prices hold."""
+    started, clock = utcnow(), time.monotonic()
+    store = catalog_db.store()
+    try:
+        build = build_prices(store, started=started, run_id=context.run.run_id)
+    except Exception as exc:
+        raise unexpected_failure(PRICES, exc) from None
+    finally:
+        store.dispose()
+    yield from results(PRICES, build.findings)
+    context.log.info(f"{PRICES}: {build.components:,} components of {build.priced:,} of "
+                     f"{build.offerings:,} served offerings; {dict(build.counts)}; intervals "
+                     f"opened {build.writes.opened:,}, ended {build.writes.ended:,}")
+    yield dg.MaterializeResult(metadata={
+        "dagster/row_count": dg.MetadataValue.int(build.components),
+        "components": dg.MetadataValue.int(build.components),
+        "priced_offerings": dg.MetadataValue.int(build.priced),
+        **{f"offerings_{kind}": dg.MetadataValue.int(build.counts.get(kind, 0))
+           for kind in KINDS},
+        "components_by_source": dg.MetadataValue.json(dict(sorted(build.by_source.items()))),
+        "intervals_opened": dg.MetadataValue.int(build.writes.opened),
+        "intervals_ended": dg.MetadataValue.int(build.writes.ended),
+        "duration_seconds": dg.MetadataValue.float(round(time.monotonic() - clock, 3)),
     })
 
 

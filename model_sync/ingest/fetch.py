@@ -5,7 +5,6 @@ Plain Python: the assets, `model-sync record` and the benchmarks call it alike.
 """
 
 import hashlib
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +48,7 @@ class Fetched:
     digest: str | None = None  # of the payload, when it can stand for the rows (see `unchanged`)
     clean: bool = True  # nothing rejected or repeated: the digest may stand for these rows
     unchanged: dict[str, Any] | None = None  # the last clean sync's record: nothing was parsed
+    rejected_prices: list[Rejection] = field(default_factory=list)  # of entries kept
 
 
 def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
@@ -82,6 +82,7 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
         parsed = spec.parse(page.payload, ctx)  # a ParseError here: the page as a whole is wrong
         fetched.rejected.extend(ctx.rejected)
         fetched.not_models.extend(ctx.not_models)
+        fetched.rejected_prices.extend(ctx.rejected_prices)
         pages, size = pages + 1, size + page.size
         if page.snapshot:
             snapshots.append(page.snapshot)
@@ -148,6 +149,8 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
                         "empty before the end); the rows that came are published")
     if snapshots:
         meta["replayed_snapshots"] = ", ".join(snapshots)
+    meta["price_components"] = sum(len(r.get("prices") or ()) for r in rows)
+    meta["rejected_prices"] = len(fetched.rejected_prices)
     fetched.meta = meta
     log_set_aside(spec.name, fetched, log)
     return fetched
@@ -163,15 +166,17 @@ def payload_digest(spec: SourceSpec, params: dict[str, str], region: str | None)
 
 @cache
 def _code_digest(module: str) -> str:
-    """The parser's own module and the modules every parser shares, as they are on disk."""
-    names = (module, "model_sync.sources.base", "model_sync.sources.payload",
-             "model_sync.sources.parsing", "model_sync.sources.openai_list",
-             "model_sync.catalog.money", "model_sync.catalog.providers",
-             "model_sync.catalog.contract")
-    digest = hashlib.sha256()
-    for name in names:
-        path = getattr(importlib.import_module(name), "__file__", None)
-        digest.update(Path(path).read_bytes() if path else name.encode())
+    """The code rows are parsed with, as it is on disk: the parser's module, every module of
+    `model_sync.sources` and `model_sync.pricing` (the shared parsing and the price model), and
+    the contract, money and provider rules. A change to any of them re-parses every source."""
+    digest = hashlib.sha256(module.encode())
+    root = Path(__file__).resolve().parents[1]  # the model_sync package
+    paths = sorted([*root.joinpath("sources").glob("*.py"), *root.joinpath("pricing").glob("*.py"),
+                    *(root / "catalog" / f"{name}.py" for name in ("contract", "money",
+                                                                    "providers"))])
+    for path in paths:
+        digest.update(f"{path.relative_to(root)}\0".encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
@@ -187,6 +192,11 @@ def log_set_aside(source: str, fetched: Fetched, log) -> None:
                     f"rejected: {reason} (e.g. {shown})")
     for key, why in fetched.not_models:
         log.debug(f"{source}: skipped {key!r}: not a model ({why})")
+    if fetched.rejected_prices:
+        fields = sorted({r.field or "?" for r in fetched.rejected_prices})
+        log.info(f"{source}: {len(fetched.rejected_prices):,} published prices have no place in "
+                 f"the price model (kept in rejected_prices): {', '.join(fields[:5])}"
+                 + (", ..." if len(fields) > 5 else ""))
 
 
 def _fetch_extra(spec: SourceSpec, access: Access, hugging_face_ids: Sequence[str],

@@ -17,6 +17,7 @@ from model_sync.catalog.store import CatalogStore, CatalogUnavailable
 from model_sync.http import BodyError, FetchError, NotRecorded
 from model_sync.ingest.batch import without_gc
 from model_sync.ingest.fetch import Access, Fetched, fetch_rows
+from model_sync.pricing.storage import publish_prices, record_price_rejections
 from model_sync.redact import redact
 from model_sync.sources.base import Row, SettingError, SourceSpec
 
@@ -75,6 +76,8 @@ def sync_source(spec: SourceSpec, access: Access, store: CatalogStore, limits: S
             outcome.stats = store.publish_source(
                 spec.name, fetched.rows, run_id=run_id, started_at=started, now=started,
                 digest=fetched.digest if fetched.clean else None, not_models=fetched.not_models)
+            write_prices(spec.name, fetched, store, run_id=run_id, started=started,
+                         log=log)
         return outcome
     except NotRecorded:
         raise  # nothing to replay: skipped, not a sync
@@ -102,6 +105,20 @@ def _unchanged(spec: SourceSpec, fetched: Fetched, store: CatalogStore, limits: 
     outcome.stats = store.record_unchanged(spec.name, len(fetched.rows), run_id=run_id,
                                            started_at=started)
     return outcome
+
+
+def write_prices(name: str, fetched: Fetched, store: CatalogStore, *, run_id: str | None,
+                 started: datetime, log) -> None:
+    """The published rows' price intervals and the prices set aside, beside the publish. The
+    rows are already published: a failure here is a warning, repaired by the next sync or
+    build of `prices`."""
+    try:
+        publish_prices(store.engine, name, now=started, run_id=run_id)
+        record_price_rejections(store.engine, name, fetched.rejected_prices, run_id=run_id,
+                                now=started)
+    except Exception as exc:
+        log.warning(redact(f"{name}: price components not written ({type(exc).__name__}: "
+                           f"{exc}); the next build of prices repairs them"))
 
 
 def identify(spec: SourceSpec, rows: list[Row], store: CatalogStore) -> None:

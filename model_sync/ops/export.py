@@ -1,7 +1,10 @@
-"""Export the active catalog (or the models rollup) for consumers that have no database driver.
+"""Export the active catalog (or the models rollup, or the price components) for consumers that
+have no database driver.
 
 JSON is shaped like models.dev's `api.json`: one object per provider with its models, prices as
-exact JSON numbers (`0.0208333333333333`, never a binary float). CSV and Parquet are flat tables.
+exact JSON numbers (`0.0208333333333333`, never a binary float), each model with its price
+components (`prices`). CSV and Parquet are flat tables (components as JSON text in `prices`, or
+one row per component with `--table prices`).
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,9 +14,36 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from model_sync.catalog.clock import utcnow
 from model_sync.catalog.money import exact_json, format_decimal
 
 Format = Literal["json", "csv", "parquet"]
+PRICE_COLUMNS = ["provider", "model_id", "canonical_id", "component", "unit", "mode", "region",
+                 "min_prompt_tokens", "window", "price", "source", "valid_from", "valid_to"]
+
+
+def attach_prices(store, rows: list[dict[str, Any]]) -> None:
+    """Give each catalog row its price components in force now (`prices`)."""
+    from model_sync.catalog.merge import catalog_key
+    from model_sync.pricing.catalog import catalog_prices, published
+
+    merged = catalog_prices(store, at=utcnow(),
+                            offerings=[(r["provider"], r["model_id"]) for r in rows])
+    for row in rows:
+        found = merged.get(catalog_key(row["provider"], row["model_id"]))
+        row["prices"] = published(found) if found else None
+
+
+def price_table(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per component of each catalog row (after `attach_prices`)."""
+    return [{"provider": r["provider"], "model_id": r["model_id"],
+             "canonical_id": r.get("canonical_id"), **p}
+            for r in rows for p in r.get("prices") or ()]
+
+
+def prices_document(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The components as a JSON array of flat objects."""
+    return [_compact(dict(r)) for r in rows]
 
 
 def catalog_document(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -48,6 +78,7 @@ def catalog_document(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             "deprecation_date": row.get("deprecation_date"),
             "sources": row.get("sources"),
             "last_seen_at": row.get("last_seen_at"),
+            "prices": row.get("prices"),
         })
     return out
 

@@ -7,7 +7,9 @@ from model_sync.sources.base import (
     Auth,
     Offering,
     ParseContext,
+    PriceSheet,
     SourceSpec,
+    components,
     day,
     obj,
     offering,
@@ -17,6 +19,9 @@ from model_sync.sources.base import (
 )
 
 NAME = "artificial_analysis"
+# The medians across the providers serving a model, USD per 1M tokens.
+MEDIANS = {"price_1m_input_tokens": "input", "price_1m_output_tokens": "output",
+           "price_1m_cache_hit_tokens": "cache_read", "price_1m_cache_write_tokens": "cache_write"}
 
 
 def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
@@ -58,7 +63,21 @@ def _model(ctx: ParseContext, entry: Any, key: str, uuid: str) -> Offering:
         creator=text(creator.get("name")),
         release_date=day(entry.get("release_date")),
         extra=extra,
+        prices=components(ctx, key, price_sheet(pricing)),
     )
+
+
+def price_sheet(pricing: Any) -> PriceSheet:
+    """The median prices of a model (a benchmark figure, never a provider's price: these rows
+    stay out of the catalog). A blended price is a mix of two prices, not one of its own."""
+    sheet = PriceSheet()
+    for field, value in pricing.items():
+        if field in MEDIANS:
+            sheet.add(MEDIANS[field], value, 0, f"pricing.{field}")
+        elif value is not None:
+            sheet.reject(f"pricing.{field}", "a blend or figure the price model has no "
+                         "component for", value)
+    return sheet
 
 
 SPEC = SourceSpec(

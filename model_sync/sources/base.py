@@ -17,6 +17,7 @@ from model_sync.http.credentials import Credentials
 from model_sync.http.listing import Listing
 from model_sync.http.paging import NoPaging, Paginator
 from model_sync.http.replay import query_variant
+from model_sync.pricing.sheet import PriceSheet
 from model_sync.sources.parsing import (
     ENTRY_ERRORS,
     EXCERPT_CHARS,
@@ -29,6 +30,7 @@ from model_sync.sources.parsing import (
 )
 from model_sync.sources.payload import (
     boolean,
+    components,
     day,
     entry_id,
     expect,
@@ -50,8 +52,9 @@ from model_sync.sources.payload import (
 
 __all__ = [
     "ENTRY_ERRORS", "EXCERPT_CHARS", "OFFERING_ROLES", "Auth", "FetchContext", "Offering",
-    "ParseContext", "ParseError", "Parser", "Rejection", "Request", "Row", "SettingError",
-    "SourceSpec", "boolean", "checked_url", "day", "entry_id", "excerpt", "expect", "integer",
+    "ParseContext", "ParseError", "Parser", "PriceSheet", "Rejection", "Request", "Row",
+    "SettingError", "SourceSpec", "boolean", "checked_url", "components", "day", "entry_id",
+    "excerpt", "expect", "integer",
     "json_type", "listed", "loads", "model_offering", "obj", "offering", "org_of",
     "parse_entries", "parse_listing", "price", "price_set", "required", "strings", "text",
     "unix_time",

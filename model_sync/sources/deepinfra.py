@@ -6,7 +6,9 @@ from model_sync.catalog.money import PER_MILLION
 from model_sync.sources.base import (
     Offering,
     ParseContext,
+    PriceSheet,
     SourceSpec,
+    components,
     integer,
     model_offering,
     obj,
@@ -18,6 +20,7 @@ from model_sync.sources.base import (
 )
 
 NAME = "deepinfra"
+COMPONENTS = {"input_tokens": "input", "output_tokens": "output", "cache_read_tokens": "cache_read"}
 
 
 def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
@@ -45,7 +48,20 @@ def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
         supports_reasoning=True if tags and "reasoning_effort" in tags else None,
         created_at=unix_time(entry.get("created")),
         extra={"tags": tags, "max_tokens": integer(meta.get("max_tokens"))} if meta else None,
+        prices=components(ctx, key, price_sheet(pricing)),
     )
+
+
+def price_sheet(pricing: Any) -> PriceSheet:
+    """`metadata.pricing`: USD per 1M tokens."""
+    sheet = PriceSheet()
+    for field, value in pricing.items():
+        if field in COMPONENTS:
+            sheet.add(COMPONENTS[field], value, PER_MILLION, f"metadata.pricing.{field}")
+        else:
+            sheet.reject(f"metadata.pricing.{field}", "a price the price model has no "
+                         "component for", value)
+    return sheet
 
 
 SPEC = SourceSpec(

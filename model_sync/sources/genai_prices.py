@@ -10,6 +10,7 @@ from model_sync.sources.base import (
     ParseContext,
     ParseError,
     SourceSpec,
+    components,
     expect,
     integer,
     offering,
@@ -17,6 +18,7 @@ from model_sync.sources.base import (
     required,
     text,
 )
+from model_sync.sources.genai_prices_components import price_sheet
 
 NAME = "genai_prices"
 _PRICE_KEYS = (
@@ -80,6 +82,7 @@ def _model(provider_id: str, model: Any, index: int, ctx: ParseContext) -> Offer
         **prices,
         status="deprecated" if model.get("deprecated") is True else None,
         extra=extra,
+        prices=components(ctx, key, price_sheet(entries)),
     )
 
 

@@ -9,6 +9,7 @@ from model_sync.sources.base import (
     ParseContext,
     SourceSpec,
     boolean,
+    components,
     day,
     expect,
     integer,
@@ -18,6 +19,7 @@ from model_sync.sources.base import (
     strings,
     text,
 )
+from model_sync.sources.litellm_prices import price_sheet
 
 NAME = "litellm"
 MODEL_FIELDS = frozenset({"litellm_provider", "mode"})
@@ -56,11 +58,12 @@ def _entry(key: str, entry: dict[str, Any], ctx: ParseContext) -> Offering:
     tiers = {k: v for k, v in entry.items() if "_above_" in k and "cost" in k}
     if tiers:
         flags.add("tiered")
+    model_id = model_id_for(key, source_provider)
     return offering(
         ctx,
         source_key=key,
         source_provider=source_provider,
-        model_id=model_id_for(key, source_provider),
+        model_id=model_id,
         flags=flags,
         kind=text(entry.get("mode")),
         context_window=integer(entry.get("max_input_tokens")),
@@ -74,6 +77,7 @@ def _entry(key: str, entry: dict[str, Any], ctx: ParseContext) -> Offering:
         supports_structured_output=boolean(entry.get("supports_response_schema")),
         deprecation_date=day(entry.get("deprecation_date")),
         extra={"tiers": tiers} if tiers else None,
+        prices=components(ctx, key, price_sheet(entry, model_id, source_provider)),
     )
 
 

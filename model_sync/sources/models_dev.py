@@ -6,8 +6,10 @@ from model_sync.catalog.money import PER_MILLION
 from model_sync.sources.base import (
     Offering,
     ParseContext,
+    PriceSheet,
     SourceSpec,
     boolean,
+    components,
     day,
     expect,
     integer,
@@ -20,6 +22,12 @@ from model_sync.sources.base import (
 )
 
 NAME = "models_dev"
+# cost field -> component; USD per 1M tokens.
+COSTS = {"input": "input", "output": "output", "cache_read": "cache_read",
+         "cache_write": "cache_write", "reasoning": "reasoning", "input_audio": "input_audio",
+         "output_audio": "output_audio"}
+# An experimental mode's request options that make it a mode of the vocabulary.
+_PRIORITY = {"service_tier": "priority"}
 
 
 def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
@@ -82,7 +90,51 @@ def _model(provider_id: str, model_key: str, model: Any, ctx: ParseContext) -> O
         release_date=day(model.get("release_date")),
         status=text(model.get("status")),
         extra=extra,
+        prices=components(ctx, key, price_sheet(model)),
     )
+
+
+def price_sheet(model: Any) -> PriceSheet:
+    """`cost`, its `tiers` (from `tier.size` prompt tokens on), `context_over_200k` where no
+    tier restates it (above 200,000 tokens), and `experimental.modes` (`fast` with
+    `service_tier: priority` is priority)."""
+    sheet = PriceSheet()
+    cost = obj(model.get("cost"))
+    _costs(sheet, cost, "cost.", "standard", 0)
+    tiers = cost.get("tiers")
+    for i, tier in enumerate(tiers if isinstance(tiers, list) else []):
+        size = obj(obj(tier).get("tier"))
+        if size.get("type", "context") != "context" or integer(size.get("size")) is None:
+            sheet.reject(f"cost.tiers[{i}]", "a tier that is not a context size", tier)
+            continue
+        _costs(sheet, {k: v for k, v in tier.items() if k != "tier"}, f"cost.tiers[{i}].",
+               "standard", integer(size["size"]) or 0)
+    over = cost.get("context_over_200k")
+    if isinstance(over, dict) and not tiers:
+        _costs(sheet, over, "cost.context_over_200k.", "standard", 200_001)
+    elif over is not None and not any(
+            {k: v for k, v in obj(t).items() if k != "tier"} == over for t in tiers or []):
+        sheet.reject("cost.context_over_200k", "differs from every tier in `tiers`", over)
+    for name, mode in obj(obj(model.get("experimental")).get("modes")).items():
+        options = obj(obj(obj(mode).get("provider")).get("body"))
+        named = "priority" if _PRIORITY.items() <= options.items() else str(name)
+        if named not in ("priority", "fast", "batch", "flex"):
+            sheet.reject(f"experimental.modes.{name}", "a mode the price model does not know",
+                         mode)
+            continue
+        _costs(sheet, obj(obj(mode).get("cost")), f"experimental.modes.{name}.cost.", named, 0)
+    return sheet
+
+
+def _costs(sheet: PriceSheet, cost: Any, prefix: str, mode: str, start: int) -> None:
+    for field, value in obj(cost).items():
+        if field in ("tiers", "context_over_200k"):
+            continue
+        if field in COSTS:
+            sheet.add(COSTS[field], value, PER_MILLION, prefix + field, mode=mode,
+                      min_prompt_tokens=start)
+        else:
+            sheet.reject(prefix + field, "a cost the price model has no component for", value)
 
 
 SPEC = SourceSpec(

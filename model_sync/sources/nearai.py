@@ -8,8 +8,10 @@ from model_sync.sources.base import (
     Offering,
     ParseContext,
     ParseError,
+    PriceSheet,
     SourceSpec,
     boolean,
+    components,
     integer,
     model_offering,
     obj,
@@ -38,14 +40,18 @@ def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
     flags: set[str] = set()
     other_currency: dict[str, Any] = {}
     prices: dict[str, Any] = {}
+    sheet = PriceSheet()
     for column, field in (("input_price", "inputCostPerToken"),
                           ("output_price", "outputCostPerToken")):
         cost = obj(entry.get(field))
         if cost and str(cost.get("currency", "USD")).upper() != "USD":
             other_currency[field] = cost
             prices[column] = None
+            sheet.reject(field, f"priced in {cost.get('currency')}, not USD", cost)
             continue
         prices[column] = _cost(cost, key, field, flags)
+        if prices[column] is not None:
+            sheet.add(column.removesuffix("_price"), prices[column], 0, field)
     inputs = strings(arch.get("inputModalities"))
     outputs = strings(arch.get("outputModalities"))
     extra = {
@@ -65,6 +71,7 @@ def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
         output_modalities=outputs,
         supports_vision=None if inputs is None else "image" in inputs,
         extra=extra,
+        prices=components(ctx, key, sheet),
     )
 
 

@@ -7,7 +7,9 @@ from model_sync.sources.base import (
     Auth,
     Offering,
     ParseContext,
+    PriceSheet,
     SourceSpec,
+    components,
     integer,
     model_offering,
     org_of,
@@ -37,7 +39,17 @@ def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
         context_window=integer(entry.get("context_size")),
         **prices,
         created_at=unix_time(entry.get("created")),
+        prices=components(ctx, key, price_sheet(entry)),
     )
+
+
+def price_sheet(entry: Any) -> PriceSheet:
+    """Input and output prices, in 1/10,000 USD per 1M tokens."""
+    sheet = PriceSheet()
+    for column, field in PRICES:
+        sheet.add(column.removesuffix("_price"), entry.get(field), TEN_THOUSANDTHS_PER_MILLION,
+                  field)
+    return sheet
 
 
 SPEC = SourceSpec(

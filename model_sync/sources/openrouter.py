@@ -7,7 +7,9 @@ from model_sync.http.paging import LinkNext
 from model_sync.sources.base import (
     Offering,
     ParseContext,
+    PriceSheet,
     SourceSpec,
+    components,
     day,
     expect,
     integer,
@@ -26,6 +28,20 @@ NAME = "openrouter"
 # Prices outside the four contract prices are kept in `extra`, as published (their units vary).
 REASONING_PARAMS = frozenset({"reasoning", "include_reasoning"})
 _OTHER_PRICES = ("request", "image", "web_search", "internal_reasoning", "audio", "image_output")
+# pricing field -> (component, power of ten from the published unit): USD per token, except a
+# request, an input image (per image, as OpenRouter documents it) and a search (per search).
+# `image_output` and `image_token` carry per-token rates (gpt-image-1's 0.00004 is OpenAI's
+# 40 USD per 1M image output tokens), so both are output image tokens.
+COMPONENTS = {
+    "prompt": ("input", PER_TOKEN), "completion": ("output", PER_TOKEN),
+    "input_cache_read": ("cache_read", PER_TOKEN), "input_cache_write": ("cache_write", PER_TOKEN),
+    "input_cache_write_1h": ("cache_write_1h", PER_TOKEN),
+    "internal_reasoning": ("reasoning", PER_TOKEN), "audio": ("input_audio", PER_TOKEN),
+    "audio_output": ("output_audio", PER_TOKEN),
+    "input_audio_cache": ("cache_audio_read", PER_TOKEN),
+    "image_output": ("output_image", PER_TOKEN), "image_token": ("output_image", PER_TOKEN),
+    "image": ("input_images", 0), "request": ("request", 0), "web_search": ("web_search", 3),
+}
 
 
 def parse(payload: Any, ctx: ParseContext) -> list[Offering]:
@@ -63,6 +79,7 @@ def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
     return model_offering(
         ctx, NAME, model_id,
         flags=flags,
+        prices=components(ctx, key, price_sheet(pricing)),
         name=text(entry.get("name")),
         creator=org_of(model_id),
         kind=_kind(outputs),
@@ -80,6 +97,55 @@ def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
         created_at=unix_time(entry.get("created")),
         extra=extra,
     )
+
+
+def price_sheet(pricing: Any) -> PriceSheet:
+    """Every price of a `pricing` object; an override is a tier from `min_prompt_tokens` on or
+    a rate between `utc_start` and `utc_end` (HHMM, UTC). A 0 beside the prompt and completion
+    prices means "not priced apart"."""
+    sheet = PriceSheet()
+    _prices(sheet, pricing, "pricing.", 0, None)
+    overrides = pricing.get("overrides")
+    for i, tier in enumerate(overrides if isinstance(overrides, list) else []):
+        tier = obj(tier)
+        start = integer(tier.get("min_prompt_tokens"))
+        window = _window(tier.get("utc_start"), tier.get("utc_end"))
+        if start is None and window is None:
+            sheet.reject(f"pricing.overrides[{i}]", "an override with neither "
+                         "min_prompt_tokens nor a utc_start-utc_end window", tier)
+            continue
+        _prices(sheet, {k: v for k, v in tier.items() if k not in _CONDITIONS},
+                f"pricing.overrides[{i}].", start or 0, window)
+    if overrides is not None and not isinstance(overrides, list):
+        sheet.reject("pricing.overrides", "expected a list of overrides", overrides)
+    return sheet
+
+
+_CONDITIONS = ("min_prompt_tokens", "utc_start", "utc_end")
+
+
+def _window(start: Any, end: Any) -> str | None:
+    """`"HH:MM-HH:MM"` from HHMM integers (`1000`, `100`: 10:00 to 01:00, over midnight)."""
+    times = []
+    for value in (start, end):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2400 \
+                or value % 100 >= 60:
+            return None
+        times.append(f"{value // 100:02d}:{value % 100:02d}")
+    return "-".join(times)
+
+
+def _prices(sheet: PriceSheet, values: Any, prefix: str, min_prompt_tokens: int,
+            window: str | None) -> None:
+    for field, value in obj(values).items():
+        if field == "overrides":
+            continue
+        if field not in COMPONENTS:
+            sheet.reject(prefix + field, "not a price the price model has", value)
+            continue
+        name, scale = COMPONENTS[field]
+        sheet.add(name, value, scale, prefix + field, min_prompt_tokens=min_prompt_tokens,
+                  window=window, skip_zero=field not in ("prompt", "completion"))
 
 
 def _kind(outputs: list[str] | None) -> str | None:

@@ -56,14 +56,15 @@ class Rejection:
 @dataclass(frozen=True)
 class ParseContext:
     """What a parser may know besides the payload (which source, when it was fetched), and
-    where it sets aside the entries it cannot normalize (`rejected`) and the entries that are
-    not models at all (`not_models`: a schema sample, a metadata key)."""
+    where it sets aside entries it cannot normalize (`rejected`), entries that are not models
+    (`not_models`) and kept entries' prices with no place in the price model (`rejected_prices`)."""
 
     source: str
     fetched_at: datetime
     region: str | None = None  # the endpoint a regional source was read from (`intl`, `cn`)
     rejected: list[Rejection] = field(default_factory=list, compare=False, repr=False)
     not_models: list[tuple[str, str]] = field(default_factory=list, compare=False, repr=False)
+    rejected_prices: list[Rejection] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def today(self) -> date:
@@ -109,9 +110,11 @@ class ParseContext:
 
     def _attempt(self, rows: list[Offering], key: str, entry: Any, build: Callable[..., Any],
                  *args: Any) -> None:
+        aside = len(self.rejected_prices)
         try:
             built = build(*args)
         except ENTRY_ERRORS as exc:
+            del self.rejected_prices[aside:]  # the entry as a whole is set aside instead
             if isinstance(exc, ParseError):
                 reason, name = exc.reason, exc.field
             elif isinstance(exc, PriceError):

@@ -11,7 +11,16 @@ from model_sync.catalog.contract import OFFERING_COLUMNS, Offering
 from model_sync.catalog.money import PriceError, price_per_million
 from model_sync.catalog.providers import canonical_provider
 from model_sync.http.body import BodyError, decode
-from model_sync.sources.parsing import ParseContext, ParseError, json_name, json_type, obj
+from model_sync.pricing.sheet import Price, PriceSheet
+from model_sync.sources.parsing import (
+    ParseContext,
+    ParseError,
+    Rejection,
+    excerpt,
+    json_name,
+    json_type,
+    obj,
+)
 
 
 def loads(body: bytes | str, source: str) -> Any:
@@ -91,6 +100,15 @@ def price_set(values: Mapping[str, Any], fields: Iterable[tuple[str, str]], unit
     """Contract prices from `(column, published field)` pairs, named `prefix + field` in errors."""
     return {column: price(values.get(field), unit, source, key, f"{prefix}{field}", flags)
             for column, field in fields}
+
+
+def components(ctx: ParseContext, key: str, sheet: PriceSheet) -> list[Price] | None:
+    """An entry's price components; the prices it could not map are set aside in
+    `ctx.rejected_prices` with their reasons (the entry itself is kept)."""
+    rows = sheet.rows()
+    ctx.rejected_prices.extend(Rejection(key, f"field {name!r}: {reason}", name, excerpt(value))
+                               for name, reason, value in sheet.rejected)
+    return rows
 
 
 def integer(value: Any) -> int | None:

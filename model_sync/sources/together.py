@@ -7,7 +7,9 @@ from model_sync.sources.base import (
     Auth,
     Offering,
     ParseContext,
+    PriceSheet,
     SourceSpec,
+    components,
     expect,
     integer,
     model_offering,
@@ -59,7 +61,29 @@ def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
         output_price=None if unpriced else output_price,
         created_at=unix_time(entry.get("created")),
         extra=extra,
+        prices=components(ctx, key, price_sheet(pricing, unpriced)),
     )
+
+
+def price_sheet(pricing: Any, unpriced: bool) -> PriceSheet:
+    """USD per 1M tokens (none when the token prices are the all-zero placeholder), and the
+    hourly price of a dedicated deployment; a 0 is no price. `base` and `finetune` are
+    fine-tuning prices, not prices of use."""
+    sheet = PriceSheet()
+    for field, value in pricing.items():
+        name = f"pricing.{field}"
+        if field in ("input", "output"):
+            if not unpriced:
+                sheet.add(field, value, PER_MILLION, name)
+        elif field == "hourly":
+            sheet.add("dedicated_hour", value, 0, name, skip_zero=True)
+        elif field in ("base", "finetune"):
+            if value:
+                sheet.reject(name, "a base or fine-tuning price whose unit the API does not "
+                             "state (an image model's price per image or megapixel)", value)
+        else:
+            sheet.reject(name, "a price the price model has no component for", value)
+    return sheet
 
 
 SPEC = SourceSpec(

@@ -7,7 +7,9 @@ from model_sync.sources.base import (
     Auth,
     Offering,
     ParseContext,
+    PriceSheet,
     SourceSpec,
+    components,
     model_offering,
     parse_listing,
     price,
@@ -55,7 +57,25 @@ def _model(ctx: ParseContext, entry: Any, key: str, model_id: str) -> Offering:
         supports_vision=None if inputs is None else "image" in inputs,
         created_at=unix_time(entry.get("created")),
         extra=extra,
+        prices=components(ctx, key, price_sheet(entry)),
     )
+
+
+def price_sheet(entry: Any) -> PriceSheet:
+    """Token prices in US cents per 100M tokens; `search_price` in cents per 100M searches
+    (250000000 is 25 USD per 1,000). An image price of 0 is a model without image input."""
+    sheet = PriceSheet()
+    for column, field in PRICES:
+        sheet.add(column.removesuffix("_price"), entry.get(field), CENTS_PER_100M, field)
+    sheet.add("input_image", entry.get("prompt_image_token_price"), CENTS_PER_100M,
+              "prompt_image_token_price", skip_zero=True)
+    sheet.add("web_search", entry.get("search_price"), CENTS_PER_100M - 3, "search_price")
+    for field, value in entry.items():
+        if field.endswith("_price") and field not in (*dict(PRICES).values(),
+                                                      "prompt_image_token_price",
+                                                      "search_price"):
+            sheet.reject(field, "a price the price model has no component for", value)
+    return sheet
 
 
 SPEC = SourceSpec(

@@ -16,6 +16,7 @@ from model_sync.catalog.rules.base import (
     Finding,
     HistoryAudit,
     ModelsAudit,
+    PricesAudit,
     Rule,
     Scope,
     SourceAudit,
@@ -49,6 +50,6 @@ def audit(scope: Scope, subject: Any) -> list[Finding]:
 
 
 __all__ = ["RULES", "CatalogAudit", "ChangesAudit", "Finding", "HistoryAudit", "ModelsAudit",
-           "Rule", "SourceAudit", "SourceLimits", "audit", "context_window_range", "drop_guard",
-           "min_rows", "output_price_present", "price_coverage", "price_jumps",
+           "PricesAudit", "Rule", "SourceAudit", "SourceLimits", "audit", "context_window_range",
+           "drop_guard", "min_rows", "output_price_present", "price_coverage", "price_jumps",
            "prices_non_negative", "prices_plausible", "rejected_entries", "rules"]

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 Severity = Literal["ERROR", "WARN"]
 # Which asset a rule checks: every source's, or one of the catalog group's.
-Scope = Literal["source", "catalog", "models", "price_history", "catalog_changes"]
+Scope = Literal["source", "catalog", "models", "price_history", "catalog_changes", "prices"]
 Rows = Sequence[Mapping[str, Any]]
 
 
@@ -74,6 +74,17 @@ class HistoryAudit:
 
     repaired: Sequence[str]
     checked: int
+
+
+@dataclass(frozen=True)
+class PricesAudit:
+    """What a rule of the catalog's price components sees: the offerings priced, the prices
+    the merge withheld because they contradict their source's others (offering: why), and any
+    published price that still does."""
+
+    offerings: int
+    withheld: Sequence[str] = ()
+    published: Sequence[str] = ()
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,24 @@ def price_history_consistent(repaired: Sequence[str], checked: int) -> Finding:
                    {"repaired": len(repaired), "checked": checked, "sample": list(repaired[:10])})
 
 
+def prices_consistent(offerings: int, withheld: Sequence[str],
+                      published: Sequence[str]) -> Finding:
+    """WARN: no price the catalog publishes contradicts its source's others (a batch or flex
+    price above the standard one, a long-context tier below the tier under it); the merge
+    withholds such source prices, and the description names them."""
+    meta = {"offerings": offerings, "withheld": len(withheld), "contradicting": len(published),
+            "sample": list((published or withheld)[:10])}
+    if published:
+        return Finding("consistent", False, "WARN", f"{len(published):,} published prices "
+                       "contradict their source's others, e.g. " + "; ".join(published[:5]),
+                       meta)
+    text = f"no price of the {offerings:,} priced offerings contradicts its source's others"
+    if withheld:
+        text += (f"; {len(withheld):,} source prices that did were withheld (the set's other "
+                 "prices are used): " + "; ".join(withheld[:5]))
+    return Finding("consistent", True, "WARN", text, meta)
+
+
 def mass_removal(counts: Mapping[str, int], served: int, max_share: float) -> Finding:
     """WARN: since the change feed was last built, no more than `max_share` of the served
     offerings were removed; more usually means a source's listing lost part of itself."""
@@ -140,6 +158,11 @@ RULES: tuple[Rule, ...] = (
          "current prices, and no other offering has one; the build repairs what does not and "
          "names it.",
          lambda a: price_history_consistent(a.repaired, a.checked)),
+    Rule("consistent", "prices", False,
+         "Warning: no published price contradicts its source's others: a batch or flex price "
+         "above the standard one, a long-context tier below the tier under it. The merge "
+         "withholds such source prices and the description names them.",
+         lambda a: prices_consistent(a.offerings, a.withheld, a.published)),
     Rule("mass_removal", "catalog_changes", False,
          "Warning: since the change feed was last built, no more than 30% of the served "
          "offerings were removed (more usually means a source's listing lost part of itself, "

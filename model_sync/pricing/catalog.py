@@ -1,0 +1,110 @@
+"""The catalog's price components: each served offering's sets in force now, merged from the
+`prices` intervals of its source rows; the counts the UI shows; the audit of what was withheld.
+Plain Python: the `prices` asset, the exports and the command line use it alike."""
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from model_sync.catalog.merge import catalog_key
+from model_sync.catalog.rules import Finding, PricesAudit, audit
+from model_sync.catalog.store import CatalogStore
+from model_sync.pricing.lookup import OFFERING_SOURCES, PROVIDER_SOURCES
+from model_sync.pricing.merge import Merged, contradictions, merge_prices, ranking
+from model_sync.pricing.storage import PriceWrites, price_rows, reconcile_prices
+from model_sync.pricing.vocabulary import COMPONENTS
+
+MODALITIES = frozenset(name for name, c in COMPONENTS.items()
+                       if c.dims.get("modality") or name in ("input_images", "output_images"))
+# The counts of offerings shown in the asset's metadata, by what their prices include.
+KINDS = ("tiered", "batch", "flex", "priority", "fast", "regional", "time_of_day",
+         "modality", "request_fee", "web_search")
+
+
+def catalog_prices(store: CatalogStore, *, at: datetime,
+                   offerings: Iterable[tuple[str, str]] | None = None
+                   ) -> dict[tuple[str, str], Merged]:
+    """The merged sets in force at `at` of every catalog offering (or of those given, as
+    `(provider, model_id)`), keyed like the catalog: provider and case-folded model id."""
+    wanted = None if offerings is None else {catalog_key(p, m) for p, m in offerings}
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in price_rows(store.engine, at=at):
+        key = catalog_key(row["provider"] or "", row["model_id"] or "")
+        if row["source"] in OFFERING_SOURCES and (wanted is None or key in wanted):
+            grouped.setdefault(key, []).append(row)
+    rank = ranking(PROVIDER_SOURCES)
+    return {key: merge_prices(rows, at=at, rank=rank) for key, rows in grouped.items()}
+
+
+def published(merged: Merged) -> list[dict[str, Any]]:
+    """An offering's components as exported: each chosen set's rows, with their source."""
+    out = []
+    for (mode, region), chosen in sorted(merged.chosen.items(),
+                                         key=lambda item: (item[0][0], item[0][1] or "")):
+        for row in sorted(chosen.rows, key=lambda r: (list(COMPONENTS).index(r["component"]),
+                                                      r["min_prompt_tokens"], r["window"] or "")):
+            out.append({k: v for k, v in {
+                "component": row["component"], "unit": row["unit"], "mode": mode,
+                "region": region, "min_prompt_tokens": row["min_prompt_tokens"] or None,
+                "window": row["window"], "price": row["price"], "source": row["source"],
+                "valid_from": row["valid_from"], "valid_to": row["valid_to"]}.items()
+                if v is not None})
+    return out
+
+
+def kinds(merged: Merged) -> set[str]:
+    """What an offering's published prices include (see KINDS)."""
+    found = {mode for mode, _ in merged.chosen if mode != "standard"}
+    for (_, region), chosen in merged.chosen.items():
+        if region:
+            found.add("regional")
+        for row in chosen.rows:
+            found.update(kind for kind, holds in (
+                ("tiered", bool(row["min_prompt_tokens"])), ("time_of_day", bool(row["window"])),
+                ("modality", row["component"] in MODALITIES),
+                ("request_fee", row["component"] == "request"),
+                ("web_search", row["component"].startswith("web_search"))) if holds)
+    return found
+
+
+@dataclass
+class PricesBuild:
+    """What a build of the catalog's price components found."""
+
+    writes: PriceWrites
+    offerings: int = 0
+    priced: int = 0
+    components: int = 0
+    counts: Counter = field(default_factory=Counter)
+    by_source: Counter = field(default_factory=Counter)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def build_prices(store: CatalogStore, *, started: datetime, run_id: str | None) -> PricesBuild:
+    """Hold every source's intervals to its rows (repairing what a sync could not write, and
+    ending archived rows'), then merge and audit the served offerings' components."""
+    writes = reconcile_prices(store.engine, now=started, run_id=run_id)
+    served = [(r["provider"], r["model_id"]) for r in store.catalog_rows(active_only=True)]
+    merged = catalog_prices(store, at=started, offerings=served)
+    build = PricesBuild(writes, offerings=len(served), priced=len(merged))
+    withheld: list[str] = []
+    contradicting: list[str] = []
+    for (provider, model_id), one in sorted(merged.items()):
+        build.counts.update(kinds(one))
+        for chosen in one.chosen.values():
+            build.components += len(chosen.rows)
+            build.by_source[chosen.source] += len(chosen.rows)
+        withheld.extend(f"{provider}/{model_id} ({row['source']}): {why}"
+                        for row, why in one.withheld)
+        together = [row for chosen in one.chosen.values() for row in chosen.rows]
+        contradicting.extend(f"{provider}/{model_id}: {why}"
+                             for _, why in contradictions(together))
+    build.findings = audit("prices", PricesAudit(len(merged), withheld, contradicting))
+    return build
+
+
+def count_rows(rows: Iterable[Mapping[str, Any]]) -> Counter:
+    """Intervals per source and component."""
+    return Counter((r["source"], r["component"]) for r in rows)

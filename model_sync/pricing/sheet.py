@@ -1,0 +1,109 @@
+"""What a parser fills for one entry: its price components, converted exactly into the
+vocabulary's units, and the published prices it could not map, each with its reason.
+
+A component is a plain dict (it is stored as JSON with the offering, in `prices`):
+`{"component", "unit", "mode", "price"}` and, when they apply, `region`, `min_prompt_tokens`
+(a long-context tier: the price applies when the prompt has at least that many tokens),
+`window` (`"HH:MM-HH:MM"` UTC, a time-of-day price), `valid_from` / `valid_to` (ISO dates
+a source states for a dated price list).
+"""
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from model_sync.catalog.money import PriceError, to_decimal
+from model_sync.pricing.vocabulary import COMPONENTS, MODES, STANDARD
+
+Price = dict[str, Any]
+# What makes two components of one entry the same slot (the rest is the price itself).
+SLOT = ("component", "mode", "region", "min_prompt_tokens", "window", "valid_from")
+
+
+def slot(price: Mapping[str, Any]) -> tuple:
+    return tuple(price.get(k) for k in SLOT)
+
+
+class PriceSheet:
+    """The components of one entry, and the published prices set aside (field, reason, value)."""
+
+    def __init__(self) -> None:
+        self.prices: list[Price] = []
+        self.rejected: list[tuple[str, str, Any]] = []
+        self.read: set[str] = set()  # every published field taken as a price or set aside
+
+    def add(self, name: str, value: Any, scale: int, field: str, *, mode: str = STANDARD,
+            region: str | None = None, min_prompt_tokens: int = 0, window: str | None = None,
+            valid_from: date | None = None, valid_to: date | None = None,
+            skip_zero: bool = False) -> None:
+        """One published price: `value` times 10**`scale` is the price per the component's
+        unit. Null and negative (variable) values are not prices; `skip_zero` says a 0 means
+        "not priced apart" rather than free. A value that is not a number is set aside."""
+        if name not in COMPONENTS or mode not in MODES:
+            raise ValueError(f"not in the price vocabulary: {name!r} in mode {mode!r}")
+        self.read.add(field)
+        try:
+            number = to_decimal(value)
+        except PriceError as exc:
+            self.reject(field, str(exc), value)
+            return
+        if number is None or number < 0 or (skip_zero and number == 0):
+            return
+        price: Price = {"component": name, "unit": COMPONENTS[name].unit, "mode": mode,
+                        "price": _clean(number.scaleb(scale))}
+        optional = {"region": region, "min_prompt_tokens": min_prompt_tokens or None,
+                    "window": window,
+                    "valid_from": valid_from.isoformat() if valid_from else None,
+                    "valid_to": valid_to.isoformat() if valid_to else None}
+        price.update({k: v for k, v in optional.items() if v is not None})
+        self.prices.append(price)
+
+    def reject(self, field: str, reason: str, value: Any) -> None:
+        """A published price that has no place in the price model, with why."""
+        self.read.add(field)
+        self.rejected.append((field, reason, value))
+
+    def rows(self) -> list[Price] | None:
+        """The components, one per slot: a price given twice the same way is one component;
+        given twice with different prices, neither is kept and both are set aside."""
+        by_slot: dict[tuple, list[Price]] = {}
+        for price in self.prices:
+            by_slot.setdefault(slot(price), []).append(price)
+        kept = []
+        for same in by_slot.values():
+            if len({p["price"] for p in same}) == 1:
+                kept.append(same[0])
+            else:
+                name = same[0]["component"]
+                self.reject(name, f"{name} ({same[0]['mode']}) is published with different "
+                            "prices: " + ", ".join(sorted({str(p["price"]) for p in same})),
+                            [p["price"] for p in same])
+        kept = _coalesced(kept)
+        kept.sort(key=lambda p: tuple(str(v) for v in slot(p)))
+        return kept or None
+
+
+def _coalesced(prices: list[Price]) -> list[Price]:
+    """One component over consecutive dated stretches at the same price is one component."""
+    by_slot: dict[tuple, list[Price]] = {}
+    for price in prices:
+        by_slot.setdefault(slot(price)[:-1], []).append(price)
+    out = []
+    for same in by_slot.values():
+        same.sort(key=lambda p: p.get("valid_from") or "")
+        merged = [dict(same[0])]
+        for price in same[1:]:
+            last = merged[-1]
+            if last["price"] == price["price"] and last.get("valid_to") == price.get("valid_from"):
+                last.pop("valid_to", None)
+                if price.get("valid_to"):
+                    last["valid_to"] = price["valid_to"]
+            else:
+                merged.append(dict(price))
+        out.extend(merged)
+    return out
+
+
+def _clean(number: Decimal) -> Decimal:
+    return Decimal(0) if number.is_zero() else number.normalize()

@@ -1,0 +1,118 @@
+"""The price components in the catalog database: their validity intervals (`prices`), written
+beside each source's publish and held to the source rows, and the published prices set aside
+(`rejected_prices`)."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from model_sync.catalog.contract import ARCHIVED
+from model_sync.catalog.engine import rows_of, take_turns
+from model_sync.catalog.schema import prices, rejected_prices, source_offerings
+from model_sync.pricing.history import PricePlan, plan_prices, slot_of
+
+_ROW_COLUMNS = ("source", "source_key", "provider", "model_id", "state", "prices")
+
+
+@dataclass
+class PriceWrites:
+    """What publishing a source's components did."""
+
+    opened: int = 0
+    ended: int = 0
+    withdrawn: int = 0
+
+
+def publish_prices(engine: sa.Engine, source: str, *, now: datetime,
+                   run_id: str | None) -> PriceWrites:
+    """Hold one source's intervals to its stored rows, in one transaction: components that
+    changed or appeared open an interval, those gone or changed end theirs, archived rows' end."""
+    with engine.begin() as conn:
+        take_turns(conn, source)
+        return _publish(conn, source, now, run_id)
+
+
+def reconcile_prices(engine: sa.Engine, *, now: datetime, run_id: str | None) -> PriceWrites:
+    """`publish_prices` for every source (after archiving, or a database restored)."""
+    total = PriceWrites()
+    with engine.connect() as conn:
+        names = sorted(conn.execute(sa.select(source_offerings.c.source).distinct()).scalars())
+    for name in names:
+        done = publish_prices(engine, name, now=now, run_id=run_id)
+        total.opened += done.opened
+        total.ended += done.ended
+        total.withdrawn += done.withdrawn
+    return total
+
+
+def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None) -> PriceWrites:
+    columns = [source_offerings.c[name] for name in _ROW_COLUMNS]
+    rows = rows_of(conn, sa.select(*columns).where(source_offerings.c.source == source,
+                                                   source_offerings.c.state != ARCHIVED))
+    mine = prices.c.source == source
+    stored = rows_of(conn, sa.select(prices).where(
+        mine, sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > now)))
+    slots = [prices.c[c] for c in ("source_key", "component", "mode", "region",
+                                   "min_prompt_tokens", "window")]
+    seen = {slot_of(dict(r._mapping)) for r in conn.execute(sa.select(*slots).where(mine)
+                                                             .distinct())}
+    plan = plan_prices(rows, stored, seen, now=now, run_id=run_id)
+    _apply(conn, plan)
+    return PriceWrites(len(plan.inserts), len(plan.ends), len(plan.deletes))
+
+
+def _apply(conn: sa.Connection, plan: PricePlan) -> None:
+    if plan.ends:
+        conn.execute(sa.update(prices).where(prices.c.id == sa.bindparam("b_id"))
+                     .values(valid_to=sa.bindparam("b_to")),
+                     [{"b_id": i, "b_to": end} for i, end in plan.ends])
+    if plan.deletes:
+        conn.execute(sa.delete(prices).where(prices.c.id.in_(plan.deletes)))
+    if plan.inserts:
+        conn.execute(sa.insert(prices), [{c.name: r.get(c.name) for c in prices.columns
+                                          if c.name != "id"} for r in plan.inserts])
+
+
+def record_price_rejections(engine: sa.Engine, source: str, rejected: Sequence[Any], *,
+                            run_id: str | None, now: datetime) -> None:
+    """Keep what a source's last sync could not map (`Rejection`s), in place of the previous
+    sync's: the table says what the price model is missing now."""
+    with engine.begin() as conn:
+        conn.execute(sa.delete(rejected_prices).where(rejected_prices.c.source == source))
+        if rejected:
+            conn.execute(sa.insert(rejected_prices), [
+                {"source": source, "source_key": r.source_key[:400], "reason": r.reason,
+                 "field": r.field[:200] if r.field else None, "excerpt": r.excerpt,
+                 "run_id": run_id, "rejected_at": now} for r in rejected])
+
+
+def price_rows(engine: sa.Engine, *, provider: str | None = None,
+               keys: Iterable[tuple[str, str]] | None = None,
+               at: datetime | None = None) -> list[dict[str, Any]]:
+    """Intervals of a provider's offerings (or of the `(source, source_key)` rows given), in
+    force at `at` when given, else all of them."""
+    query = sa.select(prices)
+    if provider is not None:
+        query = query.where(prices.c.provider == provider)
+    if keys is not None:
+        pairs = sorted(set(keys))
+        if not pairs:
+            return []
+        query = query.where(sa.tuple_(prices.c.source, prices.c.source_key).in_(pairs))
+    if at is not None:
+        query = query.where(sa.or_(prices.c.valid_from.is_(None), prices.c.valid_from <= at),
+                            sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > at))
+    with engine.connect() as conn:
+        return rows_of(conn, query.order_by(prices.c.id))
+
+
+def price_rejections(engine: sa.Engine, source: str | None = None) -> list[dict[str, Any]]:
+    """The published prices set aside by each source's last sync."""
+    query = sa.select(rejected_prices).order_by(rejected_prices.c.id)
+    if source is not None:
+        query = query.where(rejected_prices.c.source == source)
+    with engine.connect() as conn:
+        return rows_of(conn, query)
