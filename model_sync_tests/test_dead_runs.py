@@ -3,6 +3,7 @@ a sync that waits for another's pool says so. The command runs as a subprocess w
 Dagster instance (a copy of dagster.yaml) and catalog, replaying the recorded payloads; a FIFO as
 its aliases file holds it mid-sync (after the fetch, before the audit and publish) on demand."""
 
+import json
 import os
 import queue
 import shutil
@@ -188,9 +189,28 @@ def holders(opened: dg.DagsterInstance, pool: str) -> list[str]:
     return sorted({s.run_id for s in info.claimed_slots} | {p.run_id for p in info.pending_steps})
 
 
+def repriced(env: dict[str, str]) -> str:
+    """A replay folder whose latest OpenRouter recording has one price changed: a payload no
+    sync has read, so it is parsed (an unchanged one is not, and never reaches the gate)."""
+    folder = Path(env["HOME"]) / "repriced"
+    if not folder.exists():
+        for recorded in (Path(env["MODEL_SYNC_REPLAY_DIR"]) / "openrouter").iterdir():
+            (folder / "openrouter").mkdir(parents=True, exist_ok=True)
+            shutil.copy(recorded, folder / "openrouter" / recorded.name)
+        latest = max((folder / "openrouter").glob("????-??-??.json"))
+        body = json.loads(latest.read_text())
+        body["data"][0]["pricing"]["prompt"] = "0.0000123"
+        latest.write_text(json.dumps(body))
+        for other in Path(env["MODEL_SYNC_REPLAY_DIR"]).iterdir():
+            if other.is_dir() and other.name != "openrouter":
+                (folder / other.name).symlink_to(other)
+    return str(folder)
+
+
 def stopped_mid_sync(env: dict[str, str], gate: Gate, *args: str) -> tuple[Sync, dg.DagsterRun]:
-    """A sync stopped at the gate, mid-sync, holding its pool slot."""
-    stopped = Sync({**env, ALIASES_ENV: str(gate.path)}, *(args or OPENROUTER))
+    """A sync of a changed payload stopped at the gate, mid-sync, holding its pool slot."""
+    stopped = Sync({**env, ALIASES_ENV: str(gate.path), "MODEL_SYNC_REPLAY_DIR": repriced(env)},
+                   *(args or OPENROUTER))
     gate.reached()
     with instance(env) as opened:
         [run] = opened.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
