@@ -70,5 +70,6 @@ def overridden_catalog(conn: sa.Connection) -> list[dict[str, Any]]:
     table = model_catalog
     columns = ["provider", "model_id", "canonical_id", "state", "field_sources", *EVENT_FIELDS]
     # Lineage is JSON text on every dialect: only the rows that mention an override are read.
+    lineage = sa.type_coerce(table.c.field_sources, sa.Text)  # the pattern, not JSON of it
     return rows_of(conn, sa.select(*(table.c[c] for c in columns)).where(
-        table.c.field_sources.like(f'%:"{OVERRIDE}"%')))
+        lineage.like(f'%:"{OVERRIDE}"%')))
