@@ -1,8 +1,6 @@
-"""Overrides applied to the merged catalog rows, last: the value, and `override` as the field's
-source in `field_sources`. Each override ends in one state: `applied`; `redundant` (applied,
-but every source now publishes its value); `expired` (not applied); `unmatched` (no such
-offering in the catalog). Pure: the catalog build and `model-sync overrides` share it.
-"""
+"""Overrides applied last to the merged catalog rows (`field_sources` says `override`), each
+ending `applied`, `redundant` (applied; every source now agrees), `expired` (not applied) or
+`unmatched` (no such offering). Pure: the catalog build and `model-sync overrides` share it."""
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -106,33 +104,38 @@ def overridden(row: Mapping[str, Any]) -> list[str]:
 def plan_overrides(stored: Iterable[Mapping[str, Any]], rows: Sequence[CatalogRow],
                    merged: Mapping[Key, Mapping[str, Any]], *, now: datetime,
                    run_id: str | None) -> Plan:
-    """The change events and price intervals (source `override`) of what overrides changed:
-    `stored` are the catalog rows an override had set, `rows` the build's, `merged` the merge's
-    values of the fields overridden now. An override applied changes the merge's value to its
-    own; one that ends (expired, deleted) changes it back."""
+    """Events and price intervals (source `override`) of what overrides changed between the
+    `stored` rows they had set and the build's `rows`: from the merge's value (`merged`) to the
+    override's when one applies, and back when it ends (expired, deleted)."""
     plan = Plan()
     before = {catalog_key(r["provider"], r["model_id"]): r for r in stored}
-    built = {key: r for r in rows
-             if (key := catalog_key(r["provider"], r["model_id"])) in before or overridden(r)}
-    for key in sorted(before.keys() | built.keys()):
-        old, new = before.get(key), built.get(key)
-        was = set(overridden(old)) if old else set()
-        set_now = set(overridden(new)) if new else set()
-        if new is not None:
-            subject = dict(new, source=OVERRIDE, source_key=override_key(new))
-            for name in EVENT_FIELDS:
-                if name not in was | set_now:
-                    continue
-                previous = old[name] if old and name in was else merged.get(key, {}).get(name)
-                if previous != new[name]:
-                    plan.events.append(_event(subject, EVENT_FIELDS[name], now, run_id, name,
-                                              previous, new[name]))
-        had = old is not None and _holds(old, was)
-        wants = new is not None and _holds(new, set_now)
-        same = had and wants and override_key(old) == override_key(new) and all(
-            old[p] == new[p] for p in PRICE_FIELDS)  # type: ignore[index]
-        if had and not same:
-            plan.close_prices.append((OVERRIDE, override_key(old)))  # type: ignore[arg-type]
+    after: dict[Key, Mapping[str, Any]] = {}
+    for row in rows:
+        if (key := catalog_key(row["provider"], row["model_id"])) in before or overridden(row):
+            after[key] = row
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key), after.get(key)
+        was = set(overridden(old)) if old is not None else set()
+        opened = old if old is not None and _holds(old, was) else None
+        if new is None:  # no source describes it any more: its interval ends
+            if opened is not None:
+                plan.close_prices.append((OVERRIDE, override_key(opened)))
+            continue
+        set_now = set(overridden(new))
+        subject = dict(new, source=OVERRIDE, source_key=override_key(new))
+        for name in EVENT_FIELDS:
+            if name not in was | set_now:
+                continue
+            previous = old[name] if old is not None and name in was else merged.get(
+                key, {}).get(name)
+            if previous != new[name]:
+                plan.events.append(_event(subject, EVENT_FIELDS[name], now, run_id, name,
+                                          previous, new[name]))
+        wants = _holds(new, set_now)
+        same = (opened is not None and wants and override_key(opened) == override_key(new)
+                and all(opened[p] == new[p] for p in PRICE_FIELDS))
+        if opened is not None and not same:
+            plan.close_prices.append((OVERRIDE, override_key(opened)))
         if wants and not same:
             plan.open_prices.append(_interval(subject, now, None, run_id))
     return plan

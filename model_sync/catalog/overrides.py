@@ -1,9 +1,6 @@
-"""The team's own corrections to the catalog: a YAML file of overrides (named by
-`MODEL_SYNC_OVERRIDES_FILE`), each setting one field of one offering, with why and by whom.
-
-A file that cannot be used is an `OverridesError` of one line naming the file and the line of
-the entry at fault; nothing here knows the catalog's rows (see `overlay` for applying them).
-"""
+"""The team's corrections: a YAML file (`MODEL_SYNC_OVERRIDES_FILE`) of overrides, each setting
+one field of one offering, with why and by whom. A file that cannot be used is one line naming
+its line (`OverridesError`); `overlay` applies them to the catalog's rows."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
