@@ -211,6 +211,8 @@ def test_an_override_is_applied_priced_and_survives_two_syncs(replayed_db, overr
     assert override_events(store, second.run_id) == []  # the catalog's value did not move
     assert cost(store, *GPT4O, at=clock.now + timedelta(hours=1)).total == Decimal("2.2")
     assert checks(second)["price_history_consistent"].passed
+    assert [i for i in store.price_intervals(provider="openrouter", model_id=GPT4O[1])
+            if i["source"] == "override"] == [interval]  # the same interval, still in force
 
 
 def test_an_expired_override_is_not_applied_and_warns(replayed_db, overrides_path, clock):
@@ -283,32 +285,51 @@ def test_an_offering_marked_not_served_leaves_the_active_catalog(replayed_db, ov
                             if r["provider"] == "openrouter"}
 
 
-def test_a_malformed_file_keeps_the_previous_catalog(replayed_db, overrides_path, clock,
-                                                     capsys, monkeypatch):
+MISSING_REASON = ("overrides:\n  - provider: openrouter\n    model: openai/gpt-4o\n"
+                  "    field: input_price\n    value: 2.2\n    author: ops@example.com\n")
+
+
+@pytest.mark.parametrize(("text", "line", "problem"), [
+    (MISSING_REASON, 2, "missing reason (every override needs provider, model, field, value, "
+                        "reason, author)"),
+    (MISSING_REASON.replace("value: 2.2", "value: -2.2") + "    reason: typo\n", 2,
+     "input_price must not be negative, got -2.2"),
+    ("overrides:\n  - {provider: openrouter, model: openai/gpt-4o\n", 3, "not valid YAML"),
+])
+def test_a_malformed_file_keeps_the_previous_catalog(replayed_db, overrides_path, clock, text,
+                                                     line, problem):
     store = replayed_db.store()
     before = {(r["provider"], r["model_id"]): r["content_hash"] for r in store.catalog_rows()}
-    overrides_path.write_text(f"overrides:\n  - provider: openrouter\n    model: openai/gpt-4o\n"
-                              f"    field: input_price\n    value: 2.2\n"
-                              f"    author: {PROVENANCE['author']}\n")
-    result = build(replayed_db, ["model_catalog"])
+    overrides_path.write_text(text)
+    result = build(replayed_db)
     assert not result.success
     [failure] = result.get_step_failure_events()
     description = failure.step_failure_data.user_failure_data.description
-    assert description.startswith(f"model_catalog: not built: {overrides_path}:2: missing "
-                                  "reason") and "\n" not in description
+    assert description.startswith(f"model_catalog: not built: {overrides_path}:{line}: "
+                                  f"{problem}") and "\n" not in description
     assert "traceback" not in failure.step_failure_data.user_failure_data.metadata
+    assert result.asset_materializations_for_node("model_catalog") == []
     after = {(r["provider"], r["model_id"]): r["content_hash"] for r in store.catalog_rows()}
     assert after == before and len(after) > 6000
     [last] = store.sync_history("model_catalog", limit=1)
-    assert last["status"] == "failed" and f"{overrides_path}:2: missing reason" in last["error"]
-    # The command line says so in one line, as for any bad setting, before anything runs.
-    monkeypatch.setenv("MODEL_SYNC_DATABASE_URL", replayed_db.url)
-    capsys.readouterr()  # the run's log
+    assert last["status"] == "failed" and f"{overrides_path}:{line}: {problem}" in last["error"]
+
+
+def test_the_command_line_says_a_malformed_file_in_one_line(db_url, overrides_path, capsys,
+                                                            monkeypatch):
+    """As for any bad setting: one line and exit 2, before anything runs."""
+    overrides_path.write_text(MISSING_REASON)
+    monkeypatch.setenv("MODEL_SYNC_DATABASE_URL", db_url)
     assert main(["sync", "--select", "openrouter"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"model-sync: {overrides_path}:2: missing reason (every override needs " \
                   "provider, model, field, value, reason, author)"
     assert main(["overrides"]) == 2 and capsys.readouterr().err.strip() == err
+    assert not (Path(db_url.removeprefix("sqlite:///"))).exists()  # nothing ran
+    monkeypatch.delenv("MODEL_SYNC_OVERRIDES_FILE")
+    assert main(["overrides"]) == 2
+    assert capsys.readouterr().err.strip() == ("model-sync: no overrides file: set "
+                                               "MODEL_SYNC_OVERRIDES_FILE")
 
 
 def test_the_overrides_command_lists_states_beside_the_sources(replayed_db, overrides_path,
