@@ -16,7 +16,7 @@ from model_sync.sources import SOURCES, get_source
 
 
 def main(argv: list[str] | None = None) -> int:
-    from model_sync import costs, feed
+    from model_sync import costs, feed, overrides
 
     parser = argparse.ArgumentParser(prog="model-sync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--json", action="store_true", help="print one JSON document")
 
     costs.add_commands(sub)
+    overrides.add_command(sub)
     args = parser.parse_args(argv)
     _load_dotenv(Path.cwd() / ".env")
     from model_sync.catalog.store import CatalogUnavailable
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             return feed.run(args)
         if args.command in ("cost", "compare"):
             return costs.main(args)
+        if args.command == "overrides":
+            return overrides.run(args)
         if args.command == "record":
             return _record(args.out, args.source)
         return _sync(args.select, args.dry_run, args.min_rows, args.verbose)

@@ -22,7 +22,7 @@ OFFLINE_HINT = ("No network? Replay recorded responses instead: "
 
 class SettingsError(ValueError):
     """A setting that stops every sync before it starts: a missing replay directory, a bad
-    replay date, a catalog database that cannot be opened."""
+    replay date, a catalog database that cannot be opened, a malformed overrides file."""
 
 
 @dataclass
@@ -95,7 +95,8 @@ def check_settings(http: HttpClientResource, catalog_db: CatalogDatabase) -> Cat
     """Check what every sync needs before any starts; returns the opened catalog."""
     try:
         http.validate()
-    except ValueError as exc:
+        catalog_db.overrides()  # a catalog built without them would publish what they correct
+    except ValueError as exc:  # OverridesError too
         raise SettingsError(str(exc)) from None
     try:
         return catalog_db.store()

@@ -81,7 +81,7 @@ SETTINGS = ("FIREWORKS_ACCOUNT_ID", "ALIBABA_CLOUD_REGION", "MODEL_SYNC_ALERT_WE
             "SENTRY_DSN", "SENTRY_ENVIRONMENT", "MODEL_SYNC_PUSHGATEWAY_URL",
             "MODEL_SYNC_ALIASES_FILE", "MODEL_SYNC_HTTP_TIMEOUT_SECONDS",
             "MODEL_SYNC_HTTP_MAX_RETRIES", "MODEL_SYNC_HTTP_BACKOFF_SECONDS",
-            "MODEL_SYNC_HTTP_MAX_RESPONSE_MB")
+            "MODEL_SYNC_HTTP_MAX_RESPONSE_MB", "MODEL_SYNC_OVERRIDES_FILE")
 # Cadence overrides are read when the definitions are imported, before any fixture runs: the
 # developer's own overrides must not change what the tests see.
 for _name in [n for n in os.environ if n.startswith((

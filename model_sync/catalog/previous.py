@@ -13,6 +13,7 @@ from model_sync.catalog.contract import ACTIVE, ARCHIVED, PRICE_FIELDS, CatalogR
 from model_sync.catalog.engine import rows_of
 from model_sync.catalog.history import EVENT_FIELDS
 from model_sync.catalog.merge import catalog_key
+from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.schema import model_catalog, source_offerings
 
 # Columns of a stored row that a diff reads (see `history.plan_source`).
@@ -61,3 +62,14 @@ def stored_catalog(conn: sa.Connection, rows: Sequence[CatalogRow]) -> list[dict
         for row in rows_of(conn, sa.select(table).where(match)):
             stored[gone[(row["provider"], row["model_id"])]] = row
     return stored
+
+
+def overridden_catalog(conn: sa.Connection) -> list[dict[str, Any]]:
+    """The stored catalog rows an override set a field of (their lineage names it), with what
+    the events and price intervals of overrides read."""
+    table = model_catalog
+    columns = ["provider", "model_id", "canonical_id", "state", "field_sources", *EVENT_FIELDS]
+    # Lineage is JSON text on every dialect: only the rows that mention an override are read.
+    lineage = sa.type_coerce(table.c.field_sources, sa.Text)  # the pattern, not JSON of it
+    return rows_of(conn, sa.select(*(table.c[c] for c in columns)).where(
+        lineage.like(f'%:"{OVERRIDE}"%')))

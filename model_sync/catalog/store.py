@@ -123,12 +123,15 @@ class CatalogStore(CatalogWrites):
             return conn.execute(query).scalar_one()
 
     def offerings(self, sources: Sequence[str] | None = None, *,
-                  include_archived: bool = False) -> list[StoredOffering]:
+                  include_archived: bool = False,
+                  providers: Sequence[str] | None = None) -> list[StoredOffering]:
         """Source rows for the catalog: active and removed (in their grace period)."""
         query = sa.select(source_offerings).order_by(source_offerings.c.source,
                                                      source_offerings.c.source_key)
         if sources is not None:
             query = query.where(source_offerings.c.source.in_(list(sources)))
+        if providers is not None:
+            query = query.where(source_offerings.c.provider.in_(list(providers)))
         if not include_archived:
             query = query.where(source_offerings.c.state != ARCHIVED)
         return cast(list[StoredOffering], self._rows(query))

@@ -30,8 +30,11 @@ from model_sync.catalog.history import (
     plan_catalog,
     plan_source,
 )
+from model_sync.catalog.overlay import overridden, override_key, plan_overrides
+from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.previous import (
     KEYS_PER_QUERY,
+    overridden_catalog,
     previous_state,
     stored_catalog,
 )
@@ -116,6 +119,8 @@ class CatalogWrites:
                 "source", "source_key", "provider", "model_id", "canonical_id", "state",
                 *PRICE_FIELDS)]
             rows = rows_of(conn, sa.select(*columns))
+            rows += [dict(r, source=OVERRIDE, source_key=override_key(r))
+                     for r in overridden_catalog(conn) if set(overridden(r)) & set(PRICE_FIELDS)]
             intervals = rows_of(conn, sa.select(price_history).where(
                 price_history.c.valid_to.is_(None)))
             repair = plan_repair(rows, intervals, now=now, run_id=run_id)
@@ -151,11 +156,17 @@ class CatalogWrites:
         return len(changed)
 
     def publish_catalog(self, rows: Sequence[CatalogRow], *, run_id: str | None,
-                        started_at: datetime, now: datetime | None = None) -> SyncStats:
-        """Write the catalog rows that changed; rows no source lists any more are archived."""
+                        started_at: datetime, now: datetime | None = None,
+                        merged: dict[tuple[str, str], dict[str, Any]] | None = None) -> SyncStats:
+        """Write the catalog rows that changed; rows no source lists any more are archived.
+        What overrides changed (`merged`: the merge's values they replaced) is recorded as
+        events and price intervals of the source `override`."""
         now = now or datetime.now(UTC)
         with self.engine.begin() as conn:
             take_turns(conn, CATALOG)
+            corrected = plan_overrides(overridden_catalog(conn), rows, merged or {}, now=now,
+                                       run_id=run_id)
+            self._apply(conn, corrected, source_offerings, STORED_OFFERING_COLUMNS, now)
             stored = stored_catalog(conn, rows)
             plan = plan_catalog(cast(list[CatalogRow], stored), rows, now=now)
             if plan.renamed:

@@ -8,10 +8,16 @@ from pydantic import Field
 
 from model_sync.catalog import CATALOG
 from model_sync.catalog.clock import utcnow
+from model_sync.catalog.overrides import OverridesError
 from model_sync.catalog.rules import rules
 from model_sync.catalog.schema import CATALOG_FIELDS, LIFECYCLE_FIELDS
 from model_sync.defs.checks import results, specs
-from model_sync.defs.metadata import preview, stats_metadata, table_schema
+from model_sync.defs.metadata import (
+    overrides_metadata,
+    preview,
+    stats_metadata,
+    table_schema,
+)
 from model_sync.defs.reporting import report_failure
 from model_sync.defs.resources import CatalogDatabase
 from model_sync.defs.source_assets import OWNERS, unexpected_failure
@@ -76,7 +82,11 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
         build = build_catalog_tables(store, run_id=context.run.run_id, started=started,
                                      log=context.log, min_rows=config.min_rows,
                                      archive_after_days=config.archive_after_days,
-                                     retention_days=config.retention_days)
+                                     retention_days=config.retention_days,
+                                     overrides_file=catalog_db.resolved_overrides_file())
+    except OverridesError as exc:  # expected: one line, no traceback, no retry
+        raise dg.Failure(description=redact(f"{CATALOG}: not built: {exc}. The previous catalog "
+                                            "is kept."), allow_retries=False) from None
     except Exception as exc:
         # Not the exception itself: its raw message and chain would reach the event log.
         raise unexpected_failure(CATALOG, exc) from None
@@ -110,5 +120,6 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
         "source_rows": build.source_rows,
         "unpriced": sum(1 for r in active if r["price_source"] is None),
         "rows_by_price_source": dg.MetadataValue.json(dict(sorted(by_price_source.items()))),
+        **overrides_metadata(build.overrides),
         "preview": preview(served),
     })

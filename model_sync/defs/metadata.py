@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from model_sync.catalog.contract import Field
 from model_sync.catalog.history import SyncStats
 from model_sync.catalog.money import format_decimal
+from model_sync.catalog.overlay import STATES, Outcome
 
 PREVIEW_COLUMNS = ("provider", "model_id", "context_window", "input_price", "output_price")
 
@@ -91,3 +92,22 @@ def _cell(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format_decimal(value)
     return value
+
+
+def overrides_metadata(outcome: Outcome) -> dict[str, Any]:
+    """What became of the team's overrides (`overlay.Outcome`): a count per state, and a small
+    table of them."""
+    counts = outcome.counts
+    meta: dict[str, Any] = {f"overrides_{state}": dg.MetadataValue.int(counts.get(state, 0))
+                            for state in STATES}
+    if outcome.path is None:
+        meta["overrides"] = dg.MetadataValue.md("No overrides file (MODEL_SYNC_OVERRIDES_FILE).")
+        return meta
+    lines = [f"{len(outcome.results)} overrides in `{outcome.path}`", "",
+             "| state | overrides | lines |", "|---|---|---|"]
+    for state in STATES:
+        at = [str(r.override.line) for r in outcome.results if r.state == state]
+        more = " …" if len(at) > 10 else ""
+        lines.append(f"| {state} | {len(at)} | {', '.join(at[:10])}{more} |")
+    meta["overrides"] = dg.MetadataValue.md("\n".join(lines))
+    return meta

@@ -7,6 +7,7 @@ import dagster as dg
 import httpx
 from pydantic import Field
 
+from model_sync.catalog.overrides import OVERRIDES_FILE_ENV, Overrides, load_overrides
 from model_sync.catalog.store import DATABASE_URL_ENV, CatalogStore, default_database_url
 from model_sync.http import HttpSettings, ReplayTransport, SourceClient
 from model_sync.ingest.fetch import Access
@@ -183,9 +184,19 @@ class CatalogDatabase(dg.ConfigurableResource):
     production), else the embedded SQLite file data/model_sync.db."""
 
     url: str | None = Field(default=None, description=f"Database URL; default ${DATABASE_URL_ENV}.")
+    overrides_file: str | None = Field(
+        default=None, description=f"YAML file of the team's overrides, applied last by every "
+                                  f"catalog build; default ${OVERRIDES_FILE_ENV}, else none.")
 
     def resolved_url(self) -> str:
         return self.url or dg.EnvVar(DATABASE_URL_ENV).get_value() or default_database_url()
+
+    def resolved_overrides_file(self) -> str | None:
+        return self.overrides_file or dg.EnvVar(OVERRIDES_FILE_ENV).get_value() or None
+
+    def overrides(self) -> Overrides | None:
+        """The overrides file, read and checked: an OverridesError names what is wrong."""
+        return load_overrides(self.resolved_overrides_file())
 
     def store(self) -> CatalogStore:
         return CatalogStore.from_url(self.resolved_url())

@@ -11,7 +11,10 @@ from typing import Any
 from model_sync.catalog import CATALOG
 from model_sync.catalog.history import ACTIVE, UNLISTED, SyncStats
 from model_sync.catalog.identity import Resolver
-from model_sync.catalog.merge import build_catalog
+from model_sync.catalog.merge import build_catalog, catalog_key
+from model_sync.catalog.overlay import Outcome, apply_overrides
+from model_sync.catalog.overrides import Overrides, OverridesError, load_overrides
+from model_sync.catalog.providers import canonical_provider
 from model_sync.catalog.reconcile import Repair
 from model_sync.catalog.rollup import build_models
 from model_sync.catalog.rules import (
@@ -25,6 +28,7 @@ from model_sync.catalog.rules import (
 from model_sync.catalog.store import CatalogStore
 from model_sync.ingest.batch import without_gc
 from model_sync.ingest.source import record_quietly
+from model_sync.pricing.storage import publish_override_prices
 from model_sync.redact import redact
 from model_sync.sources import SOURCES
 from model_sync.sources.base import OFFERING_ROLES, Row
@@ -41,6 +45,7 @@ class Build:
     renamed: int
     stats: SyncStats | None = None
     cleaned: dict[str, int] = field(default_factory=dict)
+    overrides: Outcome = field(default_factory=Outcome)
 
     @property
     def active(self) -> list[Row]:
@@ -58,11 +63,19 @@ class Build:
 
 @without_gc
 def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: datetime, log,
-                         min_rows: int, archive_after_days: float,
-                         retention_days: float) -> Build:
-    """Archive what the grace period ended, merge, audit, publish the catalog and its rollup,
-    and clean up old history. A blocked build is recorded and returned unpublished; an error
-    is recorded and raised, and the previous catalog stays."""
+                         min_rows: int, archive_after_days: float, retention_days: float,
+                         overrides_file: str | None = None) -> Build:
+    """Archive what the grace period ended, merge, apply the overrides, audit, publish the
+    catalog and its rollup, and clean up old history. A blocked build is recorded and returned
+    unpublished; an error (a malformed overrides file too) is recorded and raised, and the
+    previous catalog stays."""
+    try:
+        overrides = load_overrides(overrides_file)
+    except OverridesError as exc:
+        # Publishing without the team's corrections would publish prices they know are wrong.
+        record_quietly(store, CATALOG, run_id, started, "failed",
+                       f"{CATALOG}: {exc}; the previous catalog is kept", log)
+        raise
     try:
         archived = store.archive_removed(now=started, grace_days=archive_after_days,
                                          run_id=run_id)
@@ -72,20 +85,29 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
         # Benchmarks and Hub metadata describe models, not offerings: never catalog rows.
         offerings = [r for r in everything if by_role.get(r["source"]) in OFFERING_ROLES]
         count, merged = len(offerings), iter(offerings)
+        wanted = {item.key for item in overrides.entries} if overrides else set()
+        described: dict[tuple[str, str], list[Row]] = {}
+        for row in offerings if wanted else ():
+            if (key := catalog_key(row["provider"] or "", row["model_id"] or "")) in wanted:
+                described.setdefault(key, []).append(row)
         del everything, offerings  # the merge holds the only reference: rows go as merged
         rows = build_catalog(merged,
                              provider_sources=[s.name for s in SOURCES if s.role == "provider"],
                              built_at=started)
         build = Build(rows, count, [], archived, renamed)
+        build.overrides = apply_overrides(rows, described, overrides, now=started)
         build.findings = audit("catalog", CatalogAudit(rows, min_rows, served=build.served,
-                                                       active=build.active))
+                                                       active=build.active,
+                                                       overrides=build.overrides))
         if build.blocked:
             store.record_failure(CATALOG, run_id=run_id, started_at=started, status="blocked",
                                  error=redact("; ".join(f.description for f in build.blocked)),
                                  rows_fetched=len(rows))
             return build
         build.stats = store.publish_catalog(rows, run_id=run_id, started_at=started,
-                                            now=started)
+                                            now=started, merged=build.overrides.merged)
+        publish_override_prices(store.engine, build.overrides.components, now=started,
+                                run_id=run_id)
         build.cleaned = store.cleanup(now=started, retention_days=retention_days)
         return build
     except Exception as exc:
@@ -98,6 +120,22 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                        f"{CATALOG}: the run was terminated mid-build; the previous catalog is "
                        "kept", log)
         raise
+
+
+def review_overrides(store: CatalogStore, overrides: Overrides, *, now: datetime) -> Outcome:
+    """What the next catalog build makes of each override, read-only: the merge of the
+    overridden providers' rows (a provider's rows merge alone), with the overrides applied."""
+    by_role = {s.name: s.role for s in SOURCES}
+    providers = {p for item in overrides.entries
+                 for p in (item.provider, canonical_provider(item.provider)) if p}
+    offerings = [r for r in store.offerings(providers=sorted(providers))
+                 if by_role.get(r["source"]) in OFFERING_ROLES]
+    described: dict[tuple[str, str], list[Row]] = {}
+    for row in offerings:
+        described.setdefault(catalog_key(row["provider"], row["model_id"] or ""), []).append(row)
+    rows = build_catalog(offerings, built_at=now,
+                         provider_sources=[s.name for s in SOURCES if s.role == "provider"])
+    return apply_overrides(rows, described, overrides, now=now)
 
 
 # What the rollup reads of each catalog row (`rollup.build_models`): no JSON lineage to decode.

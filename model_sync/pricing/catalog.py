@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from model_sync.catalog.merge import catalog_key
+from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.rules import Finding, PricesAudit, audit
 from model_sync.catalog.store import CatalogStore
 from model_sync.pricing.lookup import OFFERING_SOURCES, PROVIDER_SOURCES
@@ -32,7 +33,8 @@ def catalog_prices(store: CatalogStore, *, at: datetime,
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in price_rows(store.engine, at=at):
         key = catalog_key(row["provider"] or "", row["model_id"] or "")
-        if row["source"] in OFFERING_SOURCES and (wanted is None or key in wanted):
+        if (row["source"] in OFFERING_SOURCES or row["source"] == OVERRIDE) and (
+                wanted is None or key in wanted):
             grouped.setdefault(key, []).append(row)
     rank = ranking(PROVIDER_SOURCES)
     return {key: merge_prices(rows, at=at, rank=rank) for key, rows in grouped.items()}

@@ -13,6 +13,7 @@ from model_sync.catalog.clock import utcnow
 from model_sync.catalog.contract import ARCHIVED
 from model_sync.catalog.engine import DATABASE_URL_ENV, rows_of
 from model_sync.catalog.money import format_decimal
+from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.providers import canonical_provider
 from model_sync.catalog.schema import source_offerings
 from model_sync.catalog.store import CatalogStore
@@ -78,6 +79,12 @@ class Pricer:
             raise PricingError(f"{name}: no offering matches the model {model!r}")
         return name, found
 
+    def overrides(self, provider: str, found: Resolved) -> list[dict[str, Any]]:
+        """The overridden components of the offering the model string named (see `overlay`)."""
+        ids = {r["model_id"].casefold() for r in found.rows if r["source_key"] in found.named}
+        return [r for r in price_rows(self.store.engine, provider=provider, source=OVERRIDE)
+                if (r["model_id"] or "").casefold() in ids]
+
     def cost(self, provider: str, model: str, usage: Any, at: datetime | None = None,
              mode: str = "standard", region: str | None = None) -> Cost:
         """The exact cost of `usage` on `model` at `provider`, at `at` (default now)."""
@@ -88,7 +95,7 @@ class Pricer:
         counts = read_usage(usage, name)
         region = region or found.region
         keys = [(r["source"], r["source_key"]) for r in found.rows]
-        intervals = price_rows(self.store.engine, keys=keys)
+        intervals = price_rows(self.store.engine, keys=keys) + self.overrides(name, found)
         label = f"{name}/{found.model_id}"
         if not intervals:
             raise PricingError(f"{label}: no source publishes a price for it (sources: "

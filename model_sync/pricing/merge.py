@@ -6,7 +6,9 @@ within a set. A set's long-context tiers and time-of-day prices belong to it.
 Like the catalog's merge, a set with an implausible token price (over 1,000 USD per 1M tokens,
 a unit slip upstream) gives way to the next source's; and a source's prices that contradict
 each other (a batch or flex price above its standard one, a long-context tier below the tier
-under it) are withheld, named by the `prices_consistent` check.
+under it) are withheld, named by the `prices_consistent` check. Overrides (source
+`override`) apply last: each replaces its component in the set chosen for its mode and region,
+or makes that set when no source has one.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +19,7 @@ from itertools import pairwise
 from typing import Any
 
 from model_sync.catalog.merge import PLAUSIBLE_MAX_PRICE, price_ranking
+from model_sync.catalog.overrides import OVERRIDE
 from model_sync.pricing.history import in_force
 from model_sync.pricing.vocabulary import COMPONENTS, STANDARD
 
@@ -63,8 +66,12 @@ def merge_prices(rows: Sequence[Row], *, at: datetime,
     """Choose each (mode, region) set from the intervals in force at `at`."""
     merged = Merged()
     by_row: dict[tuple[str, str], list[Row]] = {}
+    corrections = []
     for row in rows:
         if in_force(row, at):
+            if row["source"] == OVERRIDE:
+                corrections.append(row)
+                continue
             by_row.setdefault((row["source"], row["source_key"]), []).append(row)
     for (source, key), own in by_row.items():
         bad = contradictions(own)
@@ -78,7 +85,22 @@ def merge_prices(rows: Sequence[Row], *, at: datetime,
     for price_set in sorted(merged.sets.values(), key=rank):
         if plausible(price_set.rows):
             merged.chosen.setdefault((price_set.mode, price_set.region), price_set)
+    for row in corrections:
+        _override(merged, row)
     return merged
+
+
+def _override(merged: Merged, row: Row) -> None:
+    """An override in its set: in place of the source's all-day price of that component and
+    tier, in a copy of the chosen set (its source's own sets stay as published)."""
+    slot = (row["mode"], row.get("region"))
+    chosen = merged.chosen.get(slot)
+    kept = [r for r in chosen.rows if r.get("window") or (r["component"], r.get(
+        "min_prompt_tokens") or 0) != (row["component"], row.get("min_prompt_tokens") or 0)
+            ] if chosen else []
+    merged.chosen[slot] = PriceSet(*slot, chosen.source if chosen else OVERRIDE,
+                                   chosen.source_key if chosen else row["source_key"],
+                                   [*kept, row])
 
 
 def plausible(rows: Sequence[Row]) -> bool:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from model_sync.catalog.contract import ARCHIVED
 from model_sync.catalog.engine import rows_of, take_turns
+from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.schema import prices, rejected_prices, source_offerings
 from model_sync.pricing.history import PricePlan, plan_prices, slot_of
 
@@ -46,6 +47,25 @@ def reconcile_prices(engine: sa.Engine, *, now: datetime, run_id: str | None) ->
         total.ended += done.ended
         total.withdrawn += done.withdrawn
     return total
+
+
+def publish_override_prices(engine: sa.Engine, rows: Sequence[dict[str, Any]], *,
+                            now: datetime, run_id: str | None) -> PriceWrites:
+    """Hold the overridden price components (offering rows of the source `override`, see
+    `overlay`) to their intervals: an override applied opens one, one that ended ends it."""
+    with engine.begin() as conn:
+        take_turns(conn, OVERRIDE)
+        mine = prices.c.source == OVERRIDE
+        stored = rows_of(conn, sa.select(prices).where(
+            mine, sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > now)))
+        slots = [prices.c[c] for c in ("source_key", "component", "mode", "region",
+                                       "min_prompt_tokens", "window")]
+        seen = {slot_of(dict(r._mapping)) for r in conn.execute(sa.select(*slots).where(mine)
+                                                                 .distinct())}
+        # Never "since before the catalog knew it": an override applies from its first build.
+        plan = plan_prices(rows, stored, seen or {()}, now=now, run_id=run_id)
+        _apply(conn, plan)
+    return PriceWrites(len(plan.inserts), len(plan.ends), len(plan.deletes))
 
 
 def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None) -> PriceWrites:
@@ -91,12 +111,14 @@ def record_price_rejections(engine: sa.Engine, source: str, rejected: Sequence[A
 
 def price_rows(engine: sa.Engine, *, provider: str | None = None,
                keys: Iterable[tuple[str, str]] | None = None,
-               at: datetime | None = None) -> list[dict[str, Any]]:
-    """Intervals of a provider's offerings (or of the `(source, source_key)` rows given), in
-    force at `at` when given, else all of them."""
+               at: datetime | None = None, source: str | None = None) -> list[dict[str, Any]]:
+    """Intervals of a provider's offerings (or of the `(source, source_key)` rows given, or of
+    one source), in force at `at` when given, else all of them."""
     query = sa.select(prices)
     if provider is not None:
         query = query.where(prices.c.provider == provider)
+    if source is not None:
+        query = query.where(prices.c.source == source)
     if keys is not None:
         pairs = sorted(set(keys))
         if not pairs:

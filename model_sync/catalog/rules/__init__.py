@@ -46,7 +46,12 @@ def rules(scope: Scope) -> tuple[Rule, ...]:
 
 def audit(scope: Scope, subject: Any) -> list[Finding]:
     """Run every rule of `scope` on what it sees."""
-    return [rule.check(subject) for rule in rules(scope)]
+    findings = []
+    for rule in rules(scope):
+        finding = rule.check(subject)
+        finding.blocking = rule.blocking
+        findings.append(finding)
+    return findings
 
 
 __all__ = ["RULES", "CatalogAudit", "ChangesAudit", "Finding", "HistoryAudit", "ModelsAudit",

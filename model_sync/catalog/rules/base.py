@@ -20,10 +20,11 @@ class Finding:
     severity: Severity
     description: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    blocking: bool = True  # its rule's: an ERROR of a non-blocking rule fails, publishing
 
     @property
     def blocks(self) -> bool:
-        return not self.passed and self.severity == "ERROR"
+        return not self.passed and self.severity == "ERROR" and self.blocking
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class CatalogAudit:
     min_rows: int
     served: Rows = field(default=())  # all but unlisted: what is published as served
     active: Rows = field(default=())
+    overrides: Any = None  # the overlay's Outcome: what became of each override
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,41 @@ def context_window_range(rows: Rows) -> Finding:
                     "sample": (bad or withheld)[:10]})
 
 
+def overrides_matched(outcome) -> Finding:
+    """ERROR, not blocking: every override names an offering of the catalog. The others still
+    apply and the catalog is published; the description names the file's lines."""
+    bad = outcome.lines("unmatched") if outcome else []
+    text = (f"{len(bad)} overrides name no offering of the catalog: " + "; ".join(bad[:5])
+            if bad else _overrides_text(outcome, "every override names an offering"))
+    return Finding("overrides_matched", not bad, "ERROR", text,
+                   {"unmatched": len(bad), "sample": bad[:10]})
+
+
+def overrides_current(outcome) -> Finding:
+    """WARN: no override has expired (an expired one is not applied: delete or renew it)."""
+    bad = outcome.lines("expired") if outcome else []
+    text = (f"{len(bad)} overrides expired and are not applied: " + "; ".join(bad[:5])
+            if bad else _overrides_text(outcome, "no override has expired"))
+    return Finding("overrides_current", not bad, "WARN", text,
+                   {"expired": len(bad), "sample": bad[:10]})
+
+
+def overrides_needed(outcome) -> Finding:
+    """WARN: no override merely restates what every source now publishes."""
+    bad = outcome.lines("redundant") if outcome else []
+    text = (f"{len(bad)} overrides equal every source's value and are no longer needed: "
+            + "; ".join(bad[:5]) if bad else _overrides_text(outcome, "every override is "
+                                                             "still needed"))
+    return Finding("overrides_needed", not bad, "WARN", text,
+                   {"redundant": len(bad), "sample": bad[:10]})
+
+
+def _overrides_text(outcome, verdict: str) -> str:
+    if outcome is None or outcome.path is None:
+        return "no overrides file (MODEL_SYNC_OVERRIDES_FILE is not set)"
+    return f"{verdict} ({len(outcome.results)} in {outcome.path})"
+
+
 def price_history_consistent(repaired: Sequence[str], checked: int) -> Finding:
     """WARN: every priced offering had exactly one open price interval, with its prices; the
     build repaired the ones that did not (a database edited by hand, restored from a backup)."""
@@ -148,6 +183,18 @@ RULES: tuple[Rule, ...] = (
          "source's plausible value is used, or none, and the description names the values "
          "withheld.",
          lambda a: context_window_range(a.active)),
+    Rule("overrides_matched", "catalog", False,
+         "Error, not blocking: every override of MODEL_SYNC_OVERRIDES_FILE names an offering of "
+         "the catalog (provider and model id as the catalog spells them); the others still "
+         "apply, and the description names the file's lines.",
+         lambda a: overrides_matched(a.overrides)),
+    Rule("overrides_current", "catalog", False,
+         "Warning: no override has expired; an expired override is not applied.",
+         lambda a: overrides_current(a.overrides)),
+    Rule("overrides_needed", "catalog", False,
+         "Warning: no override equals every source's value (it is applied, but no longer "
+         "needed).",
+         lambda a: overrides_needed(a.overrides)),
     Rule("min_rows", "models", True,
          "Blocking: the rollup has at least the minimum number of models (run config min_rows, "
          "default 500); fewer means identity resolution or the catalog collapsed, and the "
