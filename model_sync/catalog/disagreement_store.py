@@ -39,6 +39,7 @@ class Recorded:
     opened: list[dict[str, Any]] = field(default_factory=list)
     resolved: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
+    baseline: bool = False  # the first build: nothing recorded before it
 
     @property
     def current(self) -> list[dict[str, Any]]:
@@ -68,6 +69,7 @@ def record(engine: sa.Engine, found: Sequence[Disagreement], *, now: datetime) -
     with engine.begin() as conn:
         stored = {(r["provider"], r["model_id"], r["slot"]): r
                   for r in rows_of(conn, sa.select(table))}
+        done.baseline = not stored
         inserts, updates = [], []
         for one in found:
             values = _found(one)
@@ -109,7 +111,8 @@ def build_disagreements(store: CatalogStore, *, started: datetime,
                                limit_tolerance=limit_tolerance)
     done = record(store.engine, found, now=started)
     open_total = sum(1 for r in done.rows if r["state"] == OPEN)
-    subject = DisagreementsAudit(done.opened, open_total, markdown_table(done.opened))
+    subject = DisagreementsAudit(done.opened, open_total, markdown_table(done.opened),
+                                 baseline=done.baseline)
     return done, audit("source_disagreements", subject)
 
 

@@ -15,6 +15,7 @@ from model_sync.catalog.contract import (
     CATALOG_COLUMNS,
     CATALOG_FIELDS,
     DESCRIPTIVE_FIELDS,
+    DISAGREEMENT_FIELDS,
     LIFECYCLE_COLUMNS,
     LIFECYCLE_FIELDS,
     MODEL_COLUMNS,
@@ -290,40 +291,9 @@ rejected_prices = sa.Table(
     sa.Index("ix_rejected_prices_source", "source"),
 )
 
-source_disagreements = sa.Table(
+source_disagreements = _table(
     "source_disagreements",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("provider", sa.String(120), nullable=False),
-    sa.Column("model_id", sa.String(400), nullable=False, comment="as the catalog spells it"),
-    sa.Column("slot", sa.String(200), nullable=False, comment="the field with its terms, e.g. "
-              "input (batch), output (from 200000 tokens), context_window"),
-    sa.Column("field", sa.String(40), nullable=False, comment="a price component, "
-              "context_window or max_output_tokens"),
-    sa.Column("mode", sa.String(12), comment="a price's mode; null for token limits"),
-    sa.Column("region", sa.String(40), comment="a price's region; null: none named"),
-    sa.Column("min_prompt_tokens", sa.Integer, comment="a price's long-context tier (0: base)"),
-    sa.Column("window", sa.String(11), comment="a price's time of day, HH:MM-HH:MM UTC"),
-    sa.Column("unit", sa.String(20), nullable=False, comment="what a value is per (1M tokens, "
-              "request, ...), or tokens"),
-    sa.Column("values", JsonObject(), nullable=False, comment="each independent source's "
-              "value, exact"),
-    sa.Column("copies", JsonObject(), comment="the values of entries copied from another "
-              "source (not counted)"),
-    sa.Column("relative_difference", ExactDecimal(), comment="(max - min) / min of the values; "
-              "null when min is 0"),
-    sa.Column("chosen_value", ExactDecimal(), comment="the value the catalog publishes"),
-    sa.Column("chosen_source", sa.String(40), comment="the source it was taken from"),
-    sa.Column("chosen_by", sa.String(12), comment="precedence or override"),
-    sa.Column("state", sa.String(12), nullable=False, comment="open, acknowledged or resolved"),
-    sa.Column("first_seen_at", UtcDateTime(), nullable=False),
-    sa.Column("last_seen_at", UtcDateTime(), nullable=False, comment="the last build that "
-              "found the sources disagreeing"),
-    sa.Column("opened_at", UtcDateTime(), nullable=False, comment="when it was found, or "
-              "found again after it was resolved"),
-    sa.Column("resolved_at", UtcDateTime(), comment="when the sources agreed again"),
-    sa.Column("acknowledged_at", UtcDateTime()),
-    sa.Column("note", sa.Text, comment="why it was acknowledged"),
+    DISAGREEMENT_FIELDS,
     sa.UniqueConstraint("provider", "model_id", "slot", name="uq_source_disagreements_slot"),
     sa.Index("ix_source_disagreements_state", "state"),
 )

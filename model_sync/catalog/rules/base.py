@@ -106,6 +106,7 @@ class DisagreementsAudit:
     opened: Rows
     open_total: int
     largest: str = ""
+    baseline: bool = False  # the first build: what it finds is the baseline, not news
 
 
 class Markdown(str):

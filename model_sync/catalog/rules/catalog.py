@@ -127,10 +127,14 @@ def mass_removal(counts: Mapping[str, int], served: int, max_share: float) -> Fi
     return Finding("mass_removal", share <= max_share, "WARN", text, meta)
 
 
-def new_disagreements(opened: Rows, open_total: int, largest: str) -> Finding:
+def new_disagreements(opened: Rows, open_total: int, largest: str,
+                      baseline: bool = False) -> Finding:
     """WARN: the build found no new disagreement between independent sources; the new ones
-    are counted and the largest shown (a person triages them with `model-sync
-    disagreements`)."""
+    are counted and the largest shown. The first build's are the baseline, not news."""
+    if baseline:
+        return Finding("new_disagreements", True, "WARN", f"first build: {open_total:,} "
+                       "disagreements between sources recorded as the baseline",
+                       {"new": 0, "open": open_total, "largest": Markdown(largest)})
     meta = {"new": len(opened), "open": open_total, "largest": Markdown(largest)}
     if not opened:
         return Finding("new_disagreements", True, "WARN", "no new disagreement between sources "
@@ -185,6 +189,7 @@ RULES: tuple[Rule, ...] = (
     Rule("new_disagreements", "source_disagreements", False,
          "Warning: the build found no new disagreement between independent sources on an "
          "offering's price or token limit (new, or found again after the sources agreed); the "
-         "new ones are counted, the largest shown in a table.",
-         lambda a: new_disagreements(a.opened, a.open_total, a.largest)),
+         "new ones are counted, the largest shown in a table. The first build's are the "
+         "baseline.",
+         lambda a: new_disagreements(a.opened, a.open_total, a.largest, a.baseline)),
 )
