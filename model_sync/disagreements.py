@@ -102,9 +102,11 @@ def command(store, *, providers: list[str] | None = None, fields: list[str] | No
 
 
 def as_document(row: dict[str, Any]) -> dict[str, Any]:
-    """One row as JSON: exact values as text, times in ISO 8601."""
+    """One row as JSON: exact values as plain text, times in ISO 8601."""
+    from model_sync.catalog.money import format_decimal
+
     def text(value):
-        return None if value is None else str(value)
+        return None if value is None else format_decimal(Decimal(value))
 
     def when(value):
         return None if value is None else value.isoformat()

@@ -148,9 +148,10 @@ def opened_since(engine: sa.Engine, since: datetime,
 def acknowledge(engine: sa.Engine, row_id: int, note: str, *, now: datetime) -> dict[str, Any]:
     """Mark a disagreement acknowledged with a note; a ValueError says why it cannot be."""
     with engine.begin() as conn:
-        [row] = rows_of(conn, sa.select(table).where(table.c.id == row_id)) or [None]
-        if row is None:
+        found = rows_of(conn, sa.select(table).where(table.c.id == row_id))
+        if not found:
             raise ValueError(f"no disagreement {row_id}")
+        row = found[0]
         if row["state"] == RESOLVED:
             raise ValueError(f"disagreement {row_id} is resolved: its sources agree again")
         conn.execute(sa.update(table).where(table.c.id == row_id)
@@ -160,13 +161,14 @@ def acknowledge(engine: sa.Engine, row_id: int, note: str, *, now: datetime) -> 
 
 def shown(value: Any, unit: str | None = None) -> str:
     """A value as text: decimals exact, token counts with separators."""
-    if isinstance(value, int) or unit == "tokens":
+    if unit == "tokens":
         return f"{int(value):,}"
     return format_decimal(Decimal(value)) or ""
 
 
 def describe_values(row: Mapping[str, Any]) -> str:
-    return ", ".join(f"{source}={shown(value)}" for source, value in row["values"].items())
+    return ", ".join(f"{source}={shown(value, row['unit'])}"
+                     for source, value in row["values"].items())
 
 
 def percent(row: Mapping[str, Any]) -> str:

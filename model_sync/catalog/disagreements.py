@@ -125,20 +125,20 @@ def find_disagreements(store: CatalogStore, *, at: datetime,
     served = {catalog_key(r["provider"], r["model_id"]): r
               for r in store.catalog_rows(active_only=True)}
     listed: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for row in store.offerings(OFFERING_SOURCES):
-        key = catalog_key(row["provider"] or "", row["model_id"] or "")
-        if row["state"] == ACTIVE and key in served:
-            listed.setdefault(key, []).append(row)
+    for offering in store.offerings(OFFERING_SOURCES):
+        key = catalog_key(offering["provider"] or "", offering["model_id"] or "")
+        if offering["state"] == ACTIVE and key in served:
+            listed.setdefault(key, []).append(offering)
     published = _limits(listed)
     keys = {(r["source"], r["source_key"]): catalog_key(r["provider"], r["model_id"])
             for rows in listed.values() for r in rows}
     for row in sorted(price_rows(store.engine, at=at), key=_row_rank):
-        key = keys.get((row["source"], row["source_key"]))
-        if key is not None:
+        priced = keys.get((row["source"], row["source_key"]))
+        if priced is not None:
             slot = Slot(row["component"], row["mode"], row["region"],
                         row["min_prompt_tokens"] or 0, row["window"])
-            published.setdefault(key, {}).setdefault(slot, {}).setdefault(row["source"],
-                                                                          row["price"])
+            published.setdefault(priced, {}).setdefault(slot, {}).setdefault(row["source"],
+                                                                             row["price"])
     found = []
     for key, slots in published.items():
         catalog_row = served[key]

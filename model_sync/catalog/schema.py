@@ -143,7 +143,7 @@ def column_type(field: Field) -> sa.types.TypeEngine:
 metadata = sa.MetaData()
 
 
-def _table(name: str, fields: list[Field], *extra: sa.Index) -> sa.Table:
+def _table(name: str, fields: list[Field], *extra: sa.Index | sa.UniqueConstraint) -> sa.Table:
     columns = [sa.Column(f.name, column_type(f), primary_key=f.key, comment=f.doc)
                for f in fields]
     return sa.Table(name, metadata, *columns, *extra)
