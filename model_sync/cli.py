@@ -16,7 +16,7 @@ from model_sync.sources import SOURCES, get_source
 
 
 def main(argv: list[str] | None = None) -> int:
-    from model_sync import costs, feed, overrides
+    from model_sync import costs, disagreements, feed, overrides
 
     parser = argparse.ArgumentParser(prog="model-sync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                            "in the catalog, instead of the defaults (for small recordings)")
     sync.add_argument("--verbose", action="store_true",
                       help="show the runs' logs as they happen, with the tracebacks of errors")
+    for kind, default in (("price", "0: any difference"), ("limit", "0.05")):
+        sync.add_argument(f"--{kind}-tolerance", type=disagreements.share, metavar="SHARE",
+                          help=f"{kind}s of sources this close agree (default {default})")
 
     record = sub.add_parser("record", help="save the live responses of sources in the replay "
                                            "layout, for MODEL_SYNC_REPLAY_DIR")
@@ -87,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
     costs.add_commands(sub)
     overrides.add_command(sub)
+    disagreements.add_command(sub)
     args = parser.parse_args(argv)
     _load_dotenv(Path.cwd() / ".env")
     from model_sync.catalog.store import CatalogUnavailable
@@ -112,13 +116,17 @@ def main(argv: list[str] | None = None) -> int:
                                        args.max_rejected_share)
         if args.command == "changes":
             return feed.run(args)
+        if args.command == "disagreements":
+            return disagreements.run(args)
         if args.command in ("cost", "compare"):
             return costs.main(args)
         if args.command == "overrides":
             return overrides.run(args)
         if args.command == "record":
             return _record(args.out, args.source)
-        return _sync(args.select, args.dry_run, args.min_rows, args.verbose)
+        tolerances = {f"{k}_tolerance": v for k in ("price", "limit")
+                      if (v := getattr(args, f"{k}_tolerance")) is not None}
+        return _sync(args.select, args.dry_run, args.min_rows, args.verbose, tolerances)
     except CatalogUnavailable as exc:  # unreachable, refused, read-only: one line, no traceback
         print(redact(f"model-sync: {exc}"), file=sys.stderr)
         return 2
@@ -175,7 +183,7 @@ def _export(fmt: str, table: str, out: Path | None, include_archived: bool,
 
 
 def _sync(select: list[str] | None, dry_run: bool, min_rows: int | None = None,
-          verbose: bool = False) -> int:
+          verbose: bool = False, tolerances: dict[str, float] | None = None) -> int:
     from model_sync.defs.interrupts import StopSignals
     from model_sync.sync import SettingsError, run_sync
 
@@ -190,7 +198,8 @@ def _sync(select: list[str] | None, dry_run: bool, min_rows: int | None = None,
             # Quiet unless asked: the report below has one line per asset; the runs' own logs
             # (and the tracebacks of expected failures) are for --verbose and the UI.
             report = run_sync(names, dry_run=dry_run, echo=_echo, min_rows=min_rows,
-                              log_level="INFO" if verbose else "CRITICAL")
+                              log_level="INFO" if verbose else "CRITICAL",
+                              tolerances=tolerances)
         except KeyboardInterrupt:
             print("interrupted: the previous rows are kept", flush=True)
             return 128 + (stop.received() or signal.SIGINT)

@@ -14,6 +14,7 @@ from model_sync.defs.alerts import AlertWebhook, alert_sensor
 from model_sync.defs.catalog_assets import model_catalog
 from model_sync.defs.derived_assets import catalog_changes, models, price_history, prices
 from model_sync.defs.digest import ChangeDigest, change_digest_sensor
+from model_sync.defs.disagreements import source_disagreements
 from model_sync.defs.jobs import build_full_resync
 from model_sync.defs.reporting import metrics_push_sensor
 from model_sync.defs.resources import CatalogDatabase, HttpClientResource
@@ -49,7 +50,7 @@ defs = dg.Definitions(
     assets=[*dg.map_asset_specs(
         _apply_freshness,
         [*(build_source_asset(s, CADENCES[s.name]) for s in SOURCES), model_catalog]),
-        models, price_history, catalog_changes, prices],
+        models, price_history, catalog_changes, prices, source_disagreements],
     jobs=[build_full_resync(http=HTTP)],  # the sources that can sync when the definitions load
     schedules=[build_schedule(s, CADENCES[s.name]) for s in SOURCES],
     sensors=[*(build_change_sensor(s, CADENCES[s.name]) for s in SOURCES),

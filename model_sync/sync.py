@@ -10,7 +10,7 @@ import dagster as dg
 from model_sync.catalog import CATALOG
 from model_sync.catalog.store import CatalogStore, CatalogUnavailable
 from model_sync.defs import interrupts, runs
-from model_sync.defs.derived_assets import DERIVED
+from model_sync.defs.derived_assets import DERIVED, DISAGREEMENTS
 from model_sync.defs.resources import REPLAY_DIR_ENV, CatalogDatabase, HttpClientResource
 from model_sync.defs.tags import TRIGGER_TAG
 from model_sync.sources import SOURCES
@@ -108,7 +108,8 @@ def run_sync(select: Sequence[str] | None = None, *, dry_run: bool = False,
              echo: Callable[[str], None] = lambda _: None,
              http: HttpClientResource | None = None, catalog_db: CatalogDatabase | None = None,
              instance: dg.DagsterInstance | None = None, log_level: str = "INFO",
-             min_rows: int | None = None) -> SyncReport:
+             min_rows: int | None = None,
+             tolerances: dict[str, float] | None = None) -> SyncReport:
     """Materialize the selected sources, then the catalog; never raises on a source's failure.
 
     A bad setting that would fail every source (see `check_settings`) raises SettingsError
@@ -155,8 +156,12 @@ def run_sync(select: Sequence[str] | None = None, *, dry_run: bool = False,
         _collect(result, runnable, report)
     succeeded = [s for s in report.steps if s.status == "success"]
     built = [CATALOG, *DERIVED]  # the catalog and the tables derived from it, in one run
-    catalog_config = ({"ops": {name: {"config": {"min_rows": min_rows}} for name in built}}
-                      if min_rows is not None else {})
+    # `tolerances`: the disagreements' run config (price_tolerance, limit_tolerance).
+    ops = {name: {"config": {"min_rows": min_rows}} for name in built
+           if min_rows is not None and name != DISAGREEMENTS}
+    if tolerances:
+        ops[DISAGREEMENTS] = {"config": tolerances}
+    catalog_config = {"ops": ops} if ops else {}
     if succeeded and not dry_run:
         echo("rebuilding the catalog ...")
         with runs.guard(instance, assets, built, catalog_db, echo) as process:

@@ -149,6 +149,36 @@ MODEL_FIELDS: list[Field] = [
     Field("updated_at", "timestamp", "when the row last changed"),
 ]
 
+# Where independent sources disagree on an offering's price or token limit (`disagreements.py`).
+DISAGREEMENT_FIELDS: list[Field] = [
+    Field("id", "int", "row id", key=True),
+    _text("provider", 120, "the offering's provider"),
+    _text("model_id", 400, "as the catalog spells it"),
+    _text("slot", 200, "the field with its terms, e.g. input (batch), output (from 200000 "
+          "tokens), context_window"),
+    _text("field", 40, "a price component, context_window or max_output_tokens"),
+    _text("mode", 12, "a price's mode; null for token limits"),
+    _text("region", 40, "a price's region; null: none named"),
+    Field("min_prompt_tokens", "int", "a price's long-context tier (0: base)"),
+    _text("window", 11, "a price's time of day, HH:MM-HH:MM UTC"),
+    _text("unit", 20, "what a value is per (1M tokens, request, ...), or tokens"),
+    Field("values", "json_object", "each independent source's value, exact"),
+    Field("copies", "json_object", "the values of entries copied from another source (not "
+          "counted)"),
+    Field("relative_difference", "decimal", "(max - min) / min of the values; null when min "
+          "is 0"),
+    Field("chosen_value", "decimal", "the value the catalog publishes"),
+    _text("chosen_source", 40, "the source it was taken from"),
+    _text("chosen_by", 12, "precedence or override"),
+    _text("state", 12, "open, acknowledged or resolved"),
+    Field("first_seen_at", "timestamp", "the first build that found the sources disagreeing"),
+    Field("last_seen_at", "timestamp", "the last build that found the sources disagreeing"),
+    Field("opened_at", "timestamp", "when it was found, or found again after it was resolved"),
+    Field("resolved_at", "timestamp", "when the sources agreed again"),
+    Field("acknowledged_at", "timestamp", "when a person acknowledged it"),
+    Field("note", "text", "why it was acknowledged"),
+]
+
 OFFERING_COLUMNS = [f.name for f in OFFERING_FIELDS]
 LIFECYCLE_COLUMNS = [f.name for f in LIFECYCLE_FIELDS]
 STORED_OFFERING_COLUMNS = OFFERING_COLUMNS + LIFECYCLE_COLUMNS

@@ -15,6 +15,7 @@ from model_sync.catalog.contract import (
     CATALOG_COLUMNS,
     CATALOG_FIELDS,
     DESCRIPTIVE_FIELDS,
+    DISAGREEMENT_FIELDS,
     LIFECYCLE_COLUMNS,
     LIFECYCLE_FIELDS,
     MODEL_COLUMNS,
@@ -34,7 +35,7 @@ __all__ = [
     "OFFERING_FIELDS", "PRICE_FIELDS", "STORED_OFFERING_COLUMNS", "ExactDecimal", "Field",
     "JsonList", "JsonObject", "UtcDateTime", "catalog_changes", "column_type", "metadata",
     "model_catalog", "models", "price_history", "prices", "rejected_entries",
-    "rejected_prices", "source_offerings", "sync_digests", "sync_runs",
+    "rejected_prices", "source_disagreements", "source_offerings", "sync_digests", "sync_runs",
 ]
 
 
@@ -142,7 +143,7 @@ def column_type(field: Field) -> sa.types.TypeEngine:
 metadata = sa.MetaData()
 
 
-def _table(name: str, fields: list[Field], *extra: sa.Index) -> sa.Table:
+def _table(name: str, fields: list[Field], *extra: sa.Index | sa.UniqueConstraint) -> sa.Table:
     columns = [sa.Column(f.name, column_type(f), primary_key=f.key, comment=f.doc)
                for f in fields]
     return sa.Table(name, metadata, *columns, *extra)
@@ -288,4 +289,11 @@ rejected_prices = sa.Table(
     sa.Column("run_id", sa.String(64), comment="the run whose sync set it aside"),
     sa.Column("rejected_at", UtcDateTime(), nullable=False),
     sa.Index("ix_rejected_prices_source", "source"),
+)
+
+source_disagreements = _table(
+    "source_disagreements",
+    DISAGREEMENT_FIELDS,
+    sa.UniqueConstraint("provider", "model_id", "slot", name="uq_source_disagreements_slot"),
+    sa.Index("ix_source_disagreements_state", "state"),
 )

@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable
 
 import dagster as dg
 
-from model_sync.catalog.rules import Finding, Rule, rules
+from model_sync.catalog.rules import Finding, Markdown, Rule, rules
 from model_sync.sources.base import SourceSpec
 
 # Views of the rule registry (`model_sync.catalog.rules`), where each rule is declared once.
@@ -17,7 +17,8 @@ SOURCE_RULES = {rule.name: rule.description for rule in rules("source")}
 CATALOG_RULES = {rule.name: rule.description for rule in rules("catalog")}
 # The rules of the tables derived from the catalog, by check name (`models_min_rows`, ...).
 DERIVED_RULES = {f"{rule.scope}_{rule.name}": rule.description for scope in (
-    "models", "price_history", "catalog_changes", "prices") for rule in rules(scope)}
+    "models", "price_history", "catalog_changes", "prices", "source_disagreements")
+    for rule in rules(scope)}
 BLOCKING = {rule.name for rule in (*rules("source"), *rules("catalog")) if rule.blocking}
 
 
@@ -57,6 +58,8 @@ def results(asset: str, findings: Iterable[Finding],
 
 
 def _meta(value):
+    if isinstance(value, Markdown):
+        return dg.MetadataValue.md(value)
     if isinstance(value, list):
         return dg.MetadataValue.json(value)
     return value

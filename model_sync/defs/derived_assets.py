@@ -36,7 +36,8 @@ from model_sync.ingest.catalog import (
 from model_sync.pricing.catalog import KINDS, build_prices
 
 MODELS, PRICE_HISTORY, CHANGES, PRICES = "models", "price_history", "catalog_changes", "prices"
-DERIVED = (MODELS, PRICE_HISTORY, CHANGES, PRICES)  # built after the catalog
+DISAGREEMENTS = "source_disagreements"  # below the price components (defs/disagreements.py)
+DERIVED = (MODELS, PRICE_HISTORY, CHANGES, PRICES, DISAGREEMENTS)  # built after the catalog
 
 
 class ModelsConfig(dg.Config):

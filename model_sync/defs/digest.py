@@ -2,11 +2,13 @@
 webhook (a chat's, or any endpoint taking a JSON body), never twice for the same events."""
 
 import json
+from datetime import UTC, datetime
 
 import dagster as dg
 from pydantic import Field
 
 from model_sync.catalog import CATALOG
+from model_sync.catalog.disagreement_store import opened_since
 from model_sync.defs.alerts import AlertWebhook
 from model_sync.defs.resources import CatalogDatabase
 from model_sync.ops import changes as feed
@@ -56,21 +58,29 @@ def change_digest_sensor(context: dg.SensorEvaluationContext, catalog_db: Catalo
     build = builds[0] if builds else None
     if build is None or build.storage_id == state.get("build"):
         return dg.SkipReason("no catalog build since the last digest")
+    # Disagreements count from the cursor's time on; a cursor from before they existed (or
+    # none) starts them, as the first build starts the feed.
+    since = datetime.fromisoformat(state.get("opened", datetime.now(UTC).isoformat()))
     store = catalog_db.store()
     try:
         events = store.changes(after_id=state.get("event", 0) if state else None)
         last = store.last_change_id()
+        opened, latest = opened_since(store.engine, since, change_digest.providers)
     finally:
         store.dispose()
     found = feed.changes(events, change_digest.filter()) if state else []
-    if found:  # the first build seen starts the feed: history is not posted
+    opened = opened if "opened" in state else 0
+    if found or opened:  # the first build seen starts the feed: history is not posted
         try:
             if change_digest.format == "json":
-                webhook.post_json(url, json.loads(redact(json.dumps(feed.json_body(found)))))
+                body = feed.json_body(found, opened)
+                webhook.post_json(url, json.loads(redact(json.dumps(body))))
             else:
-                webhook.post(url, feed.digest_text(found))
+                webhook.post(url, feed.digest_text(found, opened=opened))
         except webhook.WebhookError as exc:
             return dg.SkipReason(redact(f"digest not sent, retried next tick: {exc}"))
-    context.update_cursor(json.dumps({"build": build.storage_id, "event": last}))
-    return dg.SkipReason(f"digest of {len(found):,} changes posted" if found
+    context.update_cursor(json.dumps({"build": build.storage_id, "event": last,
+                                      "opened": latest.isoformat()}))
+    return dg.SkipReason(f"digest of {len(found):,} changes and {opened:,} disagreements "
+                         "opened posted" if found or opened
                          else "nothing in this build matched the digest's filters")

@@ -134,10 +134,12 @@ def counts(found: Sequence[Change]) -> Counter:
     return Counter(c.kind for c in found)
 
 
-def digest_text(found: Sequence[Change], limit: int = 15) -> str:
-    """One chat message: counts by kind, then the largest reprices and the first additions."""
+def digest_text(found: Sequence[Change], limit: int = 15, opened: int = 0) -> str:
+    """One chat message: counts by kind (and the source disagreements opened), then the
+    largest reprices and the first additions."""
     by_kind = counts(found)
-    head = ", ".join(f"{by_kind[k]:,} {k}" for k in KINDS if by_kind.get(k))
+    head = ", ".join([*(f"{by_kind[k]:,} {k}" for k in KINDS if by_kind.get(k)),
+                      *([f"{opened:,} disagreements opened"] if opened else [])])
     lines = [f":newspaper: model_sync: catalog changes: {head}"]
     repriced = sorted((c for c in found if c.kind == "repriced"),
                       key=lambda c: -abs(c.relative) if c.relative is not None else 0)
@@ -150,9 +152,10 @@ def digest_text(found: Sequence[Change], limit: int = 15) -> str:
     return "\n".join(lines)
 
 
-def json_body(found: Sequence[Change]) -> dict[str, Any]:
+def json_body(found: Sequence[Change], opened: int = 0) -> dict[str, Any]:
     """The generic JSON body of a digest, for webhooks that are not chat."""
-    return {"source": "model_sync", "counts": dict(counts(found)), "changes": as_json(found)}
+    return {"source": "model_sync", "counts": dict(counts(found)), "changes": as_json(found),
+            "disagreements_opened": opened}
 
 
 def json_feed(found: Sequence[Change], home: str = "https://github.com/model-sync") -> str:

@@ -46,6 +46,14 @@ def model_id_for(key: str, source_provider: str) -> str:
     return key
 
 
+def output_limit(entry: dict[str, Any]) -> int | None:
+    """The published output limit. LiteLLM's file fills `max_output_tokens` with `max_tokens`
+    where the provider states none, and `max_tokens` with the input limit (its `sample_spec`):
+    an output limit equal to the input limit is that filler, not a published limit."""
+    limit = integer(entry.get("max_output_tokens"))
+    return None if limit is not None and limit == integer(entry.get("max_input_tokens")) else limit
+
+
 def _entry(key: str, entry: dict[str, Any], ctx: ParseContext) -> Offering:
     source_provider = str(required(entry, "litellm_provider", NAME, key))
     flags: set[str] = set()
@@ -67,7 +75,7 @@ def _entry(key: str, entry: dict[str, Any], ctx: ParseContext) -> Offering:
         flags=flags,
         kind=text(entry.get("mode")),
         context_window=integer(entry.get("max_input_tokens")),
-        max_output_tokens=integer(entry.get("max_output_tokens")),
+        max_output_tokens=output_limit(entry),
         **prices,
         input_modalities=strings(entry.get("supported_modalities")),
         output_modalities=strings(entry.get("supported_output_modalities")),

@@ -13,8 +13,10 @@ from model_sync.catalog.rules import catalog, source
 from model_sync.catalog.rules.base import (
     CatalogAudit,
     ChangesAudit,
+    DisagreementsAudit,
     Finding,
     HistoryAudit,
+    Markdown,
     ModelsAudit,
     PricesAudit,
     Rule,
@@ -54,7 +56,8 @@ def audit(scope: Scope, subject: Any) -> list[Finding]:
     return findings
 
 
-__all__ = ["RULES", "CatalogAudit", "ChangesAudit", "Finding", "HistoryAudit", "ModelsAudit",
+__all__ = ["RULES", "CatalogAudit", "ChangesAudit", "DisagreementsAudit", "Finding",
+           "HistoryAudit", "Markdown", "ModelsAudit",
            "PricesAudit", "Rule", "SourceAudit", "SourceLimits", "audit", "context_window_range",
            "drop_guard", "min_rows", "output_price_present", "price_coverage", "price_jumps",
            "prices_non_negative", "prices_plausible", "rejected_entries", "rules"]

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 Severity = Literal["ERROR", "WARN"]
 # Which asset a rule checks: every source's, or one of the catalog group's.
-Scope = Literal["source", "catalog", "models", "price_history", "catalog_changes", "prices"]
+Scope = Literal["source", "catalog", "models", "price_history", "catalog_changes", "prices",
+                "source_disagreements"]
 Rows = Sequence[Mapping[str, Any]]
 
 
@@ -97,6 +98,21 @@ class ChangesAudit:
     counts: Mapping[str, int]
     served: int
     max_removed_share: float = 0.3
+
+
+@dataclass(frozen=True)
+class DisagreementsAudit:
+    """What a rule of the source disagreements sees: those the build opened (new, or found
+    again), largest first, how many are open in all, and the largest as a markdown table."""
+
+    opened: Rows
+    open_total: int
+    largest: str = ""
+    baseline: bool = False  # the first build: what it finds is the baseline, not news
+
+
+class Markdown(str):
+    """A finding's metadata value shown as markdown."""
 
 
 @dataclass(frozen=True)

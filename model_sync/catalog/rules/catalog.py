@@ -12,7 +12,7 @@ from model_sync.catalog.merge import (
     generates_text,
 )
 from model_sync.catalog.money import format_decimal
-from model_sync.catalog.rules.base import Finding, Rows, Rule, min_rows
+from model_sync.catalog.rules.base import Finding, Markdown, Rows, Rule, min_rows
 
 
 def prices_non_negative(rows: Rows) -> Finding:
@@ -162,6 +162,24 @@ def mass_removal(counts: Mapping[str, int], served: int, max_share: float) -> Fi
     return Finding("mass_removal", share <= max_share, "WARN", text, meta)
 
 
+def new_disagreements(opened: Rows, open_total: int, largest: str,
+                      baseline: bool = False) -> Finding:
+    """WARN: the build found no new disagreement between independent sources; the new ones
+    are counted and the largest shown. The first build's are the baseline, not news."""
+    if baseline:
+        return Finding("new_disagreements", True, "WARN", f"first build: {open_total:,} "
+                       "disagreements between sources recorded as the baseline",
+                       {"new": 0, "open": open_total, "largest": Markdown(largest)})
+    meta = {"new": len(opened), "open": open_total, "largest": Markdown(largest)}
+    if not opened:
+        return Finding("new_disagreements", True, "WARN", "no new disagreement between sources "
+                       f"since the last build ({open_total:,} open)", meta)
+    shown = ", ".join(f"{r['provider']}/{r['model_id']} {r['slot']}" for r in opened[:3])
+    return Finding("new_disagreements", False, "WARN",
+                   f"{len(opened):,} new disagreements between sources since the last build "
+                   f"({open_total:,} open), the largest: {shown}", meta)
+
+
 RULES: tuple[Rule, ...] = (
     Rule("min_rows", "catalog", True,
          "Blocking: the catalog has at least the minimum number of active offerings.",
@@ -215,4 +233,10 @@ RULES: tuple[Rule, ...] = (
          "offerings were removed (more usually means a source's listing lost part of itself, "
          "past its own checks).",
          lambda a: mass_removal(a.counts, a.served, a.max_removed_share)),
+    Rule("new_disagreements", "source_disagreements", False,
+         "Warning: the build found no new disagreement between independent sources on an "
+         "offering's price or token limit (new, or found again after the sources agreed); the "
+         "new ones are counted, the largest shown in a table. The first build's are the "
+         "baseline.",
+         lambda a: new_disagreements(a.opened, a.open_total, a.largest, a.baseline)),
 )
