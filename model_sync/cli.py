@@ -114,14 +114,10 @@ def main(argv: list[str] | None = None) -> int:
 
             return normalize.normalize(args.source, args.file, args.as_of,
                                        args.max_rejected_share)
-        if args.command == "changes":
-            return feed.run(args)
-        if args.command == "disagreements":
-            return disagreements.run(args)
-        if args.command in ("cost", "compare"):
-            return costs.main(args)
-        if args.command == "overrides":
-            return overrides.run(args)
+        runners = {"changes": feed.run, "disagreements": disagreements.run,
+                   "overrides": overrides.run, "cost": costs.main, "compare": costs.main}
+        if args.command in runners:
+            return runners[args.command](args)
         if args.command == "record":
             return _record(args.out, args.source)
         tolerances = {f"{k}_tolerance": v for k in ("price", "limit")
