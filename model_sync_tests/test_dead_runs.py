@@ -74,7 +74,12 @@ class Sync:
                 return line
 
     def finish(self) -> int:
-        code = self.proc.wait(timeout=WAIT)
+        try:
+            code = self.proc.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"model-sync sync did not end within {WAIT} s:\n{self.output}")
         for reader in self._readers:
             reader.join(timeout=WAIT)
         return code
