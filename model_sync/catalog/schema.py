@@ -33,8 +33,8 @@ __all__ = [
     "CAPABILITY_FIELDS", "CATALOG_COLUMNS", "CATALOG_FIELDS", "DESCRIPTIVE_FIELDS",
     "LIFECYCLE_COLUMNS", "LIFECYCLE_FIELDS", "MODEL_COLUMNS", "MODEL_FIELDS", "OFFERING_COLUMNS",
     "OFFERING_FIELDS", "PRICE_FIELDS", "STORED_OFFERING_COLUMNS", "ExactDecimal", "Field",
-    "JsonList", "JsonObject", "UtcDateTime", "catalog_changes", "column_type", "metadata",
-    "model_catalog", "models", "price_history", "prices", "rejected_entries",
+    "JsonList", "JsonObject", "UtcDateTime", "build_digests", "catalog_changes", "column_type",
+    "metadata", "model_catalog", "models", "price_history", "prices", "rejected_entries",
     "rejected_prices", "source_disagreements", "source_offerings", "sync_digests", "sync_runs",
 ]
 
@@ -245,6 +245,18 @@ sync_digests = sa.Table(
               comment="SHA-256 of the keys, states and content hashes it left stored"),
     sa.Column("rows", sa.Integer, nullable=False, comment="the rows it listed"),
     sa.Column("not_models", sa.Text, comment="the entries it skipped as not models, JSON"),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+build_digests = sa.Table(
+    "build_digests",
+    metadata,
+    sa.Column("name", sa.String(80), primary_key=True,
+              comment="what was built: prices/<source> (a source's intervals), prices, "
+              "source_disagreements"),
+    sa.Column("inputs_digest", sa.String(64), nullable=False,
+              comment="SHA-256 of what the build read"),
+    sa.Column("outcome", sa.Text, comment="what the build found, JSON"),
     sa.Column("recorded_at", UtcDateTime(), nullable=False),
 )
 

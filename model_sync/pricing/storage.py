@@ -9,7 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from model_sync.catalog.build_digests import held
+from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.contract import ARCHIVED
+from model_sync.catalog.digests import rows_digest
 from model_sync.catalog.engine import rows_of, take_turns
 from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.schema import prices, rejected_prices, source_offerings
@@ -69,6 +72,12 @@ def publish_override_prices(engine: sa.Engine, rows: Sequence[dict[str, Any]], *
 
 
 def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None) -> PriceWrites:
+    # Rows as they were when the intervals were last held to them, and no interval began or
+    # ended since: holding them again would write nothing.
+    digest, _ = rows_digest(conn, source)
+    held_as = f"prices/{source}"
+    if held(conn, held_as, digest, now=now, source=source) is not None:
+        return PriceWrites()
     columns = [source_offerings.c[name] for name in _ROW_COLUMNS]
     rows = rows_of(conn, sa.select(*columns).where(source_offerings.c.source == source,
                                                    source_offerings.c.state != ARCHIVED))
@@ -81,6 +90,7 @@ def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None
                                                              .distinct())}
     plan = plan_prices(rows, stored, seen, now=now, run_id=run_id)
     _apply(conn, plan)
+    record_digest(conn, held_as, digest, now=now)
     return PriceWrites(len(plan.inserts), len(plan.ends), len(plan.deletes))
 
 

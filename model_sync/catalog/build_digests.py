@@ -1,0 +1,55 @@
+"""What the last build of a derived table read (`build_digests`): a later build that reads the
+same inputs, with no scheduled price starting or ending since, has nothing to recompute or write,
+and reports what the last one found."""
+
+import hashlib
+import json
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from model_sync.catalog.schema import build_digests, prices
+
+
+def held(conn: sa.Connection, name: str, digest: str, *, now: datetime,
+         source: str | None = None) -> dict[str, Any] | None:
+    """The outcome the last build of `name` recorded, when it read `digest` and no interval (of
+    `source`'s, when given) began or ended since: the inputs it read are as they were; else
+    None."""
+    row = conn.execute(sa.select(build_digests).where(build_digests.c.name == name)).first()
+    if row is None or row.inputs_digest != digest or row.recorded_at > now:
+        return None
+    since = row.recorded_at
+    turned = sa.select(prices.c.id).where(sa.or_(
+        sa.and_(prices.c.valid_from > since, prices.c.valid_from <= now),
+        sa.and_(prices.c.valid_to > since, prices.c.valid_to <= now))).limit(1)
+    if source is not None:
+        turned = turned.where(prices.c.source == source)
+    if conn.execute(turned).first() is not None:
+        return None
+    return json.loads(row.outcome) if row.outcome else {}
+
+
+def record(conn: sa.Connection, name: str, digest: str, *, now: datetime,
+           outcome: dict[str, Any] | None = None) -> None:
+    """Remember what a build of `name` read and found, in place of the last one's."""
+    conn.execute(sa.delete(build_digests).where(build_digests.c.name == name))
+    conn.execute(sa.insert(build_digests).values(
+        name=name, inputs_digest=digest, recorded_at=now,
+        outcome=None if outcome is None else json.dumps(outcome, sort_keys=True)))
+
+
+@cache
+def code_digest() -> str:
+    """The code the derived tables are built with, as it is on disk (`model_sync.catalog` and
+    `model_sync.pricing`): a change to it rebuilds them once."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted([*root.joinpath("catalog").rglob("*.py"),
+                        *root.joinpath("pricing").glob("*.py")]):
+        digest.update(f"{path.relative_to(root)}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
