@@ -42,6 +42,20 @@ def record(conn: sa.Connection, name: str, digest: str, *, now: datetime,
         outcome=None if outcome is None else json.dumps(outcome, sort_keys=True)))
 
 
+def feed(digest: "hashlib._Hash", conn: sa.Connection, query: sa.Select) -> None:
+    """Add every row a query selects to a running digest."""
+    for row in conn.execute(query):
+        digest.update("\0".join(map(str, row)).encode() + b"\n")
+
+
+def in_force(at: datetime) -> sa.Select:
+    """The ids of the price intervals in force at `at` (an interval's slot and price never
+    change: its id stands for them)."""
+    return sa.select(prices.c.id).where(
+        sa.or_(prices.c.valid_from.is_(None), prices.c.valid_from <= at),
+        sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > at)).order_by(prices.c.id)
+
+
 @cache
 def code_digest() -> str:
     """The code the derived tables are built with, as it is on disk (`model_sync.catalog` and

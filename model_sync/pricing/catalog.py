@@ -11,12 +11,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from model_sync.catalog.build_digests import code_digest, held
+from model_sync.catalog.build_digests import code_digest, feed, held, in_force
 from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.merge import catalog_key
 from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.rules import Finding, PricesAudit, audit
-from model_sync.catalog.schema import prices
 from model_sync.catalog.store import CatalogStore
 from model_sync.pricing.lookup import OFFERING_SOURCES, PROVIDER_SOURCES
 from model_sync.pricing.merge import Merged, contradictions, merge_prices, ranking
@@ -136,15 +135,11 @@ def _merged(store: CatalogStore, served: list[tuple[str, str]], at: datetime) ->
 
 
 def _inputs_digest(conn: sa.Connection, served: Iterable[tuple[str, str]], at: datetime) -> str:
-    """What a merge at `at` reads: the served offerings and the intervals in force (an
-    interval's component, price and slot never change: its id stands for them)."""
+    """What a merge at `at` reads: the served offerings and the intervals in force."""
     digest = hashlib.sha256(f"{code_digest()}\n".encode())
     for provider, model_id in served:
         digest.update(f"{provider}\0{model_id}\n".encode())
-    ids = conn.execute(sa.select(prices.c.id).where(
-        sa.or_(prices.c.valid_from.is_(None), prices.c.valid_from <= at),
-        sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > at)).order_by(prices.c.id))
-    digest.update(",".join(str(i) for i in ids.scalars()).encode())
+    feed(digest, conn, in_force(at))
     return digest.hexdigest()
 
 
