@@ -14,6 +14,11 @@ import sqlalchemy as sa
 from model_sync.catalog.schema import build_digests, prices
 
 
+def intervals_of(source: str) -> str:
+    """The name under which a source's price intervals are held to its rows."""
+    return f"prices/{source}"
+
+
 def held(conn: sa.Connection, name: str, digest: str, *, now: datetime,
          source: str | None = None) -> dict[str, Any] | None:
     """The outcome the last build of `name` recorded, when it read `digest` and no interval (of
@@ -54,6 +59,14 @@ def in_force(at: datetime) -> sa.Select:
     return sa.select(prices.c.id).where(
         sa.or_(prices.c.valid_from.is_(None), prices.c.valid_from <= at),
         sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > at)).order_by(prices.c.id)
+
+
+def follow(conn: sa.Connection, name: str, before: str, after: str) -> None:
+    """The inputs of `name` moved from `before` to `after` in a way its build does not read
+    (new canonical ids): a record of `before` stands for `after`."""
+    conn.execute(sa.update(build_digests).where(build_digests.c.name == name,
+                                                build_digests.c.inputs_digest == before)
+                 .values(inputs_digest=after))
 
 
 @cache

@@ -62,6 +62,13 @@ class ExactDecimal(TypeDecorator):
             return None
         return Decimal(value).normalize()
 
+    def result_processor(self, dialect, coltype):
+        process = super().result_processor(dialect, coltype)
+        # Prices repeat across rows: each distinct text is read once (a Decimal is immutable).
+        if process is None or dialect.name != "sqlite":
+            return process
+        return lru_cache(maxsize=4096)(process)
+
 
 class UtcDateTime(TypeDecorator):
     """A timestamp always handed back as timezone-aware UTC, on every dialect."""

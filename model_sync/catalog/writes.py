@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from model_sync.catalog import CATALOG, bulk, digests
+from model_sync.catalog import CATALOG, build_digests, bulk, digests
 from model_sync.catalog.contract import (
     CATALOG_COLUMNS,
     MODEL_COLUMNS,
@@ -149,10 +149,14 @@ class CatalogWrites:
                         row["canonical_id"] = mapping[(source, row["source_key"])]
                         row["content_hash"] = content_hash(row)
                         changed.append(row)
+            before = {source: digests.rows_digest(conn, source)[0] for source in moved}
             if changed:
                 upsert(conn, source_offerings, changed, ("source", "source_key"))
             for source in moved:
                 digests.refresh(conn, source)
+                # Price intervals do not read canonical ids: held to the rows, they still are.
+                build_digests.follow(conn, build_digests.intervals_of(source), before[source],
+                                     digests.rows_digest(conn, source)[0])
         return len(changed)
 
     def publish_catalog(self, rows: Sequence[CatalogRow], *, run_id: str | None,

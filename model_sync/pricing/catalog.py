@@ -31,13 +31,15 @@ KINDS = ("tiered", "batch", "flex", "priority", "fast", "regional", "time_of_day
 
 
 def catalog_prices(store: CatalogStore, *, at: datetime,
-                   offerings: Iterable[tuple[str, str]] | None = None
+                   offerings: Iterable[tuple[str, str]] | None = None,
+                   rows: Iterable[dict[str, Any]] | None = None
                    ) -> dict[tuple[str, str], Merged]:
     """The merged sets in force at `at` of every catalog offering (or of those given, as
-    `(provider, model_id)`), keyed like the catalog: provider and case-folded model id."""
+    `(provider, model_id)`), keyed like the catalog: provider and case-folded model id. `rows`:
+    the intervals in force at `at`, when already read."""
     wanted = None if offerings is None else {catalog_key(p, m) for p, m in offerings}
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in price_rows(store.engine, at=at):
+    for row in price_rows(store.engine, at=at) if rows is None else rows:
         key = catalog_key(row["provider"] or "", row["model_id"] or "")
         if (row["source"] in OFFERING_SOURCES or row["source"] == OVERRIDE) and (
                 wanted is None or key in wanted):

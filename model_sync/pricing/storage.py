@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from model_sync.catalog.build_digests import held
+from model_sync.catalog.build_digests import held, intervals_of
 from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.contract import ARCHIVED
 from model_sync.catalog.digests import rows_digest
@@ -75,7 +75,7 @@ def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None
     # Rows as they were when the intervals were last held to them, and no interval began or
     # ended since: holding them again would write nothing.
     digest, _ = rows_digest(conn, source)
-    held_as = f"prices/{source}"
+    held_as = intervals_of(source)
     if held(conn, held_as, digest, now=now, source=source) is not None:
         return PriceWrites()
     columns = [source_offerings.c[name] for name in _ROW_COLUMNS]
