@@ -47,6 +47,11 @@ def record(conn: sa.Connection, name: str, digest: str, *, now: datetime,
         outcome=None if outcome is None else json.dumps(outcome, sort_keys=True)))
 
 
+def forget(conn: sa.Connection, name: str) -> None:
+    """Forget the last build of `name`: the next one is not skipped."""
+    conn.execute(sa.delete(build_digests).where(build_digests.c.name == name))
+
+
 def feed(digest: "hashlib._Hash", conn: sa.Connection, query: sa.Select) -> None:
     """Add every row a query selects to a running digest."""
     for row in conn.execute(query):
@@ -71,12 +76,12 @@ def follow(conn: sa.Connection, name: str, before: str, after: str) -> None:
 
 @cache
 def code_digest() -> str:
-    """The code the derived tables are built with, as it is on disk (`model_sync.catalog` and
-    `model_sync.pricing`): a change to it rebuilds them once."""
+    """The code the catalog and its derived tables are built with, as it is on disk
+    (`model_sync.catalog`, `pricing`, `sources`, `ingest`): a change to it rebuilds them once."""
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for path in sorted([*root.joinpath("catalog").rglob("*.py"),
-                        *root.joinpath("pricing").glob("*.py")]):
+    for path in sorted(path for package in ("catalog", "pricing", "sources", "ingest")
+                       for path in root.joinpath(package).rglob("*.py")):
         digest.update(f"{path.relative_to(root)}\0".encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -88,11 +88,13 @@ class CatalogWrites:
             return digests.unchanged(conn, source, digest)
 
     def record_unchanged(self, source: str, rows: int, *, run_id: str | None,
-                         started_at: datetime) -> SyncStats:
-        """Record a sync whose payload was the last clean sync's: nothing to write."""
+                         started_at: datetime, fetched: int | None = None) -> SyncStats:
+        """Record a sync (or catalog build) whose inputs were the last one's: nothing to write.
+        `fetched`: the rows it read, when not `rows`."""
         stats = SyncStats(rows=rows, unchanged=rows, previous_rows=rows)
         with self.engine.begin() as conn:
-            self._record(conn, source, run_id, started_at, "success", rows, stats, None)
+            self._record(conn, source, run_id, started_at, "success",
+                         rows if fetched is None else fetched, stats, None)
         return stats
 
     def archive_removed(self, *, now: datetime, grace_days: float,

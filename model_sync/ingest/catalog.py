@@ -3,13 +3,18 @@ by the catalog rules, then published (write-audit-publish); and the `models` rol
 it, audited and published the same way.
 """
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
+
+import sqlalchemy as sa
 
 from model_sync.catalog import CATALOG
-from model_sync.catalog.history import ACTIVE, UNLISTED, SyncStats
+from model_sync.catalog.build_digests import code_digest, feed, forget, held
+from model_sync.catalog.build_digests import record as record_digest
+from model_sync.catalog.history import ACTIVE, ARCHIVED, UNLISTED, SyncStats
 from model_sync.catalog.identity import Resolver
 from model_sync.catalog.merge import build_catalog, catalog_key
 from model_sync.catalog.overlay import Outcome, apply_overrides
@@ -25,6 +30,7 @@ from model_sync.catalog.rules import (
     ModelsAudit,
     audit,
 )
+from model_sync.catalog.schema import model_catalog, source_offerings
 from model_sync.catalog.store import CatalogStore
 from model_sync.ingest.batch import without_gc
 from model_sync.ingest.source import record_quietly
@@ -79,6 +85,10 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
     try:
         archived = store.archive_removed(now=started, grace_days=archive_after_days,
                                          run_id=run_id)
+        if overrides is None and (kept := _as_built(store, archived, min_rows, run_id=run_id,
+                                                    started=started)) is not None:
+            kept.cleaned = store.cleanup(now=started, retention_days=retention_days)
+            return kept
         everything = store.offerings()
         renamed = resolve_all(store, everything)
         by_role = {s.name: s.role for s in SOURCES}
@@ -108,6 +118,12 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                                             now=started, merged=build.overrides.merged)
         publish_override_prices(store.engine, build.overrides.components, now=started,
                                 run_id=run_id)
+        with store.engine.begin() as conn:  # what the next build may find as this one left it
+            if overrides is None:
+                record_digest(conn, CATALOG, _inputs_digest(conn), now=started,
+                              outcome={"source_rows": count})
+            else:  # overrides apply by date: their build is never skipped
+                forget(conn, CATALOG)
         build.cleaned = store.cleanup(now=started, retention_days=retention_days)
         return build
     except Exception as exc:
@@ -120,6 +136,44 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                        f"{CATALOG}: the run was terminated mid-build; the previous catalog is "
                        "kept", log)
         raise
+
+
+def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id: str | None,
+              started: datetime) -> Build | None:
+    """The catalog as the last build left it, audited and recorded as a build, when every
+    source's rows and the catalog's are as that build left them; else None."""
+    with store.engine.begin() as conn:
+        last = held(conn, CATALOG, _inputs_digest(conn), now=started)
+    if last is None:
+        return None
+    rows = [r for r in store.catalog_rows() if r["state"] != ARCHIVED]
+    rows.sort(key=lambda r: (r["provider"], r["model_id"]))  # as the merge sorts them
+    build = Build(cast(list[Row], rows), last["source_rows"], [], archived, 0)
+    build.findings = audit("catalog", CatalogAudit(build.rows, min_rows, served=build.served,
+                                                   active=build.active,
+                                                   overrides=build.overrides))
+    if build.blocked:
+        store.record_failure(CATALOG, run_id=run_id, started_at=started, status="blocked",
+                             error=redact("; ".join(f.description for f in build.blocked)),
+                             rows_fetched=len(rows))
+        return build
+    build.stats = store.record_unchanged(CATALOG, len(build.served), run_id=run_id,
+                                         started_at=started, fetched=len(rows))
+    return build
+
+
+def _inputs_digest(conn: sa.Connection) -> str:
+    """What a catalog build reads and leaves: every source's rows and the catalog's (keys,
+    states, content hashes)."""
+    digest = hashlib.sha256(f"{code_digest()}\n".encode())
+    table = source_offerings
+    feed(digest, conn, sa.select(table.c.source, table.c.source_key, table.c.state,
+                                 table.c.content_hash).order_by(table.c.source,
+                                                                table.c.source_key))
+    feed(digest, conn, sa.select(model_catalog.c.provider, model_catalog.c.model_id,
+                                 model_catalog.c.state, model_catalog.c.content_hash)
+         .order_by(model_catalog.c.provider, model_catalog.c.model_id))
+    return digest.hexdigest()
 
 
 def review_overrides(store: CatalogStore, overrides: Overrides, *, now: datetime) -> Outcome:
