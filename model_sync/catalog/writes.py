@@ -130,20 +130,22 @@ class CatalogWrites:
                         source_offerings, STORED_OFFERING_COLUMNS, now)
         return repair
 
-    def update_canonical_ids(self, mapping: dict[tuple[str, str], str]) -> int:
-        """Store new canonical ids of source rows (after new aliases or sources appeared)."""
+    def update_canonical_ids(self, mapping: dict[tuple[str, str], str],
+                             moved: dict[str, tuple[str, str]] | None = None) -> int:
+        """Store new canonical ids of source rows (after new aliases or sources appeared);
+        `moved` receives the rows digest of each source they changed, before and after."""
         table = source_offerings
         changed = []
         with self.engine.begin() as conn:
             for source in sorted({source for source, _ in mapping}):
                 take_turns(conn, source)  # in order: no deadlock with the sources' own syncs
-            moved: dict[str, list[str]] = {}
+            moving: dict[str, list[str]] = {}
             for source, key, canonical_id in conn.execute(
                     sa.select(table.c.source, table.c.source_key, table.c.canonical_id)):
                 new = mapping.get((source, key))
                 if new is not None and new != canonical_id:
-                    moved.setdefault(source, []).append(key)
-            for source, keys in moved.items():  # only these rows are read whole and re-hashed
+                    moving.setdefault(source, []).append(key)
+            for source, keys in moving.items():  # only these rows are read whole and re-hashed
                 for start in range(0, len(keys), KEYS_PER_QUERY):
                     for row in rows_of(conn, sa.select(table).where(
                             table.c.source == source,
@@ -151,14 +153,17 @@ class CatalogWrites:
                         row["canonical_id"] = mapping[(source, row["source_key"])]
                         row["content_hash"] = content_hash(row)
                         changed.append(row)
-            before = {source: digests.rows_digest(conn, source)[0] for source in moved}
+            before = {source: digests.rows_digest(conn, source)[0] for source in moving}
             if changed:
                 upsert(conn, source_offerings, changed, ("source", "source_key"))
-            for source in moved:
+            for source in moving:
                 digests.refresh(conn, source)
+                after = digests.rows_digest(conn, source)[0]
                 # Price intervals do not read canonical ids: held to the rows, they still are.
                 build_digests.follow(conn, build_digests.intervals_of(source), before[source],
-                                     digests.rows_digest(conn, source)[0])
+                                     after)
+                if moved is not None:
+                    moved[source] = (before[source], after)
         return len(changed)
 
     def publish_catalog(self, rows: Sequence[CatalogRow], *, run_id: str | None,

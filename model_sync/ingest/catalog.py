@@ -5,6 +5,7 @@ it, audited and published the same way.
 
 import hashlib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from model_sync.catalog import CATALOG
 from model_sync.catalog.build_digests import code_digest, feed, forget, held
 from model_sync.catalog.build_digests import record as record_digest
+from model_sync.catalog.digests import rows_digest
 from model_sync.catalog.history import ACTIVE, ARCHIVED, UNLISTED, SyncStats
 from model_sync.catalog.identity import Resolver
 from model_sync.catalog.merge import build_catalog, catalog_key
@@ -30,7 +32,7 @@ from model_sync.catalog.rules import (
     ModelsAudit,
     audit,
 )
-from model_sync.catalog.schema import model_catalog, source_offerings
+from model_sync.catalog.schema import model_catalog, models, price_history, source_offerings
 from model_sync.catalog.store import CatalogStore
 from model_sync.ingest.batch import without_gc
 from model_sync.ingest.source import record_quietly
@@ -38,6 +40,8 @@ from model_sync.pricing.storage import publish_override_prices
 from model_sync.redact import redact
 from model_sync.sources import SOURCES
 from model_sync.sources.base import OFFERING_ROLES, Row
+
+MODELS, PRICE_HISTORY = "models", "price_history"  # their builds' names in `build_digests`
 
 
 @dataclass
@@ -89,8 +93,14 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                                                     started=started)) is not None:
             kept.cleaned = store.cleanup(now=started, retention_days=retention_days)
             return kept
+        with store.engine.connect() as conn:
+            read = source_digests(conn)  # before reading them: a later change is seen
         everything = store.offerings()
-        renamed = resolve_all(store, everything)
+        moved: dict[str, tuple[str, str]] = {}
+        renamed = resolve_all(store, everything, moved)
+        for source, (before, after) in moved.items():
+            if read.get(source) == before:  # only this build's new canonical ids since
+                read[source] = after
         by_role = {s.name: s.role for s in SOURCES}
         # Benchmarks and Hub metadata describe models, not offerings: never catalog rows.
         offerings = [r for r in everything if by_role.get(r["source"]) in OFFERING_ROLES]
@@ -120,8 +130,9 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                                 run_id=run_id)
         with store.engine.begin() as conn:  # what the next build may find as this one left it
             if overrides is None:
-                record_digest(conn, CATALOG, _inputs_digest(conn), now=started,
-                              outcome={"source_rows": count})
+                record_digest(conn, CATALOG, _combined(*_listed(read),
+                                                       _part(conn, _catalog_rows())),
+                              now=started, outcome={"source_rows": count})
             else:  # overrides apply by date: their build is never skipped
                 forget(conn, CATALOG)
         build.cleaned = store.cleanup(now=started, retention_days=retention_days)
@@ -143,7 +154,8 @@ def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id
     """The catalog as the last build left it, audited and recorded as a build, when every
     source's rows and the catalog's are as that build left them; else None."""
     with store.engine.begin() as conn:
-        last = held(conn, CATALOG, _inputs_digest(conn), now=started)
+        last = held(conn, CATALOG, _combined(*_listed(source_digests(conn)),
+                                             _part(conn, _catalog_rows())), now=started)
     if last is None:
         return None
     rows = [r for r in store.catalog_rows() if r["state"] != ARCHIVED]
@@ -162,18 +174,41 @@ def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id
     return build
 
 
-def _inputs_digest(conn: sa.Connection) -> str:
-    """What a catalog build reads and leaves: every source's rows and the catalog's (keys,
-    states, content hashes)."""
-    digest = hashlib.sha256(f"{code_digest()}\n".encode())
-    table = source_offerings
-    feed(digest, conn, sa.select(table.c.source, table.c.source_key, table.c.state,
-                                 table.c.content_hash).order_by(table.c.source,
-                                                                table.c.source_key))
-    feed(digest, conn, sa.select(model_catalog.c.provider, model_catalog.c.model_id,
-                                 model_catalog.c.state, model_catalog.c.content_hash)
-         .order_by(model_catalog.c.provider, model_catalog.c.model_id))
+def _part(conn: sa.Connection, query: sa.Select) -> str:
+    """A digest of the rows a query selects."""
+    digest = hashlib.sha256()
+    feed(digest, conn, query)
     return digest.hexdigest()
+
+
+def _combined(*parts: str) -> str:
+    """What a build read (each part taken before it read it) and left (taken after it wrote),
+    and the code it ran."""
+    return hashlib.sha256("\n".join((code_digest(), *parts)).encode()).hexdigest()
+
+
+def source_digests(conn: sa.Connection) -> dict[str, str]:
+    """Each source's rows digest (`digests.rows_digest`)."""
+    names = conn.execute(sa.select(source_offerings.c.source).distinct()).scalars()
+    return {name: rows_digest(conn, name)[0] for name in sorted(names)}
+
+
+def _listed(by_source: dict[str, str]) -> list[str]:
+    return [f"{source}:{digest}" for source, digest in sorted(by_source.items())]
+
+
+def _source_rows(sources: Sequence[str] | None = None) -> sa.Select:
+    table = source_offerings
+    query = sa.select(table.c.source, table.c.source_key, table.c.state, table.c.content_hash)
+    if sources is not None:
+        query = query.where(table.c.source.in_(list(sources)))
+    return query.order_by(table.c.source, table.c.source_key)
+
+
+def _catalog_rows() -> sa.Select:
+    table = model_catalog
+    return sa.select(table.c.provider, table.c.model_id, table.c.state,
+                     table.c.content_hash).order_by(table.c.provider, table.c.model_id)
 
 
 def review_overrides(store: CatalogStore, overrides: Overrides, *, now: datetime) -> Outcome:
@@ -216,8 +251,19 @@ def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int)
     """Roll the catalog up by canonical model, with the benchmark and Hub figures of the
     sources that describe models; audit it, then write what changed."""
     by_role = {s.name: s.role for s in SOURCES}
-    described = store.offerings([name for name, role in by_role.items()
-                                 if role in ("benchmarks", "models")])
+    describing = [name for name, role in by_role.items() if role in ("benchmarks", "models")]
+
+    left = sa.select(models.c.canonical_id, models.c.content_hash).order_by(
+        models.c.canonical_id)
+    with store.engine.begin() as conn:
+        read = _part(conn, _catalog_rows()), _part(conn, _source_rows(describing))
+        last = held(conn, MODELS, _combined(*read, _part(conn, left)), now=started)
+    if last is not None:  # the rollup as the last build left it, audited as it stands
+        rollup = Rollup(cast(list[Row], store.model_rows()), [])
+        rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
+        rollup.written = None if rollup.blocked else 0
+        return rollup
+    described = store.offerings(describing)
     rollup = Rollup(build_models(
         store.catalog_rows(columns=ROLLUP_COLUMNS),
         benchmarks=[r for r in described if by_role[r["source"]] == "benchmarks"],
@@ -225,24 +271,40 @@ def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int)
     rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
     if not rollup.blocked:
         rollup.written = store.publish_models(rollup.rows, now=started)
+        with store.engine.begin() as conn:
+            record_digest(conn, MODELS, _combined(*read, _part(conn, left)), now=started)
     return rollup
 
 
-def resolve_all(store: CatalogStore, rows: list[dict[str, Any]]) -> int:
-    """Recompute every row's canonical_id with all sources known; store the ones that moved."""
+def resolve_all(store: CatalogStore, rows: list[dict[str, Any]],
+                moved: dict[str, tuple[str, str]] | None = None) -> int:
+    """Recompute every row's canonical_id with all sources known; store the ones that moved
+    (`moved`: see `update_canonical_ids`)."""
     resolver = Resolver(rows)
     mapping = {}
     for row in rows:
         row["canonical_id"] = resolver.canonical_id(row)
         mapping[(row["source"], row["source_key"])] = row["canonical_id"]
-    return store.update_canonical_ids(mapping)
+    return store.update_canonical_ids(mapping, moved)
 
 
 @without_gc
 def reconcile_price_history(store: CatalogStore, *, started: datetime,
                             run_id: str | None) -> tuple[Repair, list[Finding]]:
-    """Hold the price history to the rows it describes, and say what had to be repaired."""
-    repair = store.reconcile_price_history(now=started, run_id=run_id)
+    """Hold the price history to the rows it describes, and say what had to be repaired
+    (nothing, when the rows and the open intervals are those the last repair left)."""
+    left = sa.select(price_history.c.id).where(price_history.c.valid_to.is_(None)).order_by(
+        price_history.c.id)
+    with store.engine.begin() as conn:
+        read = _part(conn, _source_rows()), _part(conn, _catalog_rows())
+        last = held(conn, PRICE_HISTORY, _combined(*read, _part(conn, left)), now=started)
+    if last is not None:
+        repair = Repair(checked=last["checked"])
+    else:
+        repair = store.reconcile_price_history(now=started, run_id=run_id)
+        with store.engine.begin() as conn:
+            record_digest(conn, PRICE_HISTORY, _combined(*read, _part(conn, left)),
+                          now=started, outcome={"checked": repair.checked})
     return repair, audit("price_history", HistoryAudit(repair.offerings, repair.checked))
 
 
