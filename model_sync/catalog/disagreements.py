@@ -21,7 +21,7 @@ from model_sync.catalog.store import CatalogStore
 from model_sync.pricing.catalog import catalog_prices
 from model_sync.pricing.lookup import OFFERING_SOURCES
 from model_sync.pricing.merge import Merged
-from model_sync.pricing.storage import price_rows
+from model_sync.pricing.storage import in_force_rows
 from model_sync.pricing.vocabulary import COMPONENTS
 
 LIMIT_FIELDS = ("context_window", "max_output_tokens")
@@ -138,10 +138,16 @@ def find_disagreements(store: CatalogStore, *, at: datetime,
         key = catalog_key(offering["provider"] or "", offering["model_id"] or "")
         if key in served:
             listed.setdefault(key, []).append(offering)
+    del offerings
+    # Only an offering that two sources list can have sources that disagree: the others'
+    # intervals are not read.
+    listed = {key: rows for key, rows in listed.items() if len({r["source"] for r in rows}) > 1}
     published = _limits(listed)
     keys = {(r["source"], r["source_key"]): catalog_key(r["provider"], r["model_id"])
             for rows in listed.values() for r in rows}
-    in_force = price_rows(store.engine, at=at)
+    with store.engine.connect() as conn:
+        in_force = [row for row in in_force_rows(conn, at=at)
+                    if catalog_key(row["provider"] or "", row["model_id"] or "") in listed]
     for row in sorted(in_force, key=_row_rank):
         priced = keys.get((row["source"], row["source_key"]))
         if priced is not None:
