@@ -145,9 +145,11 @@ def find_disagreements(store: CatalogStore, *, at: datetime,
     published = _limits(listed)
     keys = {(r["source"], r["source_key"]): catalog_key(r["provider"], r["model_id"])
             for rows in listed.values() for r in rows}
+    in_force = []
     with store.engine.connect() as conn:
-        in_force = [row for row in in_force_rows(conn, at=at)
-                    if catalog_key(row["provider"] or "", row["model_id"] or "") in listed]
+        if listed:
+            in_force = [row for row in in_force_rows(conn, at=at)
+                        if catalog_key(row["provider"] or "", row["model_id"] or "") in listed]
     for row in sorted(in_force, key=_row_rank):
         priced = keys.get((row["source"], row["source_key"]))
         if priced is not None:
