@@ -4,6 +4,7 @@ and reports what the last one found."""
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from model_sync.catalog.schema import build_digests, prices
+from model_sync.catalog.digests import rows_digest
+from model_sync.catalog.schema import build_digests, model_catalog, prices, source_offerings
 
 
 def intervals_of(source: str) -> str:
@@ -72,6 +74,46 @@ def follow(conn: sa.Connection, name: str, before: str, after: str) -> None:
     conn.execute(sa.update(build_digests).where(build_digests.c.name == name,
                                                 build_digests.c.inputs_digest == before)
                  .values(inputs_digest=after))
+
+
+def part(conn: sa.Connection, query: sa.Select) -> str:
+    """A digest of the rows a query selects."""
+    digest = hashlib.sha256()
+    feed(digest, conn, query)
+    return digest.hexdigest()
+
+
+def combined(*parts: str) -> str:
+    """What a build read (each part taken before it read it) and left (taken after it wrote),
+    and the code it ran."""
+    return hashlib.sha256("\n".join((code_digest(), *parts)).encode()).hexdigest()
+
+
+def source_digests(conn: sa.Connection) -> dict[str, str]:
+    """Each source's rows digest (`digests.rows_digest`)."""
+    names = conn.execute(sa.select(source_offerings.c.source).distinct()).scalars()
+    return {name: rows_digest(conn, name)[0] for name in sorted(names)}
+
+
+def listed(by_source: dict[str, str]) -> list[str]:
+    """Per-source digests as parts of `combined`."""
+    return [f"{source}:{digest}" for source, digest in sorted(by_source.items())]
+
+
+def source_rows(sources: Sequence[str] | None = None) -> sa.Select:
+    """Every source's rows (or these sources'): keys, states, content hashes."""
+    table = source_offerings
+    query = sa.select(table.c.source, table.c.source_key, table.c.state, table.c.content_hash)
+    if sources is not None:
+        query = query.where(table.c.source.in_(list(sources)))
+    return query.order_by(table.c.source, table.c.source_key)
+
+
+def catalog_rows() -> sa.Select:
+    """The catalog's rows: keys, states, content hashes."""
+    table = model_catalog
+    return sa.select(table.c.provider, table.c.model_id, table.c.state,
+                     table.c.content_hash).order_by(table.c.provider, table.c.model_id)
 
 
 @cache

@@ -3,9 +3,7 @@ by the catalog rules, then published (write-audit-publish); and the `models` rol
 it, audited and published the same way.
 """
 
-import hashlib
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -13,10 +11,18 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from model_sync.catalog import CATALOG
-from model_sync.catalog.build_digests import code_digest, feed, forget, held
+from model_sync.catalog.build_digests import (
+    catalog_rows,
+    combined,
+    forget,
+    held,
+    listed,
+    part,
+    source_digests,
+    source_rows,
+)
 from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.contract import CATALOG_COLUMNS
-from model_sync.catalog.digests import rows_digest
 from model_sync.catalog.history import ACTIVE, ARCHIVED, UNLISTED, SyncStats
 from model_sync.catalog.identity import Resolver
 from model_sync.catalog.merge import build_catalog, catalog_key
@@ -33,7 +39,7 @@ from model_sync.catalog.rules import (
     ModelsAudit,
     audit,
 )
-from model_sync.catalog.schema import model_catalog, models, price_history, source_offerings
+from model_sync.catalog.schema import models, price_history
 from model_sync.catalog.store import CatalogStore
 from model_sync.ingest.batch import without_gc
 from model_sync.ingest.source import record_quietly
@@ -131,8 +137,8 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                                 run_id=run_id)
         with store.engine.begin() as conn:  # what the next build may find as this one left it
             if overrides is None:
-                record_digest(conn, CATALOG, _combined(*_listed(read),
-                                                       _part(conn, _catalog_rows())),
+                record_digest(conn, CATALOG, combined(*listed(read),
+                                                      part(conn, catalog_rows())),
                               now=started, outcome={"source_rows": count})
             else:  # overrides apply by date: their build is never skipped
                 forget(conn, CATALOG)
@@ -159,8 +165,8 @@ def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id
     """The catalog as the last build left it, audited and recorded as a build, when every
     source's rows and the catalog's are as that build left them; else None."""
     with store.engine.begin() as conn:
-        last = held(conn, CATALOG, _combined(*_listed(source_digests(conn)),
-                                             _part(conn, _catalog_rows())), now=started)
+        last = held(conn, CATALOG, combined(*listed(source_digests(conn)),
+                                            part(conn, catalog_rows())), now=started)
     if last is None:
         return None
     rows = [r for r in store.catalog_rows(columns=AS_BUILT_COLUMNS) if r["state"] != ARCHIVED]
@@ -177,43 +183,6 @@ def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id
     build.stats = store.record_unchanged(CATALOG, len(build.served), run_id=run_id,
                                          started_at=started, fetched=len(rows))
     return build
-
-
-def _part(conn: sa.Connection, query: sa.Select) -> str:
-    """A digest of the rows a query selects."""
-    digest = hashlib.sha256()
-    feed(digest, conn, query)
-    return digest.hexdigest()
-
-
-def _combined(*parts: str) -> str:
-    """What a build read (each part taken before it read it) and left (taken after it wrote),
-    and the code it ran."""
-    return hashlib.sha256("\n".join((code_digest(), *parts)).encode()).hexdigest()
-
-
-def source_digests(conn: sa.Connection) -> dict[str, str]:
-    """Each source's rows digest (`digests.rows_digest`)."""
-    names = conn.execute(sa.select(source_offerings.c.source).distinct()).scalars()
-    return {name: rows_digest(conn, name)[0] for name in sorted(names)}
-
-
-def _listed(by_source: dict[str, str]) -> list[str]:
-    return [f"{source}:{digest}" for source, digest in sorted(by_source.items())]
-
-
-def _source_rows(sources: Sequence[str] | None = None) -> sa.Select:
-    table = source_offerings
-    query = sa.select(table.c.source, table.c.source_key, table.c.state, table.c.content_hash)
-    if sources is not None:
-        query = query.where(table.c.source.in_(list(sources)))
-    return query.order_by(table.c.source, table.c.source_key)
-
-
-def _catalog_rows() -> sa.Select:
-    table = model_catalog
-    return sa.select(table.c.provider, table.c.model_id, table.c.state,
-                     table.c.content_hash).order_by(table.c.provider, table.c.model_id)
 
 
 def review_overrides(store: CatalogStore, overrides: Overrides, *, now: datetime) -> Outcome:
@@ -261,8 +230,8 @@ def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int)
     left = sa.select(models.c.canonical_id, models.c.content_hash).order_by(
         models.c.canonical_id)
     with store.engine.begin() as conn:
-        read = _part(conn, _catalog_rows()), _part(conn, _source_rows(describing))
-        last = held(conn, MODELS, _combined(*read, _part(conn, left)), now=started)
+        read = part(conn, catalog_rows()), part(conn, source_rows(describing))
+        last = held(conn, MODELS, combined(*read, part(conn, left)), now=started)
     if last is not None:  # the rollup as the last build left it, audited as it stands
         rollup = Rollup(cast(list[Row], store.model_rows()), [])
         rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
@@ -277,7 +246,7 @@ def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int)
     if not rollup.blocked:
         rollup.written = store.publish_models(rollup.rows, now=started)
         with store.engine.begin() as conn:
-            record_digest(conn, MODELS, _combined(*read, _part(conn, left)), now=started)
+            record_digest(conn, MODELS, combined(*read, part(conn, left)), now=started)
     return rollup
 
 
@@ -301,14 +270,14 @@ def reconcile_price_history(store: CatalogStore, *, started: datetime,
     left = sa.select(price_history.c.id).where(price_history.c.valid_to.is_(None)).order_by(
         price_history.c.id)
     with store.engine.begin() as conn:
-        read = _part(conn, _source_rows()), _part(conn, _catalog_rows())
-        last = held(conn, PRICE_HISTORY, _combined(*read, _part(conn, left)), now=started)
+        read = part(conn, source_rows()), part(conn, catalog_rows())
+        last = held(conn, PRICE_HISTORY, combined(*read, part(conn, left)), now=started)
     if last is not None:
         repair = Repair(checked=last["checked"])
     else:
         repair = store.reconcile_price_history(now=started, run_id=run_id)
         with store.engine.begin() as conn:
-            record_digest(conn, PRICE_HISTORY, _combined(*read, _part(conn, left)),
+            record_digest(conn, PRICE_HISTORY, combined(*read, part(conn, left)),
                           now=started, outcome={"checked": repair.checked})
     return repair, audit("price_history", HistoryAudit(repair.offerings, repair.checked))
 

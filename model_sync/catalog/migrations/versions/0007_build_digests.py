@@ -1,5 +1,5 @@
-"""Build digests: what the last build of a derived table (a source's price intervals, the price
-components, the source disagreements) read and found, so unchanged inputs are not rebuilt.
+"""Build digests: what the last build of the catalog and of each derived table (a source's price
+intervals too) read and found, so unchanged inputs are not rebuilt.
 
 Revision ID: 0007
 Revises: 0006
@@ -21,8 +21,8 @@ def upgrade() -> None:
     op.create_table(
         "build_digests",
         sa.Column("name", sa.String(80), primary_key=True,
-                  comment="what was built: prices/<source> (a source's intervals), prices, "
-                  "source_disagreements"),
+                  comment="what was built: model_catalog, models, price_history, prices, "
+                  "prices/<source> (a source's intervals), source_disagreements"),
         sa.Column("inputs_digest", sa.String(64), nullable=False,
                   comment="SHA-256 of what the build read"),
         sa.Column("outcome", sa.Text(), comment="what the build found, JSON"),
