@@ -102,7 +102,8 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
             return kept
         with store.engine.connect() as conn:
             read = source_digests(conn)  # before reading them: a later change is seen
-        everything = store.offerings()
+        # The merge reads no price component: only an override's review of its source does.
+        everything = store.offerings(leave_out=() if overrides else ("prices",))
         moved: dict[str, tuple[str, str]] = {}
         renamed = resolve_all(store, everything, moved)
         for source, (before, after) in moved.items():
