@@ -22,7 +22,6 @@ from model_sync.catalog.build_digests import (
     source_rows,
 )
 from model_sync.catalog.build_digests import record as record_digest
-from model_sync.catalog.contract import CATALOG_COLUMNS
 from model_sync.catalog.history import ACTIVE, ARCHIVED, UNLISTED, SyncStats
 from model_sync.catalog.identity import Resolver
 from model_sync.catalog.merge import build_catalog, catalog_key
@@ -157,10 +156,6 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
         raise
 
 
-# What the catalog's rules and metadata read of a row: all but the components and the extras.
-AS_BUILT_COLUMNS = tuple(c for c in CATALOG_COLUMNS if c not in ("prices", "extra"))
-
-
 def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id: str | None,
               started: datetime) -> Build | None:
     """The catalog as the last build left it, audited and recorded as a build, when every
@@ -170,7 +165,7 @@ def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id
                                             part(conn, catalog_rows())), now=started)
     if last is None:
         return None
-    rows = [r for r in store.catalog_rows(columns=AS_BUILT_COLUMNS) if r["state"] != ARCHIVED]
+    rows = [r for r in store.catalog_rows() if r["state"] != ARCHIVED]
     rows.sort(key=lambda r: (r["provider"], r["model_id"]))  # as the merge sorts them
     build = Build(cast(list[Row], rows), last["source_rows"], [], archived, 0)
     build.findings = audit("catalog", CatalogAudit(build.rows, min_rows, served=build.served,
