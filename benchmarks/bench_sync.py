@@ -42,7 +42,8 @@ DAY = "2026-08-19"
 INGEST = {"model_sync.defs.source_assets": ["sync_source"],
           "model_sync.defs.catalog_assets": ["build_catalog_tables"],
           "model_sync.defs.derived_assets": ["build_models_table", "reconcile_price_history",
-                                             "summarize_changes", "build_prices"]}
+                                             "summarize_changes", "build_prices"],
+          "model_sync.defs.disagreements": ["build_disagreements"]}
 
 
 class Meter:

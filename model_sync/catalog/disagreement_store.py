@@ -3,6 +3,7 @@ so when a disagreement was first seen and how a person triaged it survive rebuil
 `open`, `acknowledged` (by a person, with a note) or `resolved` (no longer found: kept for
 history; found again, it opens again)."""
 
+import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,6 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from model_sync.catalog.build_digests import code_digest, feed, held, in_force
+from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.disagreements import (
     LIMIT_TOLERANCE,
     PRICE_TOLERANCE,
@@ -21,11 +24,14 @@ from model_sync.catalog.disagreements import (
 from model_sync.catalog.engine import rows_of
 from model_sync.catalog.money import format_decimal
 from model_sync.catalog.rules import DisagreementsAudit, Finding, audit
+from model_sync.catalog.schema import model_catalog, source_offerings
 from model_sync.catalog.schema import source_disagreements as table
 from model_sync.catalog.store import CatalogStore
+from model_sync.pricing.lookup import OFFERING_SOURCES
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 STATES = (OPEN, ACKNOWLEDGED, RESOLVED)
+DISAGREEMENTS = "source_disagreements"  # the build's name in `build_digests`
 _FOUND = ("field", "mode", "region", "min_prompt_tokens", "window", "unit", "values", "copies",
           "relative_difference", "chosen_value", "chosen_source", "chosen_by")
 _TRIAGE = ("state", "opened_at", "resolved_at", "acknowledged_at", "note")
@@ -106,14 +112,41 @@ def build_disagreements(store: CatalogStore, *, started: datetime,
                         price_tolerance: Decimal = PRICE_TOLERANCE,
                         limit_tolerance: Decimal = LIMIT_TOLERANCE
                         ) -> tuple[Recorded, list[Finding]]:
-    """Find the served offerings' disagreements, record them, and audit what the build opened."""
-    found = find_disagreements(store, at=started, price_tolerance=price_tolerance,
-                               limit_tolerance=limit_tolerance)
-    done = record(store.engine, found, now=started)
+    """Find the served offerings' disagreements, record them, and audit what the build opened.
+    When the build would read what the last one read, the recorded rows stand as they are."""
+    with store.engine.begin() as conn:
+        digest = _inputs_digest(conn, started, price_tolerance, limit_tolerance)
+        if held(conn, DISAGREEMENTS, digest, now=started) is not None:
+            rows = rows_of(conn, sa.select(table).order_by(table.c.id))
+            done = Recorded(rows=rows, baseline=not rows)
+        else:
+            done = None
+    if done is None:
+        found = find_disagreements(store, at=started, price_tolerance=price_tolerance,
+                                   limit_tolerance=limit_tolerance)
+        done = record(store.engine, found, now=started)
+        with store.engine.begin() as conn:
+            record_digest(conn, DISAGREEMENTS, digest, now=started)
     open_total = sum(1 for r in done.rows if r["state"] == OPEN)
     subject = DisagreementsAudit(done.opened, open_total, markdown_table(done.opened),
                                  baseline=done.baseline)
     return done, audit("source_disagreements", subject)
+
+
+def _inputs_digest(conn: sa.Connection, at: datetime, price_tolerance: Decimal,
+                   limit_tolerance: Decimal) -> str:
+    """What a build at `at` reads: the catalog's rows, the offering sources' rows (keys, states,
+    content hashes), the intervals in force, and the tolerances."""
+    digest = hashlib.sha256(f"{code_digest()}\n{price_tolerance}\n{limit_tolerance}\n".encode())
+    feed(digest, conn, sa.select(model_catalog.c.provider, model_catalog.c.model_id,
+                                 model_catalog.c.state, model_catalog.c.content_hash)
+         .order_by(model_catalog.c.provider, model_catalog.c.model_id))
+    feed(digest, conn, sa.select(source_offerings.c.source, source_offerings.c.source_key,
+                                 source_offerings.c.state, source_offerings.c.content_hash)
+         .where(source_offerings.c.source.in_(OFFERING_SOURCES))
+         .order_by(source_offerings.c.source, source_offerings.c.source_key))
+    feed(digest, conn, in_force(at))
+    return digest.hexdigest()
 
 
 def _found(one: Disagreement) -> dict[str, Any]:

@@ -10,17 +10,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
+
 from model_sync.catalog.contract import ACTIVE
 from model_sync.catalog.copies import copied_from
+from model_sync.catalog.engine import rows_of
 from model_sync.catalog.merge import catalog_key
+from model_sync.catalog.schema import source_offerings
 from model_sync.catalog.store import CatalogStore
 from model_sync.pricing.catalog import catalog_prices
 from model_sync.pricing.lookup import OFFERING_SOURCES
 from model_sync.pricing.merge import Merged
-from model_sync.pricing.storage import price_rows
+from model_sync.pricing.storage import in_force_rows
 from model_sync.pricing.vocabulary import COMPONENTS
 
 LIMIT_FIELDS = ("context_window", "max_output_tokens")
+_OFFERING_COLUMNS = ("source", "source_key", "provider", "model_id", *LIMIT_FIELDS)
 OVERRIDE = "override"  # the source named by a value a person set by hand
 # Prices are money: any difference is one, unless asked otherwise. Token limits are often the
 # same limit written two ways, "128K" as 128,000 or 131,072 and "1M" as 1,000,000 or 1,048,576
@@ -122,17 +127,30 @@ def find_disagreements(store: CatalogStore, *, at: datetime,
                        price_tolerance: Decimal = PRICE_TOLERANCE,
                        limit_tolerance: Decimal = LIMIT_TOLERANCE) -> list[Disagreement]:
     """Every disagreement among the sources of the catalog's served offerings, at `at`."""
-    served = {catalog_key(r["provider"], r["model_id"]): r
-              for r in store.catalog_rows(active_only=True)}
+    served = {catalog_key(r["provider"], r["model_id"]): r for r in store.catalog_rows(
+        active_only=True, columns=("provider", "model_id", *LIMIT_FIELDS, "field_sources"))}
     listed: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for offering in store.offerings(OFFERING_SOURCES):
+    table = source_offerings
+    with store.engine.connect() as conn:  # only what is compared: no JSON to decode
+        offerings = rows_of(conn, sa.select(*(table.c[c] for c in _OFFERING_COLUMNS)).where(
+            table.c.source.in_(OFFERING_SOURCES), table.c.state == ACTIVE))
+    for offering in offerings:
         key = catalog_key(offering["provider"] or "", offering["model_id"] or "")
-        if offering["state"] == ACTIVE and key in served:
+        if key in served:
             listed.setdefault(key, []).append(offering)
+    del offerings
+    # Only an offering that two sources list can have sources that disagree: the others'
+    # intervals are not read.
+    listed = {key: rows for key, rows in listed.items() if len({r["source"] for r in rows}) > 1}
     published = _limits(listed)
     keys = {(r["source"], r["source_key"]): catalog_key(r["provider"], r["model_id"])
             for rows in listed.values() for r in rows}
-    for row in sorted(price_rows(store.engine, at=at), key=_row_rank):
+    in_force = []
+    with store.engine.connect() as conn:
+        if listed:
+            in_force = [row for row in in_force_rows(conn, at=at)
+                        if catalog_key(row["provider"] or "", row["model_id"] or "") in listed]
+    for row in sorted(in_force, key=_row_rank):
         priced = keys.get((row["source"], row["source_key"]))
         if priced is not None:
             slot = Slot(row["component"], row["mode"], row["region"],
@@ -146,7 +164,7 @@ def find_disagreements(store: CatalogStore, *, at: datetime,
                          price_tolerance=price_tolerance, limit_tolerance=limit_tolerance)
     if found:
         chosen = catalog_prices(store, at=at, offerings=[(d.provider, d.model_id)
-                                                         for d in found])
+                                                         for d in found], rows=in_force)
         for one in found:
             _choice(one, served[catalog_key(one.provider, one.model_id)],
                     chosen.get(catalog_key(one.provider, one.model_id)))

@@ -2,14 +2,9 @@
 plus the history, run and rejection tables and the column types that keep values exact.
 """
 
-import json
-from datetime import UTC
-from decimal import Decimal
-from functools import lru_cache
-
 import sqlalchemy as sa
-from sqlalchemy.types import TypeDecorator
 
+from model_sync.catalog.column_types import ExactDecimal, JsonList, JsonObject, UtcDateTime
 from model_sync.catalog.contract import (
     CAPABILITY_FIELDS,
     CATALOG_COLUMNS,
@@ -26,99 +21,16 @@ from model_sync.catalog.contract import (
     STORED_OFFERING_COLUMNS,
     Field,
 )
-from model_sync.catalog.money import exact_json, format_decimal
 
 # The contract's names stay importable from here, as before the contract had its own module.
 __all__ = [
     "CAPABILITY_FIELDS", "CATALOG_COLUMNS", "CATALOG_FIELDS", "DESCRIPTIVE_FIELDS",
     "LIFECYCLE_COLUMNS", "LIFECYCLE_FIELDS", "MODEL_COLUMNS", "MODEL_FIELDS", "OFFERING_COLUMNS",
     "OFFERING_FIELDS", "PRICE_FIELDS", "STORED_OFFERING_COLUMNS", "ExactDecimal", "Field",
-    "JsonList", "JsonObject", "UtcDateTime", "catalog_changes", "column_type", "metadata",
-    "model_catalog", "models", "price_history", "prices", "rejected_entries",
+    "JsonList", "JsonObject", "UtcDateTime", "build_digests", "catalog_changes", "column_type",
+    "metadata", "model_catalog", "models", "price_history", "prices", "rejected_entries",
     "rejected_prices", "source_disagreements", "source_offerings", "sync_digests", "sync_runs",
 ]
-
-
-class ExactDecimal(TypeDecorator):
-    """A Decimal stored without loss: NUMERIC on PostgreSQL, decimal text on SQLite."""
-
-    impl = sa.String(64)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect):
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(sa.Numeric(asdecimal=True))
-        return dialect.type_descriptor(sa.String(64))
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if dialect.name == "postgresql":
-            return Decimal(value)
-        return format_decimal(Decimal(value))
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return Decimal(value).normalize()
-
-
-class UtcDateTime(TypeDecorator):
-    """A timestamp always handed back as timezone-aware UTC, on every dialect."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
-        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    def result_processor(self, dialect, coltype):
-        process = super().result_processor(dialect, coltype)
-        # SQLite hands back text, and a sync's rows share a few timestamps: parse each once.
-        if process is None or dialect.name != "sqlite":
-            return process
-        return lru_cache(maxsize=4096)(process)
-
-
-class JsonList(TypeDecorator):
-    """A list (modalities, flags, sources; price components), stored as compact JSON text in
-    which decimals stay exact numbers."""
-
-    impl = sa.Text
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        return None if value is None else exact_json(value, separators=(",", ":"))
-
-    def process_result_value(self, value, dialect):
-        return None if value is None else json.loads(value, parse_float=Decimal)
-
-
-class JsonObject(JsonList):
-    """A JSON object (source-specific extras, per-field lineage); decimals stay exact numbers."""
-
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        return exact_json(value, separators=(",", ":"), sort_keys=True)
-
-    def process_result_value(self, value, dialect):
-        return None if value is None else _EXACT.decode(value)
-
-
-_EXACT = json.JSONDecoder(parse_float=Decimal)  # built once: json.loads(..., parse_float=) is not
 
 
 _TYPES = {
@@ -245,6 +157,18 @@ sync_digests = sa.Table(
               comment="SHA-256 of the keys, states and content hashes it left stored"),
     sa.Column("rows", sa.Integer, nullable=False, comment="the rows it listed"),
     sa.Column("not_models", sa.Text, comment="the entries it skipped as not models, JSON"),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+build_digests = sa.Table(
+    "build_digests",
+    metadata,
+    sa.Column("name", sa.String(80), primary_key=True,
+              comment="what was built: model_catalog, models, price_history, prices, "
+              "prices/<source> (a source's intervals), source_disagreements"),
+    sa.Column("inputs_digest", sa.String(64), nullable=False,
+              comment="SHA-256 of what the build read"),
+    sa.Column("outcome", sa.Text, comment="what the build found, JSON"),
     sa.Column("recorded_at", UtcDateTime(), nullable=False),
 )
 

@@ -124,10 +124,12 @@ class CatalogStore(CatalogWrites):
 
     def offerings(self, sources: Sequence[str] | None = None, *,
                   include_archived: bool = False,
-                  providers: Sequence[str] | None = None) -> list[StoredOffering]:
-        """Source rows for the catalog: active and removed (in their grace period)."""
-        query = sa.select(source_offerings).order_by(source_offerings.c.source,
-                                                     source_offerings.c.source_key)
+                  providers: Sequence[str] | None = None,
+                  leave_out: Sequence[str] = ()) -> list[StoredOffering]:
+        """Source rows for the catalog: active and removed (in their grace period); without
+        the columns in `leave_out`."""
+        query = sa.select(*(c for c in source_offerings.columns if c.name not in leave_out)
+                          ).order_by(source_offerings.c.source, source_offerings.c.source_key)
         if sources is not None:
             query = query.where(source_offerings.c.source.in_(list(sources)))
         if providers is not None:

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from model_sync.catalog import CATALOG, bulk, digests
+from model_sync.catalog import CATALOG, build_digests, bulk, digests
 from model_sync.catalog.contract import (
     CATALOG_COLUMNS,
     MODEL_COLUMNS,
@@ -88,11 +88,13 @@ class CatalogWrites:
             return digests.unchanged(conn, source, digest)
 
     def record_unchanged(self, source: str, rows: int, *, run_id: str | None,
-                         started_at: datetime) -> SyncStats:
-        """Record a sync whose payload was the last clean sync's: nothing to write."""
+                         started_at: datetime, fetched: int | None = None) -> SyncStats:
+        """Record a sync (or catalog build) whose inputs were the last one's: nothing to write.
+        `fetched`: the rows it read, when not `rows`."""
         stats = SyncStats(rows=rows, unchanged=rows, previous_rows=rows)
         with self.engine.begin() as conn:
-            self._record(conn, source, run_id, started_at, "success", rows, stats, None)
+            self._record(conn, source, run_id, started_at, "success",
+                         rows if fetched is None else fetched, stats, None)
         return stats
 
     def archive_removed(self, *, now: datetime, grace_days: float,
@@ -128,20 +130,22 @@ class CatalogWrites:
                         source_offerings, STORED_OFFERING_COLUMNS, now)
         return repair
 
-    def update_canonical_ids(self, mapping: dict[tuple[str, str], str]) -> int:
-        """Store new canonical ids of source rows (after new aliases or sources appeared)."""
+    def update_canonical_ids(self, mapping: dict[tuple[str, str], str],
+                             moved: dict[str, tuple[str, str]] | None = None) -> int:
+        """Store new canonical ids of source rows (after new aliases or sources appeared);
+        `moved` receives the rows digest of each source they changed, before and after."""
         table = source_offerings
         changed = []
         with self.engine.begin() as conn:
             for source in sorted({source for source, _ in mapping}):
                 take_turns(conn, source)  # in order: no deadlock with the sources' own syncs
-            moved: dict[str, list[str]] = {}
+            moving: dict[str, list[str]] = {}
             for source, key, canonical_id in conn.execute(
                     sa.select(table.c.source, table.c.source_key, table.c.canonical_id)):
                 new = mapping.get((source, key))
                 if new is not None and new != canonical_id:
-                    moved.setdefault(source, []).append(key)
-            for source, keys in moved.items():  # only these rows are read whole and re-hashed
+                    moving.setdefault(source, []).append(key)
+            for source, keys in moving.items():  # only these rows are read whole and re-hashed
                 for start in range(0, len(keys), KEYS_PER_QUERY):
                     for row in rows_of(conn, sa.select(table).where(
                             table.c.source == source,
@@ -149,10 +153,17 @@ class CatalogWrites:
                         row["canonical_id"] = mapping[(source, row["source_key"])]
                         row["content_hash"] = content_hash(row)
                         changed.append(row)
+            before = {source: digests.rows_digest(conn, source)[0] for source in moving}
             if changed:
                 upsert(conn, source_offerings, changed, ("source", "source_key"))
-            for source in moved:
+            for source in moving:
                 digests.refresh(conn, source)
+                after = digests.rows_digest(conn, source)[0]
+                # Price intervals do not read canonical ids: held to the rows, they still are.
+                build_digests.follow(conn, build_digests.intervals_of(source), before[source],
+                                     after)
+                if moved is not None:
+                    moved[source] = (before[source], after)
         return len(changed)
 
     def publish_catalog(self, rows: Sequence[CatalogRow], *, run_id: str | None,

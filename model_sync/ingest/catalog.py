@@ -6,10 +6,23 @@ it, audited and published the same way.
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
+
+import sqlalchemy as sa
 
 from model_sync.catalog import CATALOG
-from model_sync.catalog.history import ACTIVE, UNLISTED, SyncStats
+from model_sync.catalog.build_digests import (
+    catalog_rows,
+    combined,
+    forget,
+    held,
+    listed,
+    part,
+    source_digests,
+    source_rows,
+)
+from model_sync.catalog.build_digests import record as record_digest
+from model_sync.catalog.history import ACTIVE, ARCHIVED, UNLISTED, SyncStats
 from model_sync.catalog.identity import Resolver
 from model_sync.catalog.merge import build_catalog, catalog_key
 from model_sync.catalog.overlay import Outcome, apply_overrides
@@ -25,6 +38,7 @@ from model_sync.catalog.rules import (
     ModelsAudit,
     audit,
 )
+from model_sync.catalog.schema import models, price_history
 from model_sync.catalog.store import CatalogStore
 from model_sync.ingest.batch import without_gc
 from model_sync.ingest.source import record_quietly
@@ -32,6 +46,8 @@ from model_sync.pricing.storage import publish_override_prices
 from model_sync.redact import redact
 from model_sync.sources import SOURCES
 from model_sync.sources.base import OFFERING_ROLES, Row
+
+MODELS, PRICE_HISTORY = "models", "price_history"  # their builds' names in `build_digests`
 
 
 @dataclass
@@ -79,8 +95,19 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
     try:
         archived = store.archive_removed(now=started, grace_days=archive_after_days,
                                          run_id=run_id)
-        everything = store.offerings()
-        renamed = resolve_all(store, everything)
+        if overrides is None and (kept := _as_built(store, archived, min_rows, run_id=run_id,
+                                                    started=started)) is not None:
+            kept.cleaned = store.cleanup(now=started, retention_days=retention_days)
+            return kept
+        with store.engine.connect() as conn:
+            read = source_digests(conn)  # before reading them: a later change is seen
+        # The merge reads no price component: only an override's review of its source does.
+        everything = store.offerings(leave_out=() if overrides else ("prices",))
+        moved: dict[str, tuple[str, str]] = {}
+        renamed = resolve_all(store, everything, moved)
+        for source, (before, after) in moved.items():
+            if read.get(source) == before:  # only this build's new canonical ids since
+                read[source] = after
         by_role = {s.name: s.role for s in SOURCES}
         # Benchmarks and Hub metadata describe models, not offerings: never catalog rows.
         offerings = [r for r in everything if by_role.get(r["source"]) in OFFERING_ROLES]
@@ -108,6 +135,13 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                                             now=started, merged=build.overrides.merged)
         publish_override_prices(store.engine, build.overrides.components, now=started,
                                 run_id=run_id)
+        with store.engine.begin() as conn:  # what the next build may find as this one left it
+            if overrides is None:
+                record_digest(conn, CATALOG, combined(*listed(read),
+                                                      part(conn, catalog_rows())),
+                              now=started, outcome={"source_rows": count})
+            else:  # overrides apply by date: their build is never skipped
+                forget(conn, CATALOG)
         build.cleaned = store.cleanup(now=started, retention_days=retention_days)
         return build
     except Exception as exc:
@@ -120,6 +154,31 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                        f"{CATALOG}: the run was terminated mid-build; the previous catalog is "
                        "kept", log)
         raise
+
+
+def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id: str | None,
+              started: datetime) -> Build | None:
+    """The catalog as the last build left it, audited and recorded as a build, when every
+    source's rows and the catalog's are as that build left them; else None."""
+    with store.engine.begin() as conn:
+        last = held(conn, CATALOG, combined(*listed(source_digests(conn)),
+                                            part(conn, catalog_rows())), now=started)
+    if last is None:
+        return None
+    rows = [r for r in store.catalog_rows() if r["state"] != ARCHIVED]
+    rows.sort(key=lambda r: (r["provider"], r["model_id"]))  # as the merge sorts them
+    build = Build(cast(list[Row], rows), last["source_rows"], [], archived, 0)
+    build.findings = audit("catalog", CatalogAudit(build.rows, min_rows, served=build.served,
+                                                   active=build.active,
+                                                   overrides=build.overrides))
+    if build.blocked:
+        store.record_failure(CATALOG, run_id=run_id, started_at=started, status="blocked",
+                             error=redact("; ".join(f.description for f in build.blocked)),
+                             rows_fetched=len(rows))
+        return build
+    build.stats = store.record_unchanged(CATALOG, len(build.served), run_id=run_id,
+                                         started_at=started, fetched=len(rows))
+    return build
 
 
 def review_overrides(store: CatalogStore, overrides: Overrides, *, now: datetime) -> Outcome:
@@ -162,8 +221,19 @@ def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int)
     """Roll the catalog up by canonical model, with the benchmark and Hub figures of the
     sources that describe models; audit it, then write what changed."""
     by_role = {s.name: s.role for s in SOURCES}
-    described = store.offerings([name for name, role in by_role.items()
-                                 if role in ("benchmarks", "models")])
+    describing = [name for name, role in by_role.items() if role in ("benchmarks", "models")]
+
+    left = sa.select(models.c.canonical_id, models.c.content_hash).order_by(
+        models.c.canonical_id)
+    with store.engine.begin() as conn:
+        read = part(conn, catalog_rows()), part(conn, source_rows(describing))
+        last = held(conn, MODELS, combined(*read, part(conn, left)), now=started)
+    if last is not None:  # the rollup as the last build left it, audited as it stands
+        rollup = Rollup(cast(list[Row], store.model_rows()), [])
+        rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
+        rollup.written = None if rollup.blocked else 0
+        return rollup
+    described = store.offerings(describing)
     rollup = Rollup(build_models(
         store.catalog_rows(columns=ROLLUP_COLUMNS),
         benchmarks=[r for r in described if by_role[r["source"]] == "benchmarks"],
@@ -171,24 +241,40 @@ def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int)
     rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
     if not rollup.blocked:
         rollup.written = store.publish_models(rollup.rows, now=started)
+        with store.engine.begin() as conn:
+            record_digest(conn, MODELS, combined(*read, part(conn, left)), now=started)
     return rollup
 
 
-def resolve_all(store: CatalogStore, rows: list[dict[str, Any]]) -> int:
-    """Recompute every row's canonical_id with all sources known; store the ones that moved."""
+def resolve_all(store: CatalogStore, rows: list[dict[str, Any]],
+                moved: dict[str, tuple[str, str]] | None = None) -> int:
+    """Recompute every row's canonical_id with all sources known; store the ones that moved
+    (`moved`: see `update_canonical_ids`)."""
     resolver = Resolver(rows)
     mapping = {}
     for row in rows:
         row["canonical_id"] = resolver.canonical_id(row)
         mapping[(row["source"], row["source_key"])] = row["canonical_id"]
-    return store.update_canonical_ids(mapping)
+    return store.update_canonical_ids(mapping, moved)
 
 
 @without_gc
 def reconcile_price_history(store: CatalogStore, *, started: datetime,
                             run_id: str | None) -> tuple[Repair, list[Finding]]:
-    """Hold the price history to the rows it describes, and say what had to be repaired."""
-    repair = store.reconcile_price_history(now=started, run_id=run_id)
+    """Hold the price history to the rows it describes, and say what had to be repaired
+    (nothing, when the rows and the open intervals are those the last repair left)."""
+    left = sa.select(price_history.c.id).where(price_history.c.valid_to.is_(None)).order_by(
+        price_history.c.id)
+    with store.engine.begin() as conn:
+        read = part(conn, source_rows()), part(conn, catalog_rows())
+        last = held(conn, PRICE_HISTORY, combined(*read, part(conn, left)), now=started)
+    if last is not None:
+        repair = Repair(checked=last["checked"])
+    else:
+        repair = store.reconcile_price_history(now=started, run_id=run_id)
+        with store.engine.begin() as conn:
+            record_digest(conn, PRICE_HISTORY, combined(*read, part(conn, left)),
+                          now=started, outcome={"checked": repair.checked})
     return repair, audit("price_history", HistoryAudit(repair.offerings, repair.checked))
 
 

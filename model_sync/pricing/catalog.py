@@ -2,12 +2,17 @@
 `prices` intervals of its source rows; the counts the UI shows; the audit of what was withheld.
 Plain Python: the `prices` asset, the exports and the command line use it alike."""
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+
+from model_sync.catalog.build_digests import code_digest, feed, held, in_force
+from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.merge import catalog_key
 from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.rules import Finding, PricesAudit, audit
@@ -19,19 +24,22 @@ from model_sync.pricing.vocabulary import COMPONENTS
 
 MODALITIES = frozenset(name for name, c in COMPONENTS.items()
                        if c.dims.get("modality") or name in ("input_images", "output_images"))
+PRICES = "prices"  # the build's name in `build_digests`
 # The counts of offerings shown in the asset's metadata, by what their prices include.
 KINDS = ("tiered", "batch", "flex", "priority", "fast", "regional", "time_of_day",
          "modality", "request_fee", "web_search")
 
 
 def catalog_prices(store: CatalogStore, *, at: datetime,
-                   offerings: Iterable[tuple[str, str]] | None = None
+                   offerings: Iterable[tuple[str, str]] | None = None,
+                   rows: Iterable[dict[str, Any]] | None = None
                    ) -> dict[tuple[str, str], Merged]:
     """The merged sets in force at `at` of every catalog offering (or of those given, as
-    `(provider, model_id)`), keyed like the catalog: provider and case-folded model id."""
+    `(provider, model_id)`), keyed like the catalog: provider and case-folded model id. `rows`:
+    the intervals in force at `at`, when already read."""
     wanted = None if offerings is None else {catalog_key(p, m) for p, m in offerings}
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in price_rows(store.engine, at=at):
+    for row in price_rows(store.engine, at=at) if rows is None else rows:
         key = catalog_key(row["provider"] or "", row["model_id"] or "")
         if (row["source"] in OFFERING_SOURCES or row["source"] == OVERRIDE) and (
                 wanted is None or key in wanted):
@@ -86,25 +94,55 @@ class PricesBuild:
 
 def build_prices(store: CatalogStore, *, started: datetime, run_id: str | None) -> PricesBuild:
     """Hold every source's intervals to its rows (repairing what a sync could not write, and
-    ending archived rows'), then merge and audit the served offerings' components."""
+    ending archived rows'), then merge and audit the served offerings' components (unless the
+    served offerings and the intervals in force are those the last build merged)."""
     writes = reconcile_prices(store.engine, now=started, run_id=run_id)
-    served = [(r["provider"], r["model_id"]) for r in store.catalog_rows(active_only=True)]
-    merged = catalog_prices(store, at=started, offerings=served)
-    build = PricesBuild(writes, offerings=len(served), priced=len(merged))
+    served = [(r["provider"], r["model_id"]) for r in store.catalog_rows(
+        active_only=True, columns=("provider", "model_id"))]
+    with store.engine.begin() as conn:
+        digest = _inputs_digest(conn, served, started)
+        found = held(conn, PRICES, digest, now=started)
+    if found is None:
+        found = _merged(store, served, started)
+        with store.engine.begin() as conn:
+            record_digest(conn, PRICES, digest, now=started, outcome=found)
+    build = PricesBuild(writes, offerings=len(served), priced=found["priced"],
+                        components=found["components"], counts=Counter(found["counts"]),
+                        by_source=Counter(found["by_source"]))
+    build.findings = audit("prices", PricesAudit(build.priced, found["withheld"],
+                                                 found["contradicting"]))
+    return build
+
+
+def _merged(store: CatalogStore, served: list[tuple[str, str]], at: datetime) -> dict[str, Any]:
+    """What the served offerings' merged components hold, as `build_prices` reports it."""
+    merged = catalog_prices(store, at=at, offerings=served)
+    counts: Counter = Counter()
+    by_source: Counter = Counter()
+    components = 0
     withheld: list[str] = []
     contradicting: list[str] = []
     for (provider, model_id), one in sorted(merged.items()):
-        build.counts.update(kinds(one))
+        counts.update(kinds(one))
         for chosen in one.chosen.values():
-            build.components += len(chosen.rows)
-            build.by_source[chosen.source] += len(chosen.rows)
+            components += len(chosen.rows)
+            by_source[chosen.source] += len(chosen.rows)
         withheld.extend(f"{provider}/{model_id} ({row['source']}): {why}"
                         for row, why in one.withheld)
         together = [row for chosen in one.chosen.values() for row in chosen.rows]
         contradicting.extend(f"{provider}/{model_id}: {why}"
                              for _, why in contradictions(together))
-    build.findings = audit("prices", PricesAudit(len(merged), withheld, contradicting))
-    return build
+    return {"priced": len(merged), "components": components, "counts": dict(counts),
+            "by_source": dict(by_source), "withheld": withheld, "contradicting": contradicting}
+
+
+def _inputs_digest(conn: sa.Connection, served: Iterable[tuple[str, str]], at: datetime) -> str:
+    """What a merge at `at` reads: the served offerings and the intervals in force."""
+    digest = hashlib.sha256(f"{code_digest()}\n".encode())
+    for provider, model_id in served:
+        digest.update(f"{provider}\0{model_id}\n".encode())
+    feed(digest, conn, in_force(at))
+    return digest.hexdigest()
 
 
 def count_rows(rows: Iterable[Mapping[str, Any]]) -> Counter:

@@ -113,26 +113,34 @@ def plausible(rows: Sequence[Row]) -> bool:
 def contradictions(rows: Sequence[Row]) -> list[tuple[Row, str]]:
     """The prices of one source row that contradict its others: a batch or flex price above
     the standard price of the same component, or a long-context tier below the tier under it."""
-    def key(row: Row, *skip: str) -> tuple:
-        return tuple(row.get(k) or None for k in ("component", "mode", "region", "window",
-                                                   "min_prompt_tokens") if k not in skip)
-
-    standard = {key(r, "mode"): Decimal(str(r["price"])) for r in rows if r["mode"] == STANDARD}
+    # Each row's slot terms and price, read once: (component, mode, region, window, tier).
+    read = [(row, tuple(row.get(k) or None for k in _TERMS), _price(row["price"]))
+            for row in rows]
+    standard = {(c, r, w, t): price for row, (c, _, r, w, t), price in read
+                if row["mode"] == STANDARD}
     found: list[tuple[Row, str]] = []
-    for row in rows:
-        price = Decimal(str(row["price"]))
-        base = standard.get(key(row, "mode"))
+    for row, (c, _, r, w, t), price in read:
+        base = standard.get((c, r, w, t))
         if row["mode"] in DISCOUNTED and base is not None and price > base:
             found.append((row, f"{row['mode']} {row['component']} {price} is above its "
                                f"standard price {base}"))
-    tiers: dict[tuple, list[Row]] = {}
-    for row in rows:
-        tiers.setdefault(key(row, "min_prompt_tokens"), []).append(row)
+    tiers: dict[tuple, list[tuple[Row, Decimal]]] = {}
+    for row, (c, m, r, w, _), price in read:
+        tiers.setdefault((c, m, r, w), []).append((row, price))
     for same in tiers.values():
-        same = sorted(same, key=lambda r: r.get("min_prompt_tokens") or 0)
-        for lower, upper in pairwise(same):
-            if Decimal(str(upper["price"])) < Decimal(str(lower["price"])):
+        if len(same) < 2:
+            continue
+        same = sorted(same, key=lambda pair: pair[0].get("min_prompt_tokens") or 0)
+        for (lower, low), (upper, high) in pairwise(same):
+            if high < low:
                 found.append((upper, f"{upper['component']} from {upper['min_prompt_tokens']:,} "
                                      f"prompt tokens, {upper['price']}, is below the "
                                      f"{lower['price']} under it"))
     return found
+
+
+_TERMS = ("component", "mode", "region", "window", "min_prompt_tokens")
+
+
+def _price(value: Any) -> Decimal:
+    return value if type(value) is Decimal else Decimal(str(value))

@@ -2,20 +2,24 @@
 beside each source's publish and held to the source rows, and the published prices set aside
 (`rejected_prices`)."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from model_sync.catalog.build_digests import held, intervals_of
+from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.contract import ARCHIVED
+from model_sync.catalog.digests import rows_digest
 from model_sync.catalog.engine import rows_of, take_turns
 from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.schema import prices, rejected_prices, source_offerings
 from model_sync.pricing.history import PricePlan, plan_prices, slot_of
 
 _ROW_COLUMNS = ("source", "source_key", "provider", "model_id", "state", "prices")
+_KEYS_PER_PLAN = 5_000
 
 
 @dataclass
@@ -69,19 +73,52 @@ def publish_override_prices(engine: sa.Engine, rows: Sequence[dict[str, Any]], *
 
 
 def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None) -> PriceWrites:
-    columns = [source_offerings.c[name] for name in _ROW_COLUMNS]
-    rows = rows_of(conn, sa.select(*columns).where(source_offerings.c.source == source,
-                                                   source_offerings.c.state != ARCHIVED))
+    # Rows as they were when the intervals were last held to them, and no interval began or
+    # ended since: holding them again would write nothing.
+    digest, _ = rows_digest(conn, source)
+    held_as = intervals_of(source)
+    if held(conn, held_as, digest, now=now, source=source) is not None:
+        return PriceWrites()
+    # A range of source keys at a time: what one holds in memory stays bounded.
+    keys = conn.execute(sa.select(source_offerings.c.source_key).where(
+        source_offerings.c.source == source, source_offerings.c.state != ARCHIVED)
+        .order_by(source_offerings.c.source_key)).scalars().all()
+    starts = keys[_KEYS_PER_PLAN::_KEYS_PER_PLAN]
+    del keys
     mine = prices.c.source == source
+    # Never a first sync's "since before the catalog knew it" once the source has intervals.
+    before = set() if conn.execute(sa.select(prices.c.id).where(mine).limit(1)).first() is None \
+        else {()}
+    done = PriceWrites()
+    for low, high in zip([None, *starts], [*starts, None], strict=True):
+        plan = _plan_range(conn, source, low, high, before, now, run_id)
+        _apply(conn, plan)
+        done.opened += len(plan.inserts)
+        done.ended += len(plan.ends)
+        done.withdrawn += len(plan.deletes)
+    record_digest(conn, held_as, digest, now=now)
+    return done
+
+
+def _plan_range(conn: sa.Connection, source: str, low: str | None, high: str | None,
+                before: set[tuple], now: datetime, run_id: str | None) -> PricePlan:
+    """The plan of the source keys from `low` (included) to `high` (excluded; None: open)."""
+    def within(column: sa.ColumnElement) -> list[sa.ColumnElement]:
+        return [c for c in (None if low is None else column >= low,
+                            None if high is None else column < high) if c is not None]
+
+    columns = [source_offerings.c[name] for name in _ROW_COLUMNS]
+    rows = rows_of(conn, sa.select(*columns).where(
+        source_offerings.c.source == source, source_offerings.c.state != ARCHIVED,
+        *within(source_offerings.c.source_key)))
+    mine = [prices.c.source == source, *within(prices.c.source_key)]
     stored = rows_of(conn, sa.select(prices).where(
-        mine, sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > now)))
+        *mine, sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > now)))
     slots = [prices.c[c] for c in ("source_key", "component", "mode", "region",
                                    "min_prompt_tokens", "window")]
-    seen = {slot_of(dict(r._mapping)) for r in conn.execute(sa.select(*slots).where(mine)
+    seen = {slot_of(dict(r._mapping)) for r in conn.execute(sa.select(*slots).where(*mine)
                                                              .distinct())}
-    plan = plan_prices(rows, stored, seen, now=now, run_id=run_id)
-    _apply(conn, plan)
-    return PriceWrites(len(plan.inserts), len(plan.ends), len(plan.deletes))
+    return plan_prices(rows, stored, seen | before, now=now, run_id=run_id)
 
 
 def _apply(conn: sa.Connection, plan: PricePlan) -> None:
@@ -129,6 +166,17 @@ def price_rows(engine: sa.Engine, *, provider: str | None = None,
                             sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > at))
     with engine.connect() as conn:
         return rows_of(conn, query.order_by(prices.c.id))
+
+
+def in_force_rows(conn: sa.Connection, *, at: datetime) -> Iterator[dict[str, Any]]:
+    """The intervals in force at `at`, one at a time (as `price_rows(at=at)` lists them)."""
+    query = sa.select(prices).where(
+        sa.or_(prices.c.valid_from.is_(None), prices.c.valid_from <= at),
+        sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > at)).order_by(prices.c.id)
+    result = conn.execute(query)
+    keys = list(result.keys())
+    for row in result:
+        yield dict(zip(keys, row, strict=True))
 
 
 def price_rejections(engine: sa.Engine, source: str | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,129 @@
+"""What the last build of a derived table read (`build_digests`): a later build that reads the
+same inputs, with no scheduled price starting or ending since, has nothing to recompute or write,
+and reports what the last one found."""
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from model_sync.catalog.digests import rows_digest
+from model_sync.catalog.schema import build_digests, model_catalog, prices, source_offerings
+
+
+def intervals_of(source: str) -> str:
+    """The name under which a source's price intervals are held to its rows."""
+    return f"prices/{source}"
+
+
+def held(conn: sa.Connection, name: str, digest: str, *, now: datetime,
+         source: str | None = None) -> dict[str, Any] | None:
+    """The outcome the last build of `name` recorded, when it read `digest` and no interval (of
+    `source`'s, when given) began or ended since: the inputs it read are as they were; else
+    None."""
+    row = conn.execute(sa.select(build_digests).where(build_digests.c.name == name)).first()
+    if row is None or row.inputs_digest != digest or row.recorded_at > now:
+        return None
+    since = row.recorded_at
+    turned = sa.select(prices.c.id).where(sa.or_(
+        sa.and_(prices.c.valid_from > since, prices.c.valid_from <= now),
+        sa.and_(prices.c.valid_to > since, prices.c.valid_to <= now))).limit(1)
+    if source is not None:
+        turned = turned.where(prices.c.source == source)
+    if conn.execute(turned).first() is not None:
+        return None
+    return json.loads(row.outcome) if row.outcome else {}
+
+
+def record(conn: sa.Connection, name: str, digest: str, *, now: datetime,
+           outcome: dict[str, Any] | None = None) -> None:
+    """Remember what a build of `name` read and found, in place of the last one's."""
+    conn.execute(sa.delete(build_digests).where(build_digests.c.name == name))
+    conn.execute(sa.insert(build_digests).values(
+        name=name, inputs_digest=digest, recorded_at=now,
+        outcome=None if outcome is None else json.dumps(outcome, sort_keys=True)))
+
+
+def forget(conn: sa.Connection, name: str) -> None:
+    """Forget the last build of `name`: the next one is not skipped."""
+    conn.execute(sa.delete(build_digests).where(build_digests.c.name == name))
+
+
+def feed(digest: "hashlib._Hash", conn: sa.Connection, query: sa.Select) -> None:
+    """Add every row a query selects to a running digest."""
+    for row in conn.execute(query):
+        digest.update("\0".join(map(str, row)).encode() + b"\n")
+
+
+def in_force(at: datetime) -> sa.Select:
+    """The ids of the price intervals in force at `at` (an interval's slot and price never
+    change: its id stands for them)."""
+    return sa.select(prices.c.id).where(
+        sa.or_(prices.c.valid_from.is_(None), prices.c.valid_from <= at),
+        sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > at)).order_by(prices.c.id)
+
+
+def follow(conn: sa.Connection, name: str, before: str, after: str) -> None:
+    """The inputs of `name` moved from `before` to `after` in a way its build does not read
+    (new canonical ids): a record of `before` stands for `after`."""
+    conn.execute(sa.update(build_digests).where(build_digests.c.name == name,
+                                                build_digests.c.inputs_digest == before)
+                 .values(inputs_digest=after))
+
+
+def part(conn: sa.Connection, query: sa.Select) -> str:
+    """A digest of the rows a query selects."""
+    digest = hashlib.sha256()
+    feed(digest, conn, query)
+    return digest.hexdigest()
+
+
+def combined(*parts: str) -> str:
+    """What a build read (each part taken before it read it) and left (taken after it wrote),
+    and the code it ran."""
+    return hashlib.sha256("\n".join((code_digest(), *parts)).encode()).hexdigest()
+
+
+def source_digests(conn: sa.Connection) -> dict[str, str]:
+    """Each source's rows digest (`digests.rows_digest`)."""
+    names = conn.execute(sa.select(source_offerings.c.source).distinct()).scalars()
+    return {name: rows_digest(conn, name)[0] for name in sorted(names)}
+
+
+def listed(by_source: dict[str, str]) -> list[str]:
+    """Per-source digests as parts of `combined`."""
+    return [f"{source}:{digest}" for source, digest in sorted(by_source.items())]
+
+
+def source_rows(sources: Sequence[str] | None = None) -> sa.Select:
+    """Every source's rows (or these sources'): keys, states, content hashes."""
+    table = source_offerings
+    query = sa.select(table.c.source, table.c.source_key, table.c.state, table.c.content_hash)
+    if sources is not None:
+        query = query.where(table.c.source.in_(list(sources)))
+    return query.order_by(table.c.source, table.c.source_key)
+
+
+def catalog_rows() -> sa.Select:
+    """The catalog's rows: keys, states, content hashes."""
+    table = model_catalog
+    return sa.select(table.c.provider, table.c.model_id, table.c.state,
+                     table.c.content_hash).order_by(table.c.provider, table.c.model_id)
+
+
+@cache
+def code_digest() -> str:
+    """The code the catalog and its derived tables are built with, as it is on disk
+    (`model_sync.catalog`, `pricing`, `sources`, `ingest`): a change to it rebuilds them once."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(path for package in ("catalog", "pricing", "sources", "ingest")
+                       for path in root.joinpath(package).rglob("*.py")):
+        digest.update(f"{path.relative_to(root)}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
