@@ -7,6 +7,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from model_sync.catalog.identity import ALIASES_ENV
 from model_sync.catalog.schema import build_digests
 from model_sync.catalog.store import CatalogStore
 from model_sync.definitions import defs
@@ -90,6 +91,26 @@ def test_an_identical_sync_changes_nothing(replayed, replayed_db, replay_http):
     assert len(store.changes()) == events  # no event
     assert all(r["rows_updated"] == 0 for r in store.sync_history(limit=1000)[
         : len(store.sync_history(limit=1000)) - runs])
+
+
+def test_a_changed_alias_file_rebuilds_an_otherwise_unchanged_catalog(
+        replayed_db, replay_http, tmp_path, monkeypatch):
+    """The catalog build is skipped while what it reads is unchanged; a user's aliases file is
+    part of what it reads."""
+    catalog_db = replayed_db
+
+    def canonical() -> str:
+        [row] = [r for r in catalog_db.store().catalog_rows()
+                 if (r["provider"], r["model_id"]) == ("openai", "gpt-4o")]
+        return row["canonical_id"]
+
+    assert materialize(replay_http, catalog_db, ["model_catalog"]).success
+    assert canonical() == "gpt-4o-20240806"  # the packaged alias table
+    aliases = tmp_path / "aliases.csv"
+    aliases.write_text("alias,canonical_id,provider,note\ngpt-4o,gpt-4o-omni,openai,\n")
+    monkeypatch.setenv(ALIASES_ENV, str(aliases))
+    assert materialize(replay_http, catalog_db, ["model_catalog"]).success
+    assert canonical() == "gpt-4o-omni"
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from model_sync.catalog.digests import rows_digest
+from model_sync.catalog.identity import load_aliases
 from model_sync.catalog.schema import build_digests, model_catalog, prices, source_offerings
 
 
@@ -85,8 +86,16 @@ def part(conn: sa.Connection, query: sa.Select) -> str:
 
 def combined(*parts: str) -> str:
     """What a build read (each part taken before it read it) and left (taken after it wrote),
-    and the code it ran."""
-    return hashlib.sha256("\n".join((code_digest(), *parts)).encode()).hexdigest()
+    the code it ran and the alias table it resolved identities with (a user's aliases file
+    can change between two builds)."""
+    return hashlib.sha256("\n".join((code_digest(), aliases_digest(), *parts)).encode()
+                          ).hexdigest()
+
+
+def aliases_digest() -> str:
+    """A digest of the alias table: the packaged one and the user's file."""
+    table = sorted(load_aliases().items())
+    return hashlib.sha256("\n".join(f"{a}\0{c}" for a, c in table).encode()).hexdigest()
 
 
 def source_digests(conn: sa.Connection) -> dict[str, str]:
