@@ -132,7 +132,11 @@ class Gate:
 
 @pytest.fixture(autouse=True)
 def _syncs():
+    # A child keeps a signal its parent ignores: pytest run as a shell's background job ignores
+    # SIGINT, and so would every sync it starts. Caught here, it is at its default in them.
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
+    signal.signal(signal.SIGINT, ignored)
     while Sync.started:
         left = Sync.started.pop()
         if left.proc.poll() is None:
