@@ -46,24 +46,30 @@ class ModelsConfig(dg.Config):
     min_rows: int = Field(default=500, description="Fewest models accepted in the rollup.")
 
 
-@dg.asset(
-    name=MODELS,
-    group_name="catalog",
-    description=(
+def derived_asset(name: str, description: str, schema: dg.TableSchema, *,
+                  deps: tuple[str, ...] = (CATALOG,), kinds: frozenset[str] = frozenset(
+                      {"sqlalchemy"})):
+    """The asset of a table derived from the catalog: group `catalog`, its rules as checks,
+    built eagerly after what it reads, one at a time with the catalog (pool), failures
+    reported."""
+    return dg.asset(
+        name=name, group_name="catalog", description=description, deps=list(deps),
+        kinds=set(kinds), owners=OWNERS, check_specs=specs(name, rules(name)),
+        automation_condition=dg.AutomationCondition.eager(),
+        metadata={"dagster/column_schema": schema, "dagster/table_name": name},
+        pool="model_catalog", hooks={report_failure})
+
+
+@derived_asset(
+    MODELS,
+    (
         "One row per canonical model, rolled up across every provider serving it (unlisted "
         "offerings left out): the largest context window, the cheapest input and output price "
         "and who offers them, the providers, and the Hugging Face and Artificial Analysis "
         "figures of the sources that describe models."
     ),
-    deps=[CATALOG],
-    kinds={"pandas", "sqlalchemy"},
-    owners=OWNERS,
-    check_specs=specs(MODELS, rules("models")),
-    automation_condition=dg.AutomationCondition.eager(),
-    metadata={"dagster/column_schema": table_schema(MODEL_FIELDS),
-              "dagster/table_name": MODELS},
-    pool="model_catalog",
-    hooks={report_failure},
+    table_schema(MODEL_FIELDS),
+    kinds=frozenset({"pandas", "sqlalchemy"}),
 )
 def models(context: dg.AssetExecutionContext, config: ModelsConfig, catalog_db: CatalogDatabase):
     """Build the rollup through `model_sync.ingest.catalog`; its outcome, for Dagster."""
@@ -93,24 +99,15 @@ def models(context: dg.AssetExecutionContext, config: ModelsConfig, catalog_db: 
     })
 
 
-@dg.asset(
-    name=PRICE_HISTORY,
-    group_name="catalog",
-    description=(
+@derived_asset(
+    PRICE_HISTORY,
+    (
         "Every price set an offering had, as validity intervals (`valid_from`, `valid_to`; an "
         "open interval is in force), written by each source sync and seeded from genai-prices' "
         "dated price lists. A build checks that every listed, priced offering has one open "
         "interval with its current prices, and repairs what does not."
     ),
-    deps=[CATALOG],
-    kinds={"sqlalchemy"},
-    owners=OWNERS,
-    check_specs=specs(PRICE_HISTORY, rules("price_history")),
-    automation_condition=dg.AutomationCondition.eager(),
-    metadata={"dagster/column_schema": columns_of(history_table),
-              "dagster/table_name": PRICE_HISTORY},
-    pool="model_catalog",
-    hooks={report_failure},
+    columns_of(history_table),
 )
 def price_history(context: dg.AssetExecutionContext, catalog_db: CatalogDatabase):
     """Reconcile the price history with the rows it describes; report what it holds."""
@@ -137,24 +134,15 @@ def price_history(context: dg.AssetExecutionContext, catalog_db: CatalogDatabase
     })
 
 
-@dg.asset(
-    name=CHANGES,
-    group_name="catalog",
-    description=(
+@derived_asset(
+    CHANGES,
+    (
         "The change feed: one event per offering added, removed, restored or archived, and per "
         "price or context-window change, written by each source sync (with the old and new "
         "value). A build counts what happened since the last one, by kind, and flags a mass "
         "removal."
     ),
-    deps=[CATALOG],
-    kinds={"sqlalchemy"},
-    owners=OWNERS,
-    check_specs=specs(CHANGES, rules("catalog_changes")),
-    automation_condition=dg.AutomationCondition.eager(),
-    metadata={"dagster/column_schema": columns_of(changes_table),
-              "dagster/table_name": CHANGES},
-    pool="model_catalog",
-    hooks={report_failure},
+    columns_of(changes_table),
 )
 def catalog_changes(context: dg.AssetExecutionContext, catalog_db: CatalogDatabase):
     """Count the change events since this asset was last built; report and check them."""
@@ -179,24 +167,16 @@ def catalog_changes(context: dg.AssetExecutionContext, catalog_db: CatalogDataba
     })
 
 
-@dg.asset(
-    name=PRICES,
-    group_name="catalog",
-    description=(
+@derived_asset(
+    PRICES,
+    (
         "Every price component of every offering (component, unit, mode, region, long-context "
         "tier, time of day), as validity intervals written by each source sync and seeded from "
         "genai-prices' dated lists. A build holds the intervals to the source rows, merges each "
         "served offering's components (one source per mode and region, in the catalog's price "
         "order) and counts what they include."
     ),
-    deps=[CATALOG],
-    kinds={"sqlalchemy"},
-    owners=OWNERS,
-    check_specs=specs(PRICES, rules("prices")),
-    automation_condition=dg.AutomationCondition.eager(),
-    metadata={"dagster/column_schema": columns_of(prices_table),
-              "dagster/table_name": PRICES},
-    pool="model_catalog",
+    columns_of(prices_table),
 )
 def prices(context: dg.AssetExecutionContext, catalog_db: CatalogDatabase):
     """Repair and merge the price components; report what the served offerings' prices hold."""

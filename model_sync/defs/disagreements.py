@@ -12,14 +12,12 @@ from model_sync.catalog import CATALOG
 from model_sync.catalog.clock import utcnow
 from model_sync.catalog.disagreement_store import STATES, build_disagreements, markdown_table
 from model_sync.catalog.disagreements import LIMIT_TOLERANCE, PRICE_TOLERANCE
-from model_sync.catalog.rules import rules
 from model_sync.catalog.schema import source_disagreements as disagreements_table
-from model_sync.defs.checks import results, specs
-from model_sync.defs.derived_assets import DISAGREEMENTS, PRICES
+from model_sync.defs.checks import results
+from model_sync.defs.derived_assets import DISAGREEMENTS, PRICES, derived_asset
 from model_sync.defs.metadata import columns_of
-from model_sync.defs.reporting import report_failure
 from model_sync.defs.resources import CatalogDatabase
-from model_sync.defs.source_assets import OWNERS, unexpected_failure
+from model_sync.defs.source_assets import unexpected_failure
 
 
 class DisagreementsConfig(dg.Config):
@@ -33,10 +31,9 @@ class DisagreementsConfig(dg.Config):
         "output limits; 0.05 lets 128,000 and 131,072 (128K written two ways) agree.")
 
 
-@dg.asset(
-    name=DISAGREEMENTS,
-    group_name="catalog",
-    description=(
+@derived_asset(
+    DISAGREEMENTS,
+    (
         "Where independent sources disagree: one row per served offering and field (each price "
         "component with its mode, region, tier and time of day; context window; output limit) "
         "that two or more sources publish with different values, with each source's value, "
@@ -44,15 +41,8 @@ class DisagreementsConfig(dg.Config):
         "first and last seen, and its triage state (open, acknowledged, resolved). Entries "
         "copied from another source are shown but not counted."
     ),
-    deps=[CATALOG, PRICES],
-    kinds={"sqlalchemy"},
-    owners=OWNERS,
-    check_specs=specs(DISAGREEMENTS, rules("source_disagreements")),
-    automation_condition=dg.AutomationCondition.eager(),
-    metadata={"dagster/column_schema": columns_of(disagreements_table),
-              "dagster/table_name": DISAGREEMENTS},
-    pool="model_catalog",
-    hooks={report_failure},
+    columns_of(disagreements_table),
+    deps=(CATALOG, PRICES),
 )
 def source_disagreements(context: dg.AssetExecutionContext, config: DisagreementsConfig,
                          catalog_db: CatalogDatabase):
