@@ -76,8 +76,7 @@ def sync_source(spec: SourceSpec, access: Access, store: CatalogStore, limits: S
             outcome.stats = store.publish_source(
                 spec.name, fetched.rows, run_id=run_id, started_at=started, now=started,
                 digest=fetched.digest if fetched.clean else None, not_models=fetched.not_models)
-            write_prices(spec.name, fetched, store, run_id=run_id, started=started,
-                         log=log)
+            write_prices(spec.name, fetched, store, run_id=run_id, started=started, log=log)
         return outcome
     except NotRecorded:
         raise  # nothing to replay: skipped, not a sync
