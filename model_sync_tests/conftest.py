@@ -193,6 +193,16 @@ def fetch(spec, http: HttpClientResource, params=None, log=None, *, store=None, 
                       hugging_face_ids=named_repositories(spec, store), **options)
 
 
+class Clock:
+    """An injected clock: `utcnow` of the modules a test patches; the test moves `now`."""
+
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def table_row(report: str, name: str) -> list[str]:
     """The words of an asset's line in the table `model-sync sync` prints (name, status, ...)."""
     lines = report.splitlines()

@@ -9,6 +9,7 @@ import pytest
 
 from model_sync.definitions import defs
 from model_sync.defs.resources import HttpClientResource
+from model_sync_tests.conftest import Clock
 
 ASSETS = list(defs.assets)
 PRICES = (("input_price", "prompt"), ("output_price", "completion"),
@@ -174,14 +175,6 @@ def test_genai_prices_dated_list_seeds_the_history(catalog_db, payloads):
 
 
 # -- Removal, restore, archive, cleanup with the clock under the test's control ------------------
-
-
-class Clock:
-    def __init__(self, start):
-        self.now = start
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from model_sync.cli import main
 from model_sync.definitions import defs
 from model_sync.defs.resources import HttpClientResource
 from model_sync.pricing.lookup import Pricer
-from model_sync_tests.conftest import REPO, SHARED
+from model_sync_tests.conftest import REPO, SHARED, Clock
 
 ASSETS = list(defs.assets)
 BUILD = ["model_catalog", "prices", "price_history", "catalog_changes"]
@@ -24,14 +24,6 @@ GPT4O = ("openrouter", "openai/gpt-4o")  # every source publishes 2.5 / 10 USD p
 PROVENANCE = {"reason": '"the provider\'s pricing page, 2026-11-02"',
               "author": "ops@example.com"}
 MILLION_IN = {"input_tokens": 1_000_000}
-
-
-class Clock:
-    def __init__(self, start):
-        self.now = start
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
