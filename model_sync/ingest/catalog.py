@@ -123,13 +123,7 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                              built_at=started)
         build = Build(rows, count, [], archived, renamed)
         build.overrides = apply_overrides(rows, described, overrides, now=started)
-        build.findings = audit("catalog", CatalogAudit(rows, min_rows, served=build.served,
-                                                       active=build.active,
-                                                       overrides=build.overrides))
-        if build.blocked:
-            store.record_failure(CATALOG, run_id=run_id, started_at=started, status="blocked",
-                                 error=redact("; ".join(f.description for f in build.blocked)),
-                                 rows_fetched=len(rows))
+        if _blocked(store, build, min_rows, run_id=run_id, started=started):
             return build
         build.stats = store.publish_catalog(rows, run_id=run_id, started_at=started,
                                             now=started, merged=build.overrides.merged)
@@ -156,6 +150,20 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
         raise
 
 
+def _blocked(store: CatalogStore, build: Build, min_rows: int, *, run_id: str | None,
+             started: datetime) -> bool:
+    """Audit the built rows (`build.findings`); a blocked build is recorded, and nothing of
+    it is published."""
+    build.findings = audit("catalog", CatalogAudit(build.rows, min_rows, served=build.served,
+                                                   active=build.active,
+                                                   overrides=build.overrides))
+    if build.blocked:
+        store.record_failure(CATALOG, run_id=run_id, started_at=started, status="blocked",
+                             error=redact("; ".join(f.description for f in build.blocked)),
+                             rows_fetched=len(build.rows))
+    return bool(build.blocked)
+
+
 def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id: str | None,
               started: datetime) -> Build | None:
     """The catalog as the last build left it, audited and recorded as a build, when every
@@ -168,13 +176,7 @@ def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id
     rows = [r for r in store.catalog_rows() if r["state"] != ARCHIVED]
     rows.sort(key=lambda r: (r["provider"], r["model_id"]))  # as the merge sorts them
     build = Build(cast(list[Row], rows), last["source_rows"], [], archived, 0)
-    build.findings = audit("catalog", CatalogAudit(build.rows, min_rows, served=build.served,
-                                                   active=build.active,
-                                                   overrides=build.overrides))
-    if build.blocked:
-        store.record_failure(CATALOG, run_id=run_id, started_at=started, status="blocked",
-                             error=redact("; ".join(f.description for f in build.blocked)),
-                             rows_fetched=len(rows))
+    if _blocked(store, build, min_rows, run_id=run_id, started=started):
         return build
     build.stats = store.record_unchanged(CATALOG, len(build.served), run_id=run_id,
                                          started_at=started, fetched=len(rows))
