@@ -11,6 +11,8 @@ their builds, and "Materialize all" builds them after it in the same run.
 """
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -23,6 +25,7 @@ from model_sync.catalog.schema import MODEL_FIELDS
 from model_sync.catalog.schema import catalog_changes as changes_table
 from model_sync.catalog.schema import price_history as history_table
 from model_sync.catalog.schema import prices as prices_table
+from model_sync.catalog.store import CatalogStore
 from model_sync.defs.checks import results, specs
 from model_sync.defs.metadata import columns_of, table_schema
 from model_sync.defs.reporting import report_failure
@@ -44,6 +47,19 @@ class ModelsConfig(dg.Config):
     """Run options of the models rollup."""
 
     min_rows: int = Field(default=500, description="Fewest models accepted in the rollup.")
+
+
+@contextmanager
+def catalog_store(catalog_db: CatalogDatabase, name: str) -> Iterator[CatalogStore]:
+    """A store of the catalog for one build, disposed after; an unexpected error leaves as
+    one Failure with every secret masked."""
+    store = catalog_db.store()
+    try:
+        yield store
+    except Exception as exc:
+        raise unexpected_failure(name, exc) from None
+    finally:
+        store.dispose()
 
 
 def derived_asset(name: str, description: str, schema: dg.TableSchema, *,
@@ -74,13 +90,8 @@ def derived_asset(name: str, description: str, schema: dg.TableSchema, *,
 def models(context: dg.AssetExecutionContext, config: ModelsConfig, catalog_db: CatalogDatabase):
     """Build the rollup through `model_sync.ingest.catalog`; its outcome, for Dagster."""
     started, clock = utcnow(), time.monotonic()
-    store = catalog_db.store()
-    try:
+    with catalog_store(catalog_db, MODELS) as store:
         rollup = build_models_table(store, started=started, min_rows=config.min_rows)
-    except Exception as exc:
-        raise unexpected_failure(MODELS, exc) from None
-    finally:
-        store.dispose()
     yield from results(MODELS, rollup.findings)
     if rollup.blocked:
         reason = "; ".join(f.description for f in rollup.blocked)
@@ -112,16 +123,11 @@ def models(context: dg.AssetExecutionContext, config: ModelsConfig, catalog_db: 
 def price_history(context: dg.AssetExecutionContext, catalog_db: CatalogDatabase):
     """Reconcile the price history with the rows it describes; report what it holds."""
     started = utcnow()
-    store = catalog_db.store()
-    try:
+    with catalog_store(catalog_db, PRICE_HISTORY) as store:
         repair, findings = reconcile_price_history(store, started=started,
                                                    run_id=context.run.run_id)
         counts = store.table_counts()
         open_now = store.open_price_intervals()
-    except Exception as exc:
-        raise unexpected_failure(PRICE_HISTORY, exc) from None
-    finally:
-        store.dispose()
     yield from results(PRICE_HISTORY, findings)
     context.log.info(f"{PRICE_HISTORY}: {counts[PRICE_HISTORY]:,} intervals, {open_now:,} in "
                      f"force; {len(repair.offerings):,} of {repair.checked:,} offerings "
@@ -148,13 +154,8 @@ def catalog_changes(context: dg.AssetExecutionContext, catalog_db: CatalogDataba
     """Count the change events since this asset was last built; report and check them."""
     last = context.instance.get_latest_materialization_event(dg.AssetKey(CHANGES))
     since = (datetime.fromtimestamp(last.timestamp, tz=UTC) if last is not None else None)
-    store = catalog_db.store()
-    try:
+    with catalog_store(catalog_db, CHANGES) as store:
         counts, latest, findings = summarize_changes(store, since=since)
-    except Exception as exc:
-        raise unexpected_failure(CHANGES, exc) from None
-    finally:
-        store.dispose()
     yield from results(CHANGES, findings)
     context.log.info(f"{CHANGES}: {sum(counts.values()):,} events since "
                      f"{since.isoformat() if since else 'the start'}: {dict(counts)}")
@@ -181,13 +182,8 @@ def catalog_changes(context: dg.AssetExecutionContext, catalog_db: CatalogDataba
 def prices(context: dg.AssetExecutionContext, catalog_db: CatalogDatabase):
     """Repair and merge the price components; report what the served offerings' prices hold."""
     started, clock = utcnow(), time.monotonic()
-    store = catalog_db.store()
-    try:
+    with catalog_store(catalog_db, PRICES) as store:
         build = build_prices(store, started=started, run_id=context.run.run_id)
-    except Exception as exc:
-        raise unexpected_failure(PRICES, exc) from None
-    finally:
-        store.dispose()
     yield from results(PRICES, build.findings)
     context.log.info(f"{PRICES}: {build.components:,} components of {build.priced:,} of "
                      f"{build.offerings:,} served offerings; {dict(build.counts)}; intervals "

@@ -14,10 +14,9 @@ from model_sync.catalog.disagreement_store import STATES, build_disagreements, m
 from model_sync.catalog.disagreements import LIMIT_TOLERANCE, PRICE_TOLERANCE
 from model_sync.catalog.schema import source_disagreements as disagreements_table
 from model_sync.defs.checks import results
-from model_sync.defs.derived_assets import DISAGREEMENTS, PRICES, derived_asset
+from model_sync.defs.derived_assets import DISAGREEMENTS, PRICES, catalog_store, derived_asset
 from model_sync.defs.metadata import columns_of
 from model_sync.defs.resources import CatalogDatabase
-from model_sync.defs.source_assets import unexpected_failure
 
 
 class DisagreementsConfig(dg.Config):
@@ -48,15 +47,10 @@ def source_disagreements(context: dg.AssetExecutionContext, config: Disagreement
                          catalog_db: CatalogDatabase):
     """Compare the sources of every served offering; record and report the disagreements."""
     started, clock = utcnow(), time.monotonic()
-    store = catalog_db.store()
-    try:
+    with catalog_store(catalog_db, DISAGREEMENTS) as store:
         done, findings = build_disagreements(
             store, started=started, price_tolerance=Decimal(str(config.price_tolerance)),
             limit_tolerance=Decimal(str(config.limit_tolerance)))
-    except Exception as exc:
-        raise unexpected_failure(DISAGREEMENTS, exc) from None
-    finally:
-        store.dispose()
     yield from results(DISAGREEMENTS, findings)
     counts = done.counts()
     current = done.current
