@@ -127,8 +127,9 @@ def catalog_rows() -> sa.Select:
 
 @cache
 def code_digest() -> str:
-    """The code the catalog and its derived tables are built with, as it is on disk
-    (`model_sync.catalog`, `pricing`, `sources`, `ingest`): a change to it rebuilds them once."""
+    """The code rows are parsed and the catalog and its derived tables built with, as it is on
+    disk (`model_sync.catalog`, `pricing`, `sources`, `ingest`): a change to it re-parses every
+    source and rebuilds them once."""
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for path in sorted(path for package in ("catalog", "pricing", "sources", "ingest")

@@ -8,10 +8,9 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
-from pathlib import Path
 from typing import Any
 
+from model_sync.catalog.build_digests import code_digest
 from model_sync.catalog.clock import utcnow
 from model_sync.http import FetchError, SourceClient
 from model_sync.sources.base import (
@@ -160,24 +159,8 @@ def payload_digest(spec: SourceSpec, params: dict[str, str], region: str | None)
     """A running SHA-256 of what a source's rows are parsed from: its query and region, the
     code that parses them, then each page's day and body (added by the caller)."""
     digest = hashlib.sha256(f"{spec.name}|{sorted(params.items())}|{region}|".encode())
-    digest.update(_code_digest(spec.parse.__module__).encode())
+    digest.update(f"{spec.parse.__module__}|{code_digest()}".encode())
     return digest
-
-
-@cache
-def _code_digest(module: str) -> str:
-    """The code rows are parsed with, as it is on disk: the parser's module, every module of
-    `model_sync.sources` and `model_sync.pricing` (the shared parsing and the price model), and
-    the contract, money and provider rules. A change to any of them re-parses every source."""
-    digest = hashlib.sha256(module.encode())
-    root = Path(__file__).resolve().parents[1]  # the model_sync package
-    paths = sorted([*root.joinpath("sources").glob("*.py"), *root.joinpath("pricing").glob("*.py"),
-                    *(root / "catalog" / f"{name}.py" for name in ("contract", "money",
-                                                                    "providers"))])
-    for path in paths:
-        digest.update(f"{path.relative_to(root)}\0".encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def log_set_aside(source: str, fetched: Fetched, log) -> None:
