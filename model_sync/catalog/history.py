@@ -81,6 +81,7 @@ class SyncStats:
     unchanged: int = 0
     previous_rows: int = 0
     price_changes: list[dict[str, Any]] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list, repr=False)  # of each row, as published
 
 
 @dataclass

@@ -104,7 +104,19 @@ def exact_json(value: Any, **options: Any) -> str:
     """JSON text in which every Decimal is an exact number literal (`0.0208333333333333`, not
     a string and never a binary float). Read it back with `json.loads(..., parse_float=Decimal)`.
     """
-    return _MARKED.sub(r"\1", json.dumps(value, default=_mark, **options))
+    key = tuple(options.items())
+    encode = _ENCODERS.get(key)
+    if encode is None:  # as json.dumps builds it, once per set of options, not per call
+        encode = _ENCODERS[key] = json.JSONEncoder(default=_mark, **options).encode
+    text = encode(value)
+    return _MARKED.sub(_number, text) if "\\u0000dec:" in text else text
+
+
+_ENCODERS: dict[tuple, Any] = {}
+
+
+def _number(match: re.Match) -> str:
+    return match.group(1)
 
 
 def _mark(value: Any) -> Any:

@@ -79,6 +79,7 @@ class CatalogWrites:
             self._record(conn, source, run_id, started_at, "success", len(rows), plan.stats,
                          None)
             digests.record(conn, source, digest, not_models, now)
+        plan.stats.hashes = hashes
         return plan.stats
 
     def unchanged_payload(self, source: str, digest: str) -> dict[str, Any] | None:

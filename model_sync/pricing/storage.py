@@ -2,13 +2,14 @@
 beside each source's publish and held to the source rows, and the published prices set aside
 (`rejected_prices`)."""
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from model_sync.catalog import bulk
 from model_sync.catalog.build_digests import held, intervals_of
 from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.contract import ARCHIVED
@@ -18,7 +19,7 @@ from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.schema import prices, rejected_prices, source_offerings
 from model_sync.pricing.history import PricePlan, plan_prices, slot_of
 
-_ROW_COLUMNS = ("source", "source_key", "provider", "model_id", "state", "prices")
+_ROW_COLUMNS = ("source_key", "provider", "model_id", "content_hash")
 _KEYS_PER_PLAN = 5_000
 
 
@@ -31,13 +32,15 @@ class PriceWrites:
     withdrawn: int = 0
 
 
-def publish_prices(engine: sa.Engine, source: str, *, now: datetime,
-                   run_id: str | None) -> PriceWrites:
+def publish_prices(engine: sa.Engine, source: str, *, now: datetime, run_id: str | None,
+                   published: Mapping[str, tuple[str, Any]] | None = None) -> PriceWrites:
     """Hold one source's intervals to its stored rows, in one transaction: components that
-    changed or appeared open an interval, those gone or changed end theirs, archived rows' end."""
+    changed or appeared open an interval, those gone or changed end theirs, archived rows' end.
+    `published`: key -> (content hash, components) of rows a sync just stored: a row stored
+    with that hash is not read back whole."""
     with engine.begin() as conn:
         take_turns(conn, source)
-        return _publish(conn, source, now, run_id)
+        return _publish(conn, source, now, run_id, published or {})
 
 
 def reconcile_prices(engine: sa.Engine, *, now: datetime, run_id: str | None) -> PriceWrites:
@@ -72,7 +75,8 @@ def publish_override_prices(engine: sa.Engine, rows: Sequence[dict[str, Any]], *
     return PriceWrites(len(plan.inserts), len(plan.ends), len(plan.deletes))
 
 
-def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None) -> PriceWrites:
+def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None,
+             published: Mapping[str, tuple[str, Any]]) -> PriceWrites:
     # Rows as they were when the intervals were last held to them, and no interval began or
     # ended since: holding them again would write nothing.
     digest, _ = rows_digest(conn, source)
@@ -91,7 +95,7 @@ def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None
         else {()}
     done = PriceWrites()
     for low, high in zip([None, *starts], [*starts, None], strict=True):
-        plan = _plan_range(conn, source, low, high, before, now, run_id)
+        plan = _plan_range(conn, source, low, high, before, now, run_id, published)
         _apply(conn, plan)
         done.opened += len(plan.inserts)
         done.ended += len(plan.ends)
@@ -101,16 +105,25 @@ def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None
 
 
 def _plan_range(conn: sa.Connection, source: str, low: str | None, high: str | None,
-                before: set[tuple], now: datetime, run_id: str | None) -> PricePlan:
+                before: set[tuple], now: datetime, run_id: str | None,
+                published: Mapping[str, tuple[str, Any]]) -> PricePlan:
     """The plan of the source keys from `low` (included) to `high` (excluded; None: open)."""
     def within(column: sa.ColumnElement) -> list[sa.ColumnElement]:
         return [c for c in (None if low is None else column >= low,
                             None if high is None else column < high) if c is not None]
 
-    columns = [source_offerings.c[name] for name in _ROW_COLUMNS]
-    rows = rows_of(conn, sa.select(*columns).where(
-        source_offerings.c.source == source, source_offerings.c.state != ARCHIVED,
-        *within(source_offerings.c.source_key)))
+    table = source_offerings
+    # The components as stored text, decoded only for the rows not just published.
+    stored_prices = sa.type_coerce(table.c.prices, sa.Text)
+    decode = table.c.prices.type.process_result_value
+    rows = []
+    for key, provider, model_id, digest, text in conn.execute(sa.select(
+            *(table.c[name] for name in _ROW_COLUMNS), stored_prices).where(
+            table.c.source == source, table.c.state != ARCHIVED, *within(table.c.source_key))):
+        known = published.get(key)
+        rows.append({"source": source, "source_key": key, "provider": provider,
+                     "model_id": model_id, "prices": known[1] if known is not None
+                     and known[0] == digest else decode(text, conn.dialect)})
     mine = [prices.c.source == source, *within(prices.c.source_key)]
     stored = rows_of(conn, sa.select(prices).where(
         *mine, sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > now)))
@@ -128,9 +141,7 @@ def _apply(conn: sa.Connection, plan: PricePlan) -> None:
                      [{"b_id": i, "b_to": end} for i, end in plan.ends])
     if plan.deletes:
         conn.execute(sa.delete(prices).where(prices.c.id.in_(plan.deletes)))
-    if plan.inserts:
-        conn.execute(sa.insert(prices), [{c.name: r.get(c.name) for c in prices.columns
-                                          if c.name != "id"} for r in plan.inserts])
+    bulk.insert(conn, prices, plan.inserts, [c.name for c in prices.columns if c.name != "id"])
 
 
 def record_price_rejections(engine: sa.Engine, source: str, rejected: Sequence[Any], *,
