@@ -37,10 +37,12 @@ _BEDROCK_VENDOR = re.compile(
     r"stability|luma|minimax|moonshot|moonshotai|google|nvidia|zai)\.")
 # Makers and platforms some providers glue in front of a model name (`anthropic--claude-3.5`,
 # `openai-gpt-4o`, Databricks' `databricks-claude-sonnet-4`).
-_CREATOR_PREFIX = re.compile(
-    r"^(?:anthropic|openai|meta|google|azure|microsoft|databricks)-+(?=[a-z])")
+_CREATORS = ("anthropic", "openai", "meta", "google", "azure", "microsoft", "databricks")
+_CREATOR_PREFIX = re.compile(rf"^(?:{'|'.join(_CREATORS)})-+(?=[a-z])")
 _SIZE_END = re.compile(r"-\d+(?:-\d+)?b$")
 _PRECISION = re.compile(r"-(?:fp8|fp16|bf16|fp4|int4|int8|awq|gptq|gguf|w8a8|w4a16|turbo-fp8)$")
+_PRECISION_ENDS = ("fp8", "fp16", "bf16", "fp4", "int4", "int8", "awq", "gptq", "gguf", "w8a8",
+                   "w4a16")
 
 
 _BEDROCK_REVISION = re.compile(r"(-v\d+):\d+$")
@@ -57,6 +59,19 @@ _CLAUDE_NEW = re.compile(r"^claude-([4-9](?:-\d)?)-(sonnet|opus|haiku)(?=-|$)")
 _DASHES = re.compile(r"-{2,}")
 
 
+# Replacements as functions, not templates: a template is looked up anew on every call.
+def _dotted(match: re.Match) -> str:
+    return f"{match[1]}.{match[2]}"
+
+
+def _dashed(match: re.Match) -> str:
+    return f"{match[1]}-{match[2]}"
+
+
+def _unglued(match: re.Match) -> str:
+    return f"{match[1]}{match[2]}-{match[3]}"
+
+
 @lru_cache(maxsize=1 << 17)  # bounded: a million distinct ids must not pin their spellings
 def base_id(model_id: str) -> str:
     """A provider's model id in a uniform spelling (no provider knowledge needed).
@@ -64,40 +79,52 @@ def base_id(model_id: str) -> str:
     `anthropic.claude-3-5-sonnet-20241022-v2:0` (Bedrock), `claude-3-5-sonnet-v2@20241022`
     (Vertex) and `claude-3-5-sonnet-20241022` all give `claude-3-5-sonnet-20241022`.
     """
+    # Each rule runs only when the text holds what it needs (a ":", a "-v", ...): most ids
+    # need few of them, and a million ids are many substitutions.
     s = model_id.strip().lower()
     variant = ""
-    size = _SIZE_TAG.search(s)
-    if size:
-        s = s[: size.start()] + "-" + size.group(1)
-    s = _BEDROCK_REVISION.sub(r"\1", s)  # Bedrock's -v1:0 revision
-    match = _VARIANT.search(s)
-    if match:
-        variant, s = f":{match.group(1)}", s[: match.start()]
+    if ":" in s:
+        size = _SIZE_TAG.search(s)
+        if size:
+            s = s[: size.start()] + "-" + size.group(1)
+        s = _BEDROCK_REVISION.sub(r"\1", s)  # Bedrock's -v1:0 revision
+        match = _VARIANT.search(s)
+        if match:
+            variant, s = f":{match.group(1)}", s[: match.start()]
     s = s.rsplit("/", 1)[-1]  # routing prefixes: openai/gpt-4o, accounts/fireworks/models/...
-    s = _BEDROCK_REGION.sub("", s)
-    s = _BEDROCK_VENDOR.sub("", s)
-    s = _BEDROCK_DATED.sub(r"\1", s)  # Bedrock: ...-20241022-v2
+    if "." in s:
+        s = _BEDROCK_REGION.sub("", s)
+        s = _BEDROCK_VENDOR.sub("", s)
+    if "-v" in s:
+        s = _BEDROCK_DATED.sub(r"\1", s)  # Bedrock: ...-20241022-v2
     if "@" in s:
         s = _VERTEX_AT.sub("-", s)  # Vertex: ...-v2@20241022
-    s = _MAAS.sub("", s)
-    s = _ISO_DATE_END.sub(r"\1\2\3", s)  # 2024-08-06 -> 20240806
-    s = _P_DECIMAL.sub(r"\1.\2", s)  # Fireworks: llama-v3p1 -> llama-v3.1
-    s = _V_NUMBER.sub(r"-\1", s)  # llama-v3.1 -> llama-3.1, mimo-v2 -> mimo-2
-    s = _CREATOR_PREFIX.sub("", s)
+    if s.endswith("-maas"):
+        s = _MAAS.sub("", s)
+    if s[-3:-2] == "-":
+        s = _ISO_DATE_END.sub(r"\1\2\3", s)  # 2024-08-06 -> 20240806
+    if "p" in s:
+        s = _P_DECIMAL.sub(_dotted, s)  # Fireworks: llama-v3p1 -> llama-v3.1
+    if "-v" in s:
+        s = _V_NUMBER.sub(r"-\1", s)  # llama-v3.1 -> llama-3.1, mimo-v2 -> mimo-2
+    if s.startswith(_CREATORS):
+        s = _CREATOR_PREFIX.sub("", s)
     s = s.replace("_", "-").replace(" ", "-")
     if "." in s:
-        s = _DOT_DECIMAL.sub(r"\1-\2", s)  # 3.5 -> 3-5
-        s = _DOT_DECIMAL.sub(r"\1-\2", s)  # again for 3.5.1
-    s = _GLUED_NUMBER.sub(r"\1\2-\3", s)  # qwen2-5 -> qwen-2-5, llama3 -> llama-3
+        s = _DOT_DECIMAL.sub(_dashed, s)  # 3.5 -> 3-5
+        s = _DOT_DECIMAL.sub(_dashed, s)  # again for 3.5.1
+    s = _GLUED_NUMBER.sub(_unglued, s)  # qwen2-5 -> qwen-2-5, llama3 -> llama-3
     s = s.replace("-instruct-turbo", "-instruct")
     # Anthropic wrote version-first names up to Claude 3.7 and family-first from Claude 4 on;
     # providers mix both orders.
     if s.startswith("claude-"):
         s = _CLAUDE_OLD.sub(r"claude-\2-\1", s)
         s = _CLAUDE_NEW.sub(r"claude-\2-\1", s)
-    while _PRECISION.search(s):
+    while s.endswith(_PRECISION_ENDS) and _PRECISION.search(s):
         s = _PRECISION.sub("", s)
-    s = _DASHES.sub("-", s).strip("-.")
+    if "--" in s:
+        s = _DASHES.sub("-", s)
+    s = s.strip("-.")
     return s + variant
 
 
@@ -108,7 +135,7 @@ def undated(base: str) -> str:
 
 
 def split_variant(base: str) -> tuple[str, str]:
-    match = _VARIANT.search(base)
+    match = _VARIANT.search(base) if ":" in base else None
     return (base[: match.start()], base[match.start():]) if match else (base, "")
 
 
