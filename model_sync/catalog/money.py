@@ -40,6 +40,8 @@ def to_decimal(value: object) -> Decimal | None:
     """
     if value is None:
         return None
+    if isinstance(value, str):
+        return _from_text(value)
     if isinstance(value, bool):
         raise PriceError(f"expected a number, got {value!r}")
     if isinstance(value, Decimal):
@@ -48,16 +50,22 @@ def to_decimal(value: object) -> Decimal | None:
         number = Decimal(value)
     elif isinstance(value, float):
         number = Decimal(repr(value))  # shortest round-tripping text, not the binary expansion
-    elif isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise PriceError(f"expected a number, got {value!r}") from None
     else:
         raise PriceError(f"expected a number, got {type(value).__name__} {value!r}")
+    if not number.is_finite():
+        raise PriceError(f"expected a finite number, got {value!r}")
+    return _clean(number)
+
+
+@lru_cache(maxsize=1 << 16)  # prices published as text repeat: each is read once
+def _from_text(value: str) -> Decimal | None:
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise PriceError(f"expected a number, got {value!r}") from None
     if not number.is_finite():
         raise PriceError(f"expected a finite number, got {value!r}")
     return _clean(number)

@@ -22,7 +22,9 @@ SLOT = ("component", "mode", "region", "min_prompt_tokens", "window", "valid_fro
 
 
 def slot(price: Mapping[str, Any]) -> tuple:
-    return tuple(price.get(k) for k in SLOT)
+    get = price.get  # the SLOT keys, spelt out: a generator per price costs more than the lookups
+    return (get("component"), get("mode"), get("region"), get("min_prompt_tokens"),
+            get("window"), get("valid_from"))
 
 
 class PriceSheet:
@@ -52,11 +54,16 @@ class PriceSheet:
             return
         price: Price = {"component": name, "unit": COMPONENTS[name].unit, "mode": mode,
                         "price": _clean(number.scaleb(scale))}
-        optional = {"region": region, "min_prompt_tokens": min_prompt_tokens or None,
-                    "window": window,
-                    "valid_from": valid_from.isoformat() if valid_from else None,
-                    "valid_to": valid_to.isoformat() if valid_to else None}
-        price.update({k: v for k, v in optional.items() if v is not None})
+        if region is not None:  # the optional terms, in this order (the stored JSON keeps it)
+            price["region"] = region
+        if min_prompt_tokens:
+            price["min_prompt_tokens"] = min_prompt_tokens
+        if window is not None:
+            price["window"] = window
+        if valid_from:
+            price["valid_from"] = valid_from.isoformat()
+        if valid_to:
+            price["valid_to"] = valid_to.isoformat()
         self.prices.append(price)
 
     def reject(self, field: str, reason: str, value: Any) -> None:
@@ -72,7 +79,7 @@ class PriceSheet:
             by_slot.setdefault(slot(price), []).append(price)
         kept = []
         for same in by_slot.values():
-            if len({p["price"] for p in same}) == 1:
+            if len(same) == 1 or len({p["price"] for p in same}) == 1:
                 kept.append(same[0])
             else:
                 name = same[0]["component"]
@@ -80,12 +87,18 @@ class PriceSheet:
                             "prices: " + ", ".join(sorted({str(p["price"]) for p in same})),
                             [p["price"] for p in same])
         kept = _coalesced(kept)
-        kept.sort(key=lambda p: tuple(str(v) for v in slot(p)))
+        kept.sort(key=_order)
         return kept or None
+
+
+def _order(price: Price) -> tuple:
+    return tuple(map(str, slot(price)))
 
 
 def _coalesced(prices: list[Price]) -> list[Price]:
     """One component over consecutive dated stretches at the same price is one component."""
+    if not any("valid_from" in price for price in prices):  # one per slot: nothing to join
+        return [dict(price) for price in prices]
     by_slot: dict[tuple, list[Price]] = {}
     for price in prices:
         by_slot.setdefault(slot(price)[:-1], []).append(price)
