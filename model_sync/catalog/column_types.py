@@ -78,7 +78,8 @@ class JsonList(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
-        return None if value is None else exact_json(value, separators=(",", ":"))
+        return None if value is None else exact_json(value, separators=(",", ":"),
+                                                     check_circular=False)
 
     def process_result_value(self, value, dialect):
         return None if value is None else json.loads(value, parse_float=Decimal)
@@ -92,7 +93,7 @@ class JsonObject(JsonList):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        return exact_json(value, separators=(",", ":"), sort_keys=True)
+        return exact_json(value, separators=(",", ":"), sort_keys=True, check_circular=False)
 
     def process_result_value(self, value, dialect):
         return None if value is None else _EXACT.decode(value)

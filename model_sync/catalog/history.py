@@ -5,7 +5,6 @@ store executes the plan in one transaction. Only rows whose content hash changed
 """
 
 import hashlib
-import json
 from collections import ChainMap
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from model_sync.catalog.contract import (
     StoredOffering,
 )
 from model_sync.catalog.merge import catalog_key
-from model_sync.catalog.money import format_decimal
+from model_sync.catalog.money import format_decimal, json_encoder
 
 # Not content: they change on every sync or are kept by the store.
 _NOT_CONTENT = frozenset({"fetched_at", "updated_at", "state", "first_seen_at", "last_seen_at",
@@ -47,7 +46,7 @@ def content_hash(row: Mapping[str, Any], keep: Iterable[str] = ()) -> str:
 
 
 # json.dumps(payload, sort_keys=True, default=str), with the encoder built once.
-_ENCODE = json.JSONEncoder(sort_keys=True, default=str, check_circular=False).encode
+_ENCODE = json_encoder(sort_keys=True, default=str, check_circular=False)
 _AS_IS = frozenset({str, int, bool, float, type(None), list, dict})
 
 

@@ -6,8 +6,14 @@ Sources publish numbers either as JSON numbers or as decimal strings. JSON is pa
 
 import json
 import re
+from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import lru_cache
+from json.encoder import (  # type: ignore[attr-defined]
+    c_make_encoder,
+    encode_basestring,
+    encode_basestring_ascii,
+)
 from typing import Any
 
 # A binary double holds 15 significant decimal digits exactly; longer literals such as
@@ -115,12 +121,26 @@ def exact_json(value: Any, **options: Any) -> str:
     key = tuple(options.items())
     encode = _ENCODERS.get(key)
     if encode is None:  # as json.dumps builds it, once per set of options, not per call
-        encode = _ENCODERS[key] = json.JSONEncoder(default=_mark, **options).encode
+        encode = _ENCODERS[key] = json_encoder(default=_mark, **options)
     text = encode(value)
     return _MARKED.sub(_number, text) if "\\u0000dec:" in text else text
 
 
-_ENCODERS: dict[tuple, Any] = {}
+_ENCODERS: dict[tuple, Callable[[Any], str]] = {}
+
+
+def json_encoder(**options: Any) -> Callable[[Any], str]:
+    """`json.JSONEncoder(**options).encode`, the same text; without the circular-reference
+    check (`check_circular=False`) the C encoder is built once, not on every call (most of the
+    cost of encoding a small value)."""
+    encoder = json.JSONEncoder(**options)
+    if encoder.check_circular or encoder.indent is not None or c_make_encoder is None:
+        return encoder.encode
+    run = c_make_encoder(None, encoder.default, encode_basestring_ascii if encoder.ensure_ascii
+                         else encode_basestring, None, encoder.key_separator,
+                         encoder.item_separator, encoder.sort_keys, encoder.skipkeys,
+                         encoder.allow_nan)
+    return lambda value: "".join(run(value, 0))
 
 
 def _number(match: re.Match) -> str:

@@ -5,7 +5,7 @@ beside each source's publish and held to the source rows, and the published pric
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -19,7 +19,6 @@ from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.schema import prices, rejected_prices, source_offerings
 from model_sync.pricing.history import PricePlan, plan_prices, slot_of
 
-_ROW_COLUMNS = ("source_key", "provider", "model_id", "content_hash")
 _KEYS_PER_PLAN = 5_000
 
 
@@ -115,10 +114,11 @@ def _plan_range(conn: sa.Connection, source: str, low: str | None, high: str | N
     table = source_offerings
     # The components as stored text, decoded only for the rows not just published.
     stored_prices = sa.type_coerce(table.c.prices, sa.Text)
-    decode = table.c.prices.type.process_result_value
+    decode = cast(sa.TypeDecorator, table.c.prices.type).process_result_value
     rows = []
     for key, provider, model_id, digest, text in conn.execute(sa.select(
-            *(table.c[name] for name in _ROW_COLUMNS), stored_prices).where(
+            table.c.source_key, table.c.provider, table.c.model_id, table.c.content_hash,
+            stored_prices).where(
             table.c.source == source, table.c.state != ARCHIVED, *within(table.c.source_key))):
         known = published.get(key)
         rows.append({"source": source, "source_key": key, "provider": provider,
