@@ -57,18 +57,28 @@ def _remembered(process: Callable[[Any], Any], kind: Any,
     flags, modality lists, prices on SQLite); values equal but encoded differently (1.0 and 1
     on PostgreSQL's NUMERIC) or too varied (JSON objects) are encoded each time."""
     name = type(kind).__name__
-    if name == "JsonList":
-        key: Callable[[Any], Any] = tuple
-    elif name in ("UtcDateTime", "Boolean") or (name == "ExactDecimal"
-                                                 and dialect.name == "sqlite"):
-        key = _same
-    else:
-        return process
     known: dict[Any, Any] = {}
+    if name in ("UtcDateTime", "Boolean") or (name == "ExactDecimal" and dialect.name == "sqlite"):
+        def by_value(value: Any) -> Any:  # `run` without the call to make a key
+            try:
+                return known[value]
+            except KeyError:
+                if len(known) > 100_000:
+                    known.clear()
+                known[value] = encoded = process(value)
+                return encoded
+            except TypeError:  # not hashable
+                return process(value)
+
+        return by_value
+    if name != "JsonList":
+        return process
 
     def run(value: Any) -> Any:
+        if type(value) is list and value and type(value[0]) is dict:  # price components:
+            return process(value)  # too varied to remember, and not hashable
         try:
-            marker = key(value)
+            marker = tuple(value)
             return known[marker]
         except KeyError:
             if len(known) > 100_000:
@@ -79,10 +89,6 @@ def _remembered(process: Callable[[Any], Any], kind: Any,
             return process(value)
 
     return run
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def insert(conn: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any]],

@@ -34,7 +34,9 @@ class PricePlan:
 
 
 def slot_of(row: Mapping[str, Any]) -> tuple:
-    return tuple(row.get(c) or (0 if c == "min_prompt_tokens" else None) for c in SLOT_COLUMNS)
+    get = row.get  # the SLOT_COLUMNS, spelt out: a generator per interval costs more
+    return (get("source_key") or None, get("component") or None, get("mode") or None,
+            get("region") or None, get("min_prompt_tokens") or 0, get("window") or None)
 
 
 def at_midnight(value: Any) -> datetime | None:
@@ -60,20 +62,23 @@ def plan_prices(rows: Iterable[Mapping[str, Any]], stored: Sequence[Mapping[str,
     wanted: dict[tuple, list[Row]] = {}
     for row in rows:
         for price in row.get("prices") or ():
+            amount, starts, ends = price["price"], price.get("valid_from"), price.get("valid_to")
             entry = {"source": row["source"], "source_key": row["source_key"],
                      "provider": row.get("provider"), "model_id": row.get("model_id"),
                      "component": price["component"], "unit": price["unit"],
                      "mode": price["mode"], "region": price.get("region"),
                      "min_prompt_tokens": price.get("min_prompt_tokens") or 0,
-                     "window": price.get("window"), "price": Decimal(str(price["price"])),
-                     "valid_from": at_midnight(price.get("valid_from")),
-                     "valid_to": at_midnight(price.get("valid_to")), "run_id": run_id}
+                     "window": price.get("window"),
+                     "price": amount if type(amount) is Decimal else Decimal(str(amount)),
+                     "valid_from": None if starts is None else at_midnight(starts),
+                     "valid_to": None if ends is None else at_midnight(ends), "run_id": run_id}
             wanted.setdefault(slot_of(entry), []).append(entry)
     current: dict[tuple, list[Mapping[str, Any]]] = {}
     for interval in stored:
         current.setdefault(slot_of(interval), []).append(interval)
     for key, schedule in wanted.items():
-        schedule.sort(key=lambda e: (e["valid_from"] is not None, e["valid_from"] or now))
+        if len(schedule) > 1:
+            schedule.sort(key=lambda e: (e["valid_from"] is not None, e["valid_from"] or now))
         if key not in seen:
             plan.inserts.extend(_seeded(schedule, None if not seen else now))
         else:
