@@ -95,7 +95,17 @@ def price_per_million(value: object, unit: int) -> tuple[Decimal | None, bool]:
     Returns `(price, variable)`: a negative price (OpenRouter's "-1") means the source has
     no fixed price, so it becomes `(None, True)` and is never stored as a negative number.
     """
-    number = to_decimal(value)
+    if isinstance(value, str):  # published as text: the same few prices on many rows
+        return _text_per_million(value, unit)
+    return _per_million(to_decimal(value), unit)
+
+
+@lru_cache(maxsize=1 << 16)
+def _text_per_million(value: str, unit: int) -> tuple[Decimal | None, bool]:
+    return _per_million(_from_text(value), unit)
+
+
+def _per_million(number: Decimal | None, unit: int) -> tuple[Decimal | None, bool]:
     if number is None:
         return None, False
     if number < 0:

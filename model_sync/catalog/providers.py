@@ -5,6 +5,7 @@ are `bedrock`. Ids are lower case with `-`; anything not listed keeps its own no
 """
 
 import re
+from functools import lru_cache
 
 # canonical id -> the spellings sources use (after lower-casing and `_` -> `-`)
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -52,6 +53,7 @@ def normalize_provider(raw: str) -> str:
     return _CLEAN.sub("-", raw.strip().lower().replace("_", "-")).strip("-")
 
 
+@lru_cache(maxsize=1 << 12)  # a source names a few providers, on every row
 def canonical_provider(raw: str | None) -> str | None:
     """The canonical id for a provider as a source spells it."""
     if raw is None:

@@ -11,6 +11,7 @@ a source states for a dated price list).
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from model_sync.catalog.money import PriceError, to_decimal
@@ -53,7 +54,7 @@ class PriceSheet:
         if number is None or number < 0 or (skip_zero and number == 0):
             return
         price: Price = {"component": name, "unit": COMPONENTS[name].unit, "mode": mode,
-                        "price": _clean(number.scaleb(scale))}
+                        "price": _scaled(number, scale)}
         if region is not None:  # the optional terms, in this order (the stored JSON keeps it)
             price["region"] = region
         if min_prompt_tokens:
@@ -116,6 +117,11 @@ def _coalesced(prices: list[Price]) -> list[Price]:
                 merged.append(dict(price))
         out.extend(merged)
     return out
+
+
+@lru_cache(maxsize=1 << 16)  # equal numbers give the same normalized price: each is done once
+def _scaled(number: Decimal, scale: int) -> Decimal:
+    return _clean(number.scaleb(scale))
 
 
 def _clean(number: Decimal) -> Decimal:
