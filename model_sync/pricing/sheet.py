@@ -93,6 +93,8 @@ class PriceSheet:
 
 
 def _order(price: Price) -> tuple:
+    if len(price) == 4:  # component, unit, mode and price (as `add` makes it): no other term
+        return (price["component"], price["mode"], "None", "None", "None", "None")
     return tuple(map(str, slot(price)))
 
 

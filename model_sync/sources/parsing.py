@@ -155,7 +155,7 @@ def _not_a_model(entry: Any, describes_a_model: Callable[[str], bool]) -> str | 
 
 def obj(value: Any) -> Mapping[str, Any]:
     """A nested object, or an empty one when absent or of the wrong type."""
-    return value if isinstance(value, Mapping) else {}
+    return value if type(value) is dict or isinstance(value, Mapping) else {}  # dict: no ABC
 
 
 def json_name(python_name: str) -> str:
