@@ -117,6 +117,23 @@ def format_decimal(value: Decimal | None) -> str | None:
     """Render a Decimal as plain positional text (`2.5`, `0.0208333333333333`), or None."""
     if value is None:
         return None
+    if type(value) is Decimal:  # equal decimals print alike: prices repeat, each is done once
+        try:
+            return _FORMATTED[value]
+        except KeyError:
+            if len(_FORMATTED) > 100_000:
+                _FORMATTED.clear()
+            _FORMATTED[value] = text = _positional(value)
+            return text
+        except TypeError:  # a signaling NaN cannot be hashed
+            pass
+    return _positional(value)
+
+
+_FORMATTED: dict[Decimal, str] = {}
+
+
+def _positional(value: Decimal) -> str:
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "0") else text
 
