@@ -121,18 +121,17 @@ def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Offerin
             continue
         # The stored columns over the offered row, not a copy of it: a million rows are a lot.
         # The offered row is what the events and intervals read.
-        row: Stored = ChainMap({"content_hash": digest}, offered)  # type: ignore[arg-type]
+        stored = {"content_hash": digest, "state": ACTIVE,
+                  "first_seen_at": now if old is None else old["first_seen_at"],
+                  "last_seen_at": now, "removed_at": None, "archived_at": None}
+        row: Stored = ChainMap(stored, offered)  # type: ignore[arg-type]
         if old is None:
-            row.update(state=ACTIVE, first_seen_at=now, last_seen_at=now, removed_at=None,
-                       archived_at=None)
             plan.upserts.append(row)
             plan.events.append(_event(offered, "added", now, run_id))
             plan.open_prices.extend(_seed_intervals(offered, now, run_id))
             stats.added += 1
             continue
         came_back = old["state"] != ACTIVE
-        row.update(state=ACTIVE, first_seen_at=old["first_seen_at"], last_seen_at=now,
-                   removed_at=None, archived_at=None)
         plan.upserts.append(row)
         if came_back:
             plan.events.append(_event(offered, "restored", now, run_id))
