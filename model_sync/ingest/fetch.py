@@ -215,11 +215,11 @@ def _fetch_extra(spec: SourceSpec, access: Access, hugging_face_ids: Sequence[st
 def dedupe(rows: list[Row], source: str, log, rejected: list[Rejection]) -> list[Row]:
     """Paged APIs can repeat an entry across pages: an identical copy is dropped (keeping the
     first); copies of one key that differ are all rejected, since neither can be trusted."""
+    if len({row["source_key"] for row in rows}) == len(rows):  # the common case, cheaply
+        return rows
     copies: dict[str, list[Row]] = {}
     for row in rows:
         copies.setdefault(row["source_key"], []).append(row)
-    if len(copies) == len(rows):
-        return rows
     kept, repeated = [], 0
     for key, same_key in copies.items():
         if len(same_key) == 1:
