@@ -132,6 +132,39 @@ def test_two_real_syncs_price_a_request_on_both_sides_of_a_price_change(db_url):
 
 
 @needs_shared
+def test_components_a_sync_hands_over_stand_only_for_rows_stored_as_it_wrote_them(tmp_path):
+    """A sync hands its rows' components to the price publish instead of reading them back,
+    each under the content hash the row was stored with: the intervals are the ones read back
+    from the table would give. Under another hash (a sync in between rewrote the row), the
+    stored row is read."""
+    path = Path(shared_files("openrouter")[0]).parent / "2025-05-22.json"
+    if not path.is_file():
+        unavailable("recorded payload openrouter/2025-05-22.json not available")
+    rows = SOURCES_BY_NAME["openrouter"].parse(loads(path.read_bytes(), "openrouter"),
+                                               ctx("openrouter", "2025-05-22"))
+    for r in rows:
+        r["canonical_id"] = base_id(r["model_id"])
+    stale = "mistralai/devstral-small"
+    written = []
+    for name, handed in (("read", False), ("handed", True)):
+        store = CatalogStore.from_url(f"sqlite:///{tmp_path / name}.db")
+        stats = store.publish_source("openrouter", rows, run_id=name, started_at=NOW, now=NOW)
+        published = {r["source_key"]: (digest, r["prices"])
+                     for r, digest in zip(rows, stats.hashes, strict=True)}
+        published[stale] = ("another sync's hash", [price("123")])
+        publish_prices(store.engine, "openrouter", now=NOW, run_id="r",
+                       published=published if handed else None)
+        written.append(sorted((r["source_key"], r["component"], r["mode"], r["price"],
+                               r["min_prompt_tokens"], r["valid_from"], r["valid_to"])
+                              for r in price_rows(store.engine, source="openrouter")))
+        store.dispose()
+    assert written[0] == written[1]
+    assert len(written[1]) > len(rows)
+    assert {p for k, _, _, p, *_ in written[1] if k == stale} == {Decimal("0.09"),
+                                                                 Decimal("0.3")}
+
+
+@needs_shared
 @pytest.mark.parametrize("at", ["2025-06-09T23:59:59Z", "2025-06-10T00:00:00Z"])
 def test_a_dated_list_prices_each_side_of_its_date(db_url, at):
     """genai-prices dates o3's 80% cut on 2025-06-10: 10 / 40 USD per 1M tokens before, 2 / 8
