@@ -6,13 +6,16 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from model_sync_tests.conftest import REPO
 
 
-def run_pytest(folder, env: dict[str, str]) -> subprocess.CompletedProcess:
+def run_pytest(folder, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pytest", str(folder), "-q",
-                           "-p", "no:cacheprovider"], cwd=folder, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": str(REPO), **env})
+                           "-p", "no:cacheprovider", *args], cwd=folder, capture_output=True,
+                          text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO), **env})
 
 
 def suite(tmp_path, body: str):
@@ -35,7 +38,9 @@ def test_a_missing_requirement_fails_in_ci_and_skips_elsewhere(tmp_path):
     assert done.returncode == 0 and "1 skipped" in done.stdout
 
 
-def test_any_skip_fails_the_suite_in_ci(tmp_path):
+@pytest.mark.parametrize("workers", [(), ("-n", "2", "--dist", "worksteal")],
+                         ids=["one process", "two workers"])
+def test_any_skip_fails_the_suite_in_ci(tmp_path, workers):
     folder = suite(tmp_path, """
         import pytest
 
@@ -46,10 +51,10 @@ def test_any_skip_fails_the_suite_in_ci(tmp_path):
         def test_skipped():
             pass
         """)
-    done = run_pytest(folder, {"CI": "true"})
+    done = run_pytest(folder, {"CI": "true"}, *workers)
     assert done.returncode == 1
     assert "CI: 1 tests were skipped; every test must run here" in done.stdout
-    assert run_pytest(folder, {"CI": "false"}).returncode == 0
+    assert run_pytest(folder, {"CI": "false"}, *workers).returncode == 0
 
 
 def test_missing_recordings_stop_the_suite_in_ci(tmp_path):
