@@ -6,7 +6,7 @@ it, audited and published the same way.
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 import sqlalchemy as sa
 
@@ -23,8 +23,7 @@ from model_sync.catalog.build_digests import (
 )
 from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.history import ACTIVE, ARCHIVED, UNLISTED, SyncStats
-from model_sync.catalog.identity import Resolver
-from model_sync.catalog.merge import build_catalog, catalog_key
+from model_sync.catalog.merge import build_catalog, catalog_key, merge_groups
 from model_sync.catalog.overlay import Outcome, apply_overrides
 from model_sync.catalog.overrides import Overrides, OverridesError, load_overrides
 from model_sync.catalog.providers import canonical_provider
@@ -39,6 +38,7 @@ from model_sync.catalog.rules import (
     audit,
 )
 from model_sync.catalog.schema import models, price_history
+from model_sync.catalog.sourced import Sourced
 from model_sync.catalog.store import CatalogStore
 from model_sync.ingest.batch import without_gc
 from model_sync.ingest.source import record_quietly
@@ -99,28 +99,27 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                                                     started=started)) is not None:
             kept.cleaned = store.cleanup(now=started, retention_days=retention_days)
             return kept
+        wanted = {item.key for item in overrides.entries} if overrides else set()
+        by_role = {s.name: s.role for s in SOURCES}
+        # Benchmarks and Hub metadata describe models, not offerings: never catalog rows.
+        sourced = Sourced([name for name, role in by_role.items() if role in OFFERING_ROLES],
+                          [s.name for s in SOURCES if s.role == "provider"], wanted)
         with store.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # the digests and both reads: one snapshot
+                conn.execution_options(isolation_level="REPEATABLE READ")
             read = source_digests(conn)  # before reading them: a later change is seen
-        # The merge reads no price component: only an override's review of its source does.
-        everything = store.offerings(leave_out=() if overrides else ("prices",))
+            sourced.index(conn)
+            # The merge reads no price component: only an override's review of its source does.
+            rows = list(merge_groups(sourced.groups(conn, () if overrides else ("prices",)),
+                                     provider_sources=sourced.provider_sources,
+                                     built_at=started, listing=sourced.listing))
+        rows.sort(key=lambda r: (r["provider"], r["model_id"]))  # as `build_catalog` sorts
         moved: dict[str, tuple[str, str]] = {}
-        renamed = resolve_all(store, everything, moved)
+        renamed = store.update_canonical_ids(sourced.moved, moved)
         for source, (before, after) in moved.items():
             if read.get(source) == before:  # only this build's new canonical ids since
                 read[source] = after
-        by_role = {s.name: s.role for s in SOURCES}
-        # Benchmarks and Hub metadata describe models, not offerings: never catalog rows.
-        offerings = [r for r in everything if by_role.get(r["source"]) in OFFERING_ROLES]
-        count, merged = len(offerings), iter(offerings)
-        wanted = {item.key for item in overrides.entries} if overrides else set()
-        described: dict[tuple[str, str], list[Row]] = {}
-        for row in offerings if wanted else ():
-            if (key := catalog_key(row["provider"] or "", row["model_id"] or "")) in wanted:
-                described.setdefault(key, []).append(row)
-        del everything, offerings  # the merge holds the only reference: rows go as merged
-        rows = build_catalog(merged,
-                             provider_sources=[s.name for s in SOURCES if s.role == "provider"],
-                             built_at=started)
+        count, described = sourced.count, sourced.described
         build = Build(rows, count, [], archived, renamed)
         build.overrides = apply_overrides(rows, described, overrides, now=started)
         if _blocked(store, build, min_rows, run_id=run_id, started=started):
@@ -246,18 +245,6 @@ def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int)
         with store.engine.begin() as conn:
             record_digest(conn, MODELS, combined(*read, part(conn, left)), now=started)
     return rollup
-
-
-def resolve_all(store: CatalogStore, rows: list[dict[str, Any]],
-                moved: dict[str, tuple[str, str]] | None = None) -> int:
-    """Recompute every row's canonical_id with all sources known; store the ones that moved
-    (`moved`: see `update_canonical_ids`)."""
-    resolver = Resolver(rows)
-    mapping = {}
-    for row in rows:
-        row["canonical_id"] = resolver.canonical_id(row)
-        mapping[(row["source"], row["source_key"])] = row["canonical_id"]
-    return store.update_canonical_ids(mapping, moved)
 
 
 @without_gc
