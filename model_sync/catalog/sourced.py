@@ -26,7 +26,7 @@ class Sourced:
     """What a catalog build read of the source rows besides the offerings it merged."""
 
     offering_sources: Collection[str]  # the sources whose rows are offerings (catalog rows)
-    provider_sources: Collection[str]  # a provider's own API
+    provider_sources: Sequence[str]  # a provider's own API
     wanted: Collection[Key] = ()  # the overridden offerings: their rows are kept (`described`)
     count: int = 0  # offering rows read
     moved: dict[tuple[str, str], str] = field(default_factory=dict)  # new canonical ids
@@ -61,8 +61,8 @@ class Sourced:
         table = source_offerings
         query = sa.select(*(c for c in table.columns if c.name not in leave_out)).where(
             table.c.state != ARCHIVED).order_by(table.c.provider, table.c.model_id)
-        for _, rows in by_offering(self._resolved(mappings(conn, query)), self.held):
-            yield rows
+        for _, group in by_offering(self._resolved(mappings(conn, query)), self.held):
+            yield group
         for rows in self.described.values():  # as the store lists them
             rows.sort(key=lambda r: (r["source"], r["source_key"]))
 

@@ -9,14 +9,12 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from model_sync.catalog import CATALOG, build_digests, bulk, digests
+from model_sync.catalog import build_digests, bulk, digests
 from model_sync.catalog.contract import (
-    CATALOG_COLUMNS,
     MODEL_COLUMNS,
     PRICE_FIELDS,
     REMOVED,
     STORED_OFFERING_COLUMNS,
-    CatalogRow,
     ModelRow,
     Offering,
     StoredOffering,
@@ -27,21 +25,18 @@ from model_sync.catalog.history import (
     SyncStats,
     content_hash,
     plan_archive,
-    plan_catalog,
     plan_source,
 )
-from model_sync.catalog.overlay import overridden, override_key, plan_overrides
+from model_sync.catalog.overlay import overridden, override_key
 from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.previous import (
     KEYS_PER_QUERY,
     overridden_catalog,
     previous_state,
-    stored_catalog,
 )
 from model_sync.catalog.reconcile import Repair, plan_repair
 from model_sync.catalog.schema import (
     catalog_changes,
-    model_catalog,
     models,
     price_history,
     rejected_entries,
@@ -165,31 +160,6 @@ class CatalogWrites:
                 if moved is not None:
                     moved[source] = (before[source], after)
         return len(changed)
-
-    def publish_catalog(self, rows: Sequence[CatalogRow], *, run_id: str | None,
-                        started_at: datetime, now: datetime | None = None,
-                        merged: dict[tuple[str, str], dict[str, Any]] | None = None) -> SyncStats:
-        """Write the catalog rows that changed; rows no source lists any more are archived.
-        What overrides changed (`merged`: the merge's values they replaced) is recorded as
-        events and price intervals of the source `override`."""
-        now = now or datetime.now(UTC)
-        with self.engine.begin() as conn:
-            take_turns(conn, CATALOG)
-            corrected = plan_overrides(overridden_catalog(conn), rows, merged or {}, now=now,
-                                       run_id=run_id)
-            self._apply(conn, corrected, source_offerings, STORED_OFFERING_COLUMNS, now)
-            stored = stored_catalog(conn, rows)
-            plan = plan_catalog(cast(list[CatalogRow], stored), rows, now=now)
-            if plan.renamed:
-                conn.execute(sa.delete(model_catalog).where(
-                    model_catalog.c.provider == sa.bindparam("b_provider"),
-                    model_catalog.c.model_id == sa.bindparam("b_model")),
-                    [{"b_provider": provider, "b_model": model_id}
-                     for provider, model_id in plan.renamed])
-            upsert(conn, model_catalog, plan.upserts, ("provider", "model_id"), CATALOG_COLUMNS)
-            self._record(conn, CATALOG, run_id, started_at, "success", len(rows), plan.stats,
-                         None)
-        return plan.stats
 
     def publish_models(self, rows: Sequence[ModelRow], *, now: datetime | None = None) -> int:
         """Write the models rollup rows that changed and drop the models no offering serves."""

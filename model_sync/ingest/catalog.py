@@ -22,11 +22,14 @@ from model_sync.catalog.build_digests import (
     source_rows,
 )
 from model_sync.catalog.build_digests import record as record_digest
-from model_sync.catalog.history import ACTIVE, ARCHIVED, UNLISTED, SyncStats
-from model_sync.catalog.merge import build_catalog, catalog_key, merge_groups
+from model_sync.catalog.contract import ARCHIVED, CatalogRow
+from model_sync.catalog.grouped import mappings
+from model_sync.catalog.history import SyncStats
+from model_sync.catalog.merge import build_catalog, catalog_key
 from model_sync.catalog.overlay import Outcome, apply_overrides
 from model_sync.catalog.overrides import Overrides, OverridesError, load_overrides
 from model_sync.catalog.providers import canonical_provider
+from model_sync.catalog.publishing import CatalogPublish, Tally, publish_merged
 from model_sync.catalog.reconcile import Repair
 from model_sync.catalog.rollup import build_models
 from model_sync.catalog.rules import (
@@ -37,7 +40,7 @@ from model_sync.catalog.rules import (
     ModelsAudit,
     audit,
 )
-from model_sync.catalog.schema import models, price_history
+from model_sync.catalog.schema import model_catalog, models, price_history
 from model_sync.catalog.sourced import Sourced
 from model_sync.catalog.store import CatalogStore
 from model_sync.ingest.batch import without_gc
@@ -52,9 +55,10 @@ MODELS, PRICE_HISTORY = "models", "price_history"  # their builds' names in `bui
 
 @dataclass
 class Build:
-    """What a catalog build did. `stats` is None when the audit blocked it: nothing published."""
+    """What a catalog build did. `stats` is None when the audit blocked it: nothing published.
+    Its rows are not kept: `tally` holds what the audit and the metadata read of them."""
 
-    rows: list[Row]
+    tally: Tally
     source_rows: int  # the offerings it was built from
     findings: list[Finding]
     archived: SyncStats
@@ -64,17 +68,12 @@ class Build:
     overrides: Outcome = field(default_factory=Outcome)
 
     @property
-    def active(self) -> list[Row]:
-        return [r for r in self.rows if r["state"] == ACTIVE]
-
-    @property
-    def served(self) -> list[Row]:
-        """What is published as served: unlisted offerings stay in the table, out of it."""
-        return [r for r in self.rows if r["state"] != UNLISTED]
-
-    @property
     def blocked(self) -> list[Finding]:
         return [f for f in self.findings if f.blocks]
+
+
+class _Blocked(Exception):
+    """The audit blocked the build: its writes roll back."""
 
 
 @without_gc
@@ -104,35 +103,37 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
         # Benchmarks and Hub metadata describe models, not offerings: never catalog rows.
         sourced = Sourced([name for name, role in by_role.items() if role in OFFERING_ROLES],
                           [s.name for s in SOURCES if s.role == "provider"], wanted)
-        with store.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":  # the digests and both reads: one snapshot
-                conn.execution_options(isolation_level="REPEATABLE READ")
-            read = source_digests(conn)  # before reading them: a later change is seen
-            sourced.index(conn)
-            # The merge reads no price component: only an override's review of its source does.
-            rows = list(merge_groups(sourced.groups(conn, () if overrides else ("prices",)),
-                                     provider_sources=sourced.provider_sources,
-                                     built_at=started, listing=sourced.listing))
-        rows.sort(key=lambda r: (r["provider"], r["model_id"]))  # as `build_catalog` sorts
+        build = Build(Tally(), 0, [], archived, 0)
+        try:
+            with store.engine.begin() as conn:  # merged, written and audited in one go
+                publish = CatalogPublish(conn, now=started)
+                read = source_digests(conn)  # before reading them: a later change is seen
+                sourced.index(conn)
+                # The merge reads no price component: only an override's review does.
+                build.stats, build.overrides = publish_merged(
+                    sourced.groups(conn, () if overrides else ("prices",)), sourced, publish,
+                    build.tally, overrides, run_id=run_id)
+                build.source_rows = sourced.count
+                if _blocked(build, min_rows):
+                    raise _Blocked
+                publish.record(run_id=run_id, started_at=started, rows=build.tally.rows)
+        except _Blocked:
+            build.stats = None
         moved: dict[str, tuple[str, str]] = {}
-        renamed = store.update_canonical_ids(sourced.moved, moved)
+        build.renamed = store.update_canonical_ids(sourced.moved, moved)
         for source, (before, after) in moved.items():
             if read.get(source) == before:  # only this build's new canonical ids since
                 read[source] = after
-        count, described = sourced.count, sourced.described
-        build = Build(rows, count, [], archived, renamed)
-        build.overrides = apply_overrides(rows, described, overrides, now=started)
-        if _blocked(store, build, min_rows, run_id=run_id, started=started):
+        if build.stats is None:
+            _record_blocked(store, build, run_id=run_id, started=started)
             return build
-        build.stats = store.publish_catalog(rows, run_id=run_id, started_at=started,
-                                            now=started, merged=build.overrides.merged)
         publish_override_prices(store.engine, build.overrides.components, now=started,
                                 run_id=run_id)
         with store.engine.begin() as conn:  # what the next build may find as this one left it
             if overrides is None:
                 record_digest(conn, CATALOG, combined(*listed(read),
                                                       part(conn, catalog_rows())),
-                              now=started, outcome={"source_rows": count})
+                              now=started, outcome={"source_rows": build.source_rows})
             else:  # overrides apply by date: their build is never skipped
                 forget(conn, CATALOG)
         build.cleaned = store.cleanup(now=started, retention_days=retention_days)
@@ -149,18 +150,21 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
         raise
 
 
-def _blocked(store: CatalogStore, build: Build, min_rows: int, *, run_id: str | None,
-             started: datetime) -> bool:
-    """Audit the built rows (`build.findings`); a blocked build is recorded, and nothing of
-    it is published."""
-    build.findings = audit("catalog", CatalogAudit(build.rows, min_rows, served=build.served,
-                                                   active=build.active,
-                                                   overrides=build.overrides))
-    if build.blocked:
-        store.record_failure(CATALOG, run_id=run_id, started_at=started, status="blocked",
-                             error=redact("; ".join(f.description for f in build.blocked)),
-                             rows_fetched=len(build.rows))
+def _blocked(build: Build, min_rows: int) -> bool:
+    """Audit the built rows (`build.findings`): whether the audit blocks the build."""
+    tally = build.tally
+    build.findings = audit("catalog", CatalogAudit(
+        tally.noted, min_rows, served=tally.noted_served, active=tally.noted_active,
+        overrides=build.overrides, active_rows=tally.active))
     return bool(build.blocked)
+
+
+def _record_blocked(store: CatalogStore, build: Build, *, run_id: str | None,
+                    started: datetime) -> None:
+    """Record a blocked build: nothing of it is published."""
+    store.record_failure(CATALOG, run_id=run_id, started_at=started, status="blocked",
+                         error=redact("; ".join(f.description for f in build.blocked)),
+                         rows_fetched=build.tally.rows)
 
 
 def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id: str | None,
@@ -170,15 +174,18 @@ def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id
     with store.engine.begin() as conn:
         last = held(conn, CATALOG, combined(*listed(source_digests(conn)),
                                             part(conn, catalog_rows())), now=started)
-    if last is None:
-        return None
-    rows = [r for r in store.catalog_rows() if r["state"] != ARCHIVED]
-    rows.sort(key=lambda r: (r["provider"], r["model_id"]))  # as the merge sorts them
-    build = Build(cast(list[Row], rows), last["source_rows"], [], archived, 0)
-    if _blocked(store, build, min_rows, run_id=run_id, started=started):
+        if last is None:
+            return None
+        build = Build(Tally(), last["source_rows"], [], archived, 0)
+        for row in mappings(conn, sa.select(model_catalog).where(
+                model_catalog.c.state != ARCHIVED)):
+            build.tally.add(cast(CatalogRow, row))
+    build.tally.done()
+    if _blocked(build, min_rows):
+        _record_blocked(store, build, run_id=run_id, started=started)
         return build
-    build.stats = store.record_unchanged(CATALOG, len(build.served), run_id=run_id,
-                                         started_at=started, fetched=len(rows))
+    build.stats = store.record_unchanged(CATALOG, build.tally.served, run_id=run_id,
+                                         started_at=started, fetched=build.tally.rows)
     return build
 
 
