@@ -45,6 +45,10 @@ PREVIEW_ROWS = 10
 Key = tuple[str, str]
 
 
+class Blocked(Exception):
+    """The audit blocked a build: raised inside its transaction, its writes roll back."""
+
+
 def may_be_named(row: Mapping[str, Any]) -> bool:
     """Whether a catalog rule may name the row: what any of them flags, and more."""
     if any(row.get(p) is not None and not 0 <= row[p] <= PLAUSIBLE_MAX_PRICE

@@ -3,7 +3,7 @@ until the new ones are committed and a failed or interrupted sync never leaves a
 half-written or empty. What to write is planned by `history`; this executes the plan.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -161,22 +161,32 @@ class CatalogWrites:
                     moved[source] = (before[source], after)
         return len(changed)
 
-    def publish_models(self, rows: Sequence[ModelRow], *, now: datetime | None = None) -> int:
-        """Write the models rollup rows that changed and drop the models no offering serves."""
+    def publish_models(self, rows: Iterable[ModelRow], *, now: datetime | None = None,
+                       conn: sa.Connection | None = None) -> int:
+        """Write the models rollup rows that changed, a chunk at a time, and drop the models no
+        offering serves (in the transaction of `conn`, when given)."""
         now = now or datetime.now(UTC)
-        with self.engine.begin() as conn:
-            previous = {r["canonical_id"]: r["content_hash"] for r in conn.execute(
-                sa.select(models.c.canonical_id, models.c.content_hash)).mappings()}
-            writes = []
-            for row in rows:
-                digest = content_hash(row)
-                if previous.pop(row["canonical_id"], None) != digest:
-                    writes.append({**{c: row.get(c) for c in MODEL_COLUMNS},
-                                   "content_hash": digest, "updated_at": now})
-            upsert(conn, models, writes, ("canonical_id",))
-            if previous:
-                conn.execute(sa.delete(models).where(models.c.canonical_id.in_(list(previous))))
-        return len(writes) + len(previous)
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.publish_models(rows, now=now, conn=own)
+        previous = {canonical_id: digest for canonical_id, digest in conn.execute(
+            sa.select(models.c.canonical_id, models.c.content_hash))}
+        writes: list[dict[str, Any]] = []
+        written = 0
+        for row in rows:
+            digest = content_hash(row)
+            if previous.pop(row["canonical_id"], None) != digest:
+                writes.append({**{c: row.get(c) for c in MODEL_COLUMNS},
+                               "content_hash": digest, "updated_at": now})
+                if len(writes) >= bulk.BATCH:
+                    upsert(conn, models, writes, ("canonical_id",))
+                    written, writes = written + len(writes), []
+        upsert(conn, models, writes, ("canonical_id",))
+        gone = list(previous)
+        for start in range(0, len(gone), KEYS_PER_QUERY):
+            conn.execute(sa.delete(models).where(
+                models.c.canonical_id.in_(gone[start:start + KEYS_PER_QUERY])))
+        return written + len(writes) + len(gone)
 
     def cleanup(self, *, now: datetime, retention_days: float) -> dict[str, int]:
         """Delete sync records, change events and rejected entries older than the retention

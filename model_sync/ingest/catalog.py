@@ -29,9 +29,9 @@ from model_sync.catalog.merge import build_catalog, catalog_key
 from model_sync.catalog.overlay import Outcome, apply_overrides
 from model_sync.catalog.overrides import Overrides, OverridesError, load_overrides
 from model_sync.catalog.providers import canonical_provider
-from model_sync.catalog.publishing import CatalogPublish, Tally, publish_merged
+from model_sync.catalog.publishing import Blocked, CatalogPublish, Tally, publish_merged
 from model_sync.catalog.reconcile import Repair
-from model_sync.catalog.rollup import build_models
+from model_sync.catalog.rollup import model_rows
 from model_sync.catalog.rules import (
     CatalogAudit,
     ChangesAudit,
@@ -70,10 +70,6 @@ class Build:
     @property
     def blocked(self) -> list[Finding]:
         return [f for f in self.findings if f.blocks]
-
-
-class _Blocked(Exception):
-    """The audit blocked the build: its writes roll back."""
 
 
 @without_gc
@@ -115,9 +111,9 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                     build.tally, overrides, run_id=run_id)
                 build.source_rows = sourced.count
                 if _blocked(build, min_rows):
-                    raise _Blocked
+                    raise Blocked
                 publish.record(run_id=run_id, started_at=started, rows=build.tally.rows)
-        except _Blocked:
+        except Blocked:
             build.stats = None
         moved: dict[str, tuple[str, str]] = {}
         build.renamed = store.update_canonical_ids(sourced.moved, moved)
@@ -205,7 +201,7 @@ def review_overrides(store: CatalogStore, overrides: Overrides, *, now: datetime
     return apply_overrides(rows, described, overrides, now=now)
 
 
-# What the rollup reads of each catalog row (`rollup.build_models`): no JSON lineage to decode.
+# What the rollup reads of each catalog row (`rollup.model_rows`): no JSON lineage to decode.
 ROLLUP_COLUMNS = ("provider", "model_id", "canonical_id", "state", "name", "creator", "family",
                   "release_date", "open_weights", "context_window", "hugging_face_id",
                   "input_price", "output_price", "price_flags")
@@ -213,9 +209,11 @@ ROLLUP_COLUMNS = ("provider", "model_id", "canonical_id", "state", "name", "crea
 
 @dataclass
 class Rollup:
-    """What a build of the `models` rollup did; `written` is None when its audit blocked it."""
+    """What a build of the `models` rollup did: its rows, those served by more than one
+    provider; `written` is None when its audit blocked it (its rows are not kept)."""
 
-    rows: list[Row]
+    rows: int
+    shared: int
     findings: list[Finding]
     written: int | None = None
 
@@ -227,31 +225,47 @@ class Rollup:
 @without_gc
 def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int) -> Rollup:
     """Roll the catalog up by canonical model, with the benchmark and Hub figures of the
-    sources that describe models; audit it, then write what changed."""
+    sources that describe models; write what changed as it is rolled up, and commit it when
+    the audit passes."""
     by_role = {s.name: s.role for s in SOURCES}
     describing = [name for name, role in by_role.items() if role in ("benchmarks", "models")]
-
     left = sa.select(models.c.canonical_id, models.c.content_hash).order_by(
         models.c.canonical_id)
     with store.engine.begin() as conn:
         read = part(conn, catalog_rows()), part(conn, source_rows(describing))
-        last = held(conn, MODELS, combined(*read, part(conn, left)), now=started)
-    if last is not None:  # the rollup as the last build left it, audited as it stands
-        rollup = Rollup(cast(list[Row], store.model_rows()), [])
-        rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
-        rollup.written = None if rollup.blocked else 0
-        return rollup
+        if held(conn, MODELS, combined(*read, part(conn, left)), now=started) is not None:
+            # The rollup as the last build left it, audited as it stands.
+            count, shared = conn.execute(sa.select(
+                sa.func.count(), sa.func.count().filter(models.c.providers > 1))).one()
+            rollup = Rollup(count, shared, audit("models", ModelsAudit(count, min_rows)))
+            rollup.written = None if rollup.blocked else 0
+            return rollup
     described = store.offerings(describing)
-    rollup = Rollup(build_models(
-        store.catalog_rows(columns=ROLLUP_COLUMNS),
-        benchmarks=[r for r in described if by_role[r["source"]] == "benchmarks"],
-        hub=[r for r in described if by_role[r["source"]] == "models"]), [])
-    rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
-    if not rollup.blocked:
-        rollup.written = store.publish_models(rollup.rows, now=started)
+    rollup, catalog = Rollup(0, 0, []), model_catalog
+    try:
         with store.engine.begin() as conn:
+            rows = model_rows(mappings(conn, sa.select(*(catalog.c[c] for c in ROLLUP_COLUMNS))
+                                       .order_by(catalog.c.canonical_id, catalog.c.provider,
+                                                 catalog.c.model_id)),
+                              benchmarks=[r for r in described
+                                          if by_role[r["source"]] == "benchmarks"],
+                              hub=[r for r in described if by_role[r["source"]] == "models"])
+            written = store.publish_models(_counted(rows, rollup), now=started, conn=conn)
+            rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
+            if rollup.blocked:
+                raise Blocked  # nothing of it is published
+            rollup.written = written
             record_digest(conn, MODELS, combined(*read, part(conn, left)), now=started)
+    except Blocked:
+        pass
     return rollup
+
+
+def _counted(rows, rollup: Rollup):
+    for row in rows:
+        rollup.rows += 1
+        rollup.shared += (row.get("providers") or 0) > 1
+        yield row
 
 
 @without_gc

@@ -66,9 +66,9 @@ class CatalogAudit:
 
 @dataclass(frozen=True)
 class ModelsAudit:
-    """What a rule of the `models` rollup sees: its rows."""
+    """What a rule of the `models` rollup sees: how many rows it has."""
 
-    rows: Rows
+    rows: int
     min_rows: int
 
 

@@ -12,7 +12,7 @@ from model_sync.catalog.merge import (
     generates_text,
 )
 from model_sync.catalog.money import format_decimal
-from model_sync.catalog.rules.base import Finding, Markdown, Rows, Rule, min_count, min_rows
+from model_sync.catalog.rules.base import Finding, Markdown, Rows, Rule, min_count
 
 
 def prices_non_negative(rows: Rows) -> Finding:
@@ -217,7 +217,7 @@ RULES: tuple[Rule, ...] = (
          "Blocking: the rollup has at least the minimum number of models (run config min_rows, "
          "default 500); fewer means identity resolution or the catalog collapsed, and the "
          "previous rollup is kept.",
-         lambda a: min_rows(a.rows, a.min_rows, "models")),
+         lambda a: min_count(a.rows, a.min_rows, "models")),
     Rule("consistent", "price_history", False,
          "Warning: every listed, priced offering has exactly one open price interval, with its "
          "current prices, and no other offering has one; the build repairs what does not and "
