@@ -5,6 +5,7 @@ half-written or empty. What to write is planned by `history`; this executes the 
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from model_sync.catalog.contract import (
     StoredOffering,
 )
 from model_sync.catalog.engine import rows_of, take_turns
+from model_sync.catalog.grouped import mappings
 from model_sync.catalog.history import (
     Plan,
     SyncStats,
@@ -115,12 +117,14 @@ class CatalogWrites:
             columns = [source_offerings.c[name] for name in (
                 "source", "source_key", "provider", "model_id", "canonical_id", "state",
                 *PRICE_FIELDS)]
-            rows = rows_of(conn, sa.select(*columns))
-            rows += [dict(r, source=OVERRIDE, source_key=override_key(r))
-                     for r in overridden_catalog(conn) if set(overridden(r)) & set(PRICE_FIELDS)]
-            intervals = rows_of(conn, sa.select(price_history).where(
+            overrides = [dict(r, source=OVERRIDE, source_key=override_key(r))
+                         for r in overridden_catalog(conn)
+                         if set(overridden(r)) & set(PRICE_FIELDS)]
+            intervals = mappings(conn, sa.select(price_history).where(
                 price_history.c.valid_to.is_(None)))
-            repair = plan_repair(rows, intervals, now=now, run_id=run_id)
+            # The intervals are read first; then the rows, one at a time.
+            repair = plan_repair(chain(mappings(conn, sa.select(*columns)), overrides),
+                                 intervals, now=now, run_id=run_id)
             self._apply(conn, Plan(close_prices=repair.close, open_prices=repair.open),
                         source_offerings, STORED_OFFERING_COLUMNS, now)
         return repair
