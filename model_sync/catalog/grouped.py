@@ -20,7 +20,7 @@ def apart(conn: sa.Connection, query: sa.Select) -> set[Key]:
     """The catalog keys whose rows the offering order may not bring together, of the rows
     `query` selects as `(provider, model_id)`: a model id not in its case-folded spelling."""
     return {catalog_key(provider or "", model_id or "")
-            for provider, model_id in conn.execute(query)
+            for provider, model_id in conn.execute(query.distinct())
             if not provider or not model_id or model_id != model_id.casefold()}
 
 

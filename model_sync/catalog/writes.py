@@ -135,6 +135,8 @@ class CatalogWrites:
         `moved` receives the rows digest of each source they changed, before and after."""
         table = source_offerings
         changed = []
+        if not mapping:  # nothing moved: no row to read
+            return 0
         with self.engine.begin() as conn:
             for source in sorted({source for source, _ in mapping}):
                 take_turns(conn, source)  # in order: no deadlock with the sources' own syncs
