@@ -51,6 +51,9 @@ from model_sync.sources import SOURCES
 from model_sync.sources.base import OFFERING_ROLES, Row
 
 MODELS, PRICE_HISTORY = "models", "price_history"  # their builds' names in `build_digests`
+# What the merge does not read of a source row: its price components (only an override's review
+# of its source does) and its bookkeeping.
+UNMERGED = ("prices", "fetched_at", "content_hash", "source_provider", "archived_at")
 
 
 @dataclass
@@ -105,9 +108,8 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                 publish = CatalogPublish(conn, now=started)
                 read = source_digests(conn)  # before reading them: a later change is seen
                 sourced.index(conn)
-                # The merge reads no price component: only an override's review does.
                 build.stats, build.overrides = publish_merged(
-                    sourced.groups(conn, () if overrides else ("prices",)), sourced, publish,
+                    sourced.groups(conn, () if overrides else UNMERGED), sourced, publish,
                     build.tally, overrides, run_id=run_id)
                 build.source_rows = sourced.count
                 if _blocked(build, min_rows):
