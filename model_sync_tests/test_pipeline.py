@@ -2,13 +2,14 @@
 
 import json
 import shutil
+from decimal import Decimal
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
 from model_sync.catalog.identity import ALIASES_ENV
-from model_sync.catalog.schema import build_digests
+from model_sync.catalog.schema import build_digests, source_offerings
 from model_sync.catalog.store import CatalogStore
 from model_sync.definitions import defs
 from model_sync.defs.checks import CATALOG_RULES, DERIVED_RULES, SOURCE_RULES
@@ -246,6 +247,27 @@ def test_catalog_is_blocked_below_its_minimum_and_keeps_the_previous_catalog(rep
     assert len(CatalogStore.from_url(catalog_db.url).catalog_rows()) == before
 
 
+def test_a_blocked_build_rolls_back_the_rows_it_wrote_as_it_merged(replay_http, replayed_db):
+    catalog_db = replayed_db
+    store = catalog_db.store()
+    before = store.catalog_rows()
+    table = source_offerings
+    with store.engine.begin() as conn:  # a build with rows to write: a source's prices moved
+        conn.execute(sa.delete(build_digests))
+        conn.execute(sa.update(table).where(table.c.source == "openrouter",
+                                            table.c.input_price.is_not(None))
+                     .values(input_price=Decimal("123.5")))
+    config = {"ops": {"model_catalog": {"config": {"min_rows": 10**6}}}}
+    result = materialize(replay_http, catalog_db, ["model_catalog"], run_config=config)
+    assert not result.success and not checks(result)["model_catalog_min_rows"].passed
+    assert store.catalog_rows() == before
+    assert store.sync_history("model_catalog", limit=1)[0]["status"] == "blocked"
+    # Not blocked, the same build writes them.
+    assert materialize(replay_http, catalog_db, ["model_catalog"]).success
+    moved = [r for r in store.catalog_rows() if r["input_price"] == Decimal("123.5")]
+    assert len(moved) > 100 and len(store.catalog_rows()) == len(before)
+
+
 def test_a_catalog_build_that_crashes_is_recorded_and_keeps_the_catalog(replay_http, replayed_db,
                                                                         monkeypatch):
     catalog_db = replayed_db
@@ -256,7 +278,7 @@ def test_a_catalog_build_that_crashes_is_recorded_and_keeps_the_catalog(replay_h
     def crash(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr("model_sync.ingest.catalog.build_catalog", crash)
+    monkeypatch.setattr("model_sync.catalog.publishing.merge_groups", crash)
     assert not materialize(replay_http, catalog_db, ["model_catalog"]).success
     last = catalog_db.store().sync_history("model_catalog", limit=1)[0]
     assert last["status"] == "failed" and "RuntimeError: out of memory" in last["error"]

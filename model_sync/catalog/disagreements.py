@@ -12,11 +12,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from model_sync.catalog.contract import ACTIVE
+from model_sync.catalog.contract import ACTIVE, ARCHIVED, UNLISTED
 from model_sync.catalog.copies import copied_from
 from model_sync.catalog.engine import rows_of
+from model_sync.catalog.grouped import apart, by_offering, mappings
 from model_sync.catalog.merge import catalog_key
-from model_sync.catalog.schema import source_offerings
+from model_sync.catalog.previous import KEYS_PER_QUERY
+from model_sync.catalog.schema import model_catalog, source_offerings
 from model_sync.catalog.store import CatalogStore
 from model_sync.pricing.catalog import catalog_prices
 from model_sync.pricing.lookup import OFFERING_SOURCES
@@ -127,21 +129,22 @@ def find_disagreements(store: CatalogStore, *, at: datetime,
                        price_tolerance: Decimal = PRICE_TOLERANCE,
                        limit_tolerance: Decimal = LIMIT_TOLERANCE) -> list[Disagreement]:
     """Every disagreement among the sources of the catalog's served offerings, at `at`."""
-    served = {catalog_key(r["provider"], r["model_id"]): r for r in store.catalog_rows(
-        active_only=True, columns=("provider", "model_id", *LIMIT_FIELDS, "field_sources"))}
-    listed: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    table = source_offerings
-    with store.engine.connect() as conn:  # only what is compared: no JSON to decode
-        offerings = rows_of(conn, sa.select(*(table.c[c] for c in _OFFERING_COLUMNS)).where(
-            table.c.source.in_(OFFERING_SOURCES), table.c.state == ACTIVE))
-    for offering in offerings:
-        key = catalog_key(offering["provider"] or "", offering["model_id"] or "")
-        if key in served:
-            listed.setdefault(key, []).append(offering)
-    del offerings
-    # Only an offering that two sources list can have sources that disagree: the others'
-    # intervals are not read.
-    listed = {key: rows for key, rows in listed.items() if len({r["source"] for r in rows}) > 1}
+    catalog, table = model_catalog, source_offerings
+    listing = (table.c.source.in_(OFFERING_SOURCES), table.c.state == ACTIVE)
+    with store.engine.connect() as conn:
+        # The served offerings' spellings by key: a row is read whole only where sources meet.
+        served = {catalog_key(p, m): (p, m) for p, m in conn.execute(
+            sa.select(catalog.c.provider, catalog.c.model_id)
+            .where(catalog.c.state.not_in([ARCHIVED, UNLISTED]))
+            .order_by(catalog.c.provider, catalog.c.model_id))}
+        held = apart(conn, sa.select(table.c.provider, table.c.model_id).where(*listing))
+        offerings = mappings(conn, sa.select(*(table.c[c] for c in _OFFERING_COLUMNS))
+                             .where(*listing).order_by(table.c.provider, table.c.model_id))
+        # Only an offering that two sources list can have sources that disagree: the others'
+        # rows are let go as read, and their intervals are not read.
+        listed = {key: rows for key, rows in by_offering(offerings, held)
+                  if key in served and len({r["source"] for r in rows}) > 1}
+        rows_of_served = _catalog_rows(conn, [served[key] for key in listed])
     published = _limits(listed)
     keys = {(r["source"], r["source_key"]): catalog_key(r["provider"], r["model_id"])
             for rows in listed.values() for r in rows}
@@ -159,16 +162,31 @@ def find_disagreements(store: CatalogStore, *, at: datetime,
                                                                              row["price"])
     found = []
     for key, slots in published.items():
-        catalog_row = served[key]
+        catalog_row = rows_of_served[key]
         found += compare(catalog_row["provider"], catalog_row["model_id"], slots,
                          price_tolerance=price_tolerance, limit_tolerance=limit_tolerance)
     if found:
         chosen = catalog_prices(store, at=at, offerings=[(d.provider, d.model_id)
                                                          for d in found], rows=in_force)
         for one in found:
-            _choice(one, served[catalog_key(one.provider, one.model_id)],
+            _choice(one, rows_of_served[catalog_key(one.provider, one.model_id)],
                     chosen.get(catalog_key(one.provider, one.model_id)))
     return sorted(found, key=lambda d: (d.provider, d.model_id.casefold(), d.slot.label))
+
+
+def _catalog_rows(conn: sa.Connection, spelt: Sequence[tuple[str, str]]
+                  ) -> dict[tuple[str, str], dict[str, Any]]:
+    """The catalog rows of these offerings (provider, model id as stored) by catalog key, with
+    what a comparison reads of them."""
+    table = model_catalog
+    columns = [table.c[c] for c in ("provider", "model_id", *LIMIT_FIELDS, "field_sources")]
+    found = {}
+    for start in range(0, len(spelt), KEYS_PER_QUERY):
+        match = sa.tuple_(table.c.provider, table.c.model_id).in_(
+            spelt[start:start + KEYS_PER_QUERY])
+        for row in rows_of(conn, sa.select(*columns).where(match)):
+            found[catalog_key(row["provider"], row["model_id"])] = row
+    return found
 
 
 def _limits(listed: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]]

@@ -102,4 +102,5 @@ def rows_of(conn: sa.Connection, query: sa.Executable) -> list[dict[str, Any]]:
     """The rows a query selects, as plain dicts."""
     result = conn.execute(query)
     keys = list(result.keys())  # once, not a mapping view per row
-    return [dict(zip(keys, row, strict=True)) for row in result.all()]
+    # Row by row from the cursor: no list of every Row beside the list of every dict.
+    return [dict(zip(keys, row, strict=True)) for row in result]

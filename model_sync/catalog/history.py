@@ -17,12 +17,9 @@ from model_sync.catalog.contract import (
     ARCHIVED,
     PRICE_FIELDS,
     REMOVED,
-    UNLISTED,
-    CatalogRow,
     Offering,
     StoredOffering,
 )
-from model_sync.catalog.merge import catalog_key
 from model_sync.catalog.money import format_decimal, json_encoder
 
 # Not content: they change on every sync or are kept by the store.
@@ -158,55 +155,6 @@ def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Offerin
                                          default=old["last_seen_at"]))
             plan.removals.append(gone)
             plan.events.append(_event(gone, "removed", now, run_id))
-            stats.removed += 1
-    return plan
-
-
-def plan_catalog(stored: Sequence[CatalogRow], rows: Sequence[CatalogRow], *,
-                 now: datetime) -> Plan:
-    """Compare the stored catalog with a build's rows: write the rows whose content (lifecycle
-    included) changed, archive the rows no source describes any more.
-
-    Rows are matched as the merge groups them, ignoring the model id's case; a row whose winning
-    spelling changed is renamed in place (not archived and re-added). Of two stored spellings of
-    one key (older databases), the unarchived one matches.
-    """
-    stored = sorted(stored, key=lambda r: r["state"] != ARCHIVED)
-    previous = {catalog_key(r["provider"], r["model_id"]): r for r in stored}
-    plan = Plan()
-    # The counts are of what is published as served: unlisted rows are written but not counted
-    # (the catalog's metadata counts them apart).
-    stats = plan.stats
-    stats.rows = sum(1 for r in rows if r["state"] != UNLISTED)
-    stats.previous_rows = sum(1 for r in stored if r["state"] not in (ARCHIVED, UNLISTED))
-    for built in rows:
-        digest = content_hash(built, keep=CATALOG_LIFECYCLE)
-        old = previous.pop(catalog_key(built["provider"], built["model_id"]), None)
-        served = built["state"] != UNLISTED
-        if old is not None and old["content_hash"] == digest:
-            if served:
-                stats.unchanged += 1
-            continue
-        row: Stored = ChainMap({"content_hash": digest, "updated_at": now},
-                               built)  # type: ignore[arg-type]
-        plan.upserts.append(row)
-        if old is not None and old["model_id"] != built["model_id"]:
-            plan.renamed.append((old["provider"], old["model_id"]))
-        if not served:
-            continue
-        if old is None:
-            stats.added += 1
-            continue
-        stats.updated += 1
-        if old["state"] != ACTIVE and built["state"] == ACTIVE:
-            stats.restored += 1
-        if any(old[p] != built[p] for p in PRICE_FIELDS):
-            stats.repriced += 1
-            stats.price_changes.append({"key": f"{built['provider']}/{built['model_id']}",
-                                        **{p: (old[p], built[p]) for p in PRICE_FIELDS}})
-    for old in previous.values():  # no source describes it any more
-        if old["state"] != ARCHIVED:
-            plan.upserts.append(dict(old, state=ARCHIVED, archived_at=now, updated_at=now))
             stats.removed += 1
     return plan
 

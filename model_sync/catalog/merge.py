@@ -8,7 +8,7 @@ synced, its listing decides what the provider serves: the curated rest is `unlis
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -78,15 +78,32 @@ def build_catalog(offerings: Iterable[StoredOffering], *, provider_sources: Sequ
     for row in offerings:
         if row.get("provider") and row.get("model_id"):
             groups[catalog_key(row["provider"], row["model_id"])].append(row)
-            if row["source"] in own and _listed(row):
+            if listed_by_own_api(row, own):
                 listing.add(row["provider"])
-    by_metadata = _ranking(provider_sources, METADATA_PRECEDENCE)
-    by_price = _ranking(provider_sources, PRICE_PRECEDENCE)
     # Each group is let go once merged: the rows it held need not outlive their catalog row.
-    catalog = [_merge(groups.pop(key), by_metadata, by_price, built_at, own, listing)
-               for key in list(groups)]
+    catalog = list(merge_groups((groups.pop(key) for key in list(groups)),
+                                provider_sources=provider_sources, built_at=built_at,
+                                listing=listing))
     catalog.sort(key=lambda r: (r["provider"], r["model_id"]))
     return catalog
+
+
+def merge_groups(groups: Iterable[Sequence[Mapping[str, Any]]], *,
+                 provider_sources: Sequence[str], built_at: datetime,
+                 listing: Collection[str]) -> Iterator[CatalogRow]:
+    """One catalog row per group of offerings (one catalog key each), as `build_catalog`
+    merges them; `listing`: the providers whose own API lists offerings in this build."""
+    own = set(provider_sources)
+    by_metadata = _ranking(provider_sources, METADATA_PRECEDENCE)
+    by_price = _ranking(provider_sources, PRICE_PRECEDENCE)
+    for rows in groups:
+        yield _merge(rows, by_metadata, by_price, built_at, own, listing)
+
+
+def listed_by_own_api(row: Mapping[str, Any], own: Collection[str]) -> bool:
+    """Whether a row shows its provider's own API listing offerings (see `build_catalog`)."""
+    return bool(row.get("provider") and row.get("model_id") and row["source"] in own
+                and _listed(row))
 
 
 def _merge(rows, by_metadata, by_price, built_at, own, listing) -> CatalogRow:

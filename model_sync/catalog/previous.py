@@ -9,10 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from model_sync.catalog.contract import ACTIVE, ARCHIVED, PRICE_FIELDS, CatalogRow, Offering
+from model_sync.catalog.contract import ACTIVE, Offering
 from model_sync.catalog.engine import rows_of
 from model_sync.catalog.history import EVENT_FIELDS
-from model_sync.catalog.merge import catalog_key
 from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.schema import model_catalog, source_offerings
 
@@ -43,25 +42,6 @@ def previous_state(conn: sa.Connection, source: str, rows: Sequence[Offering],
             table.c.source == source, table.c.source_key.in_(wanted[start:start + KEYS_PER_QUERY]))
         previous.update((r["source_key"], r) for r in rows_of(conn, query))
     return previous
-
-
-def stored_catalog(conn: sa.Connection, rows: Sequence[CatalogRow]) -> list[dict[str, Any]]:
-    """The stored catalog as `plan_catalog` reads it: keys, state, hash and prices of each row,
-    in key order; the rows no build row matches (to be archived) whole."""
-    table = model_catalog
-    columns = ["provider", "model_id", "state", "content_hash", *PRICE_FIELDS]
-    stored = rows_of(conn, sa.select(*(table.c[c] for c in columns))
-                     .order_by(table.c.provider, table.c.model_id))
-    built = {catalog_key(r["provider"], r["model_id"]) for r in rows}
-    gone = {(r["provider"], r["model_id"]): i for i, r in enumerate(stored)
-            if r["state"] != ARCHIVED and catalog_key(r["provider"], r["model_id"]) not in built}
-    keys = list(gone)
-    for start in range(0, len(keys), KEYS_PER_QUERY):
-        match = sa.tuple_(table.c.provider, table.c.model_id).in_(
-            keys[start:start + KEYS_PER_QUERY])
-        for row in rows_of(conn, sa.select(table).where(match)):
-            stored[gone[(row["provider"], row["model_id"])]] = row
-    return stored
 
 
 def overridden_catalog(conn: sa.Connection) -> list[dict[str, Any]]:

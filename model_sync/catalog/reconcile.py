@@ -29,26 +29,33 @@ class Repair:
 
 def plan_repair(rows: Iterable[Mapping[str, Any]], open_intervals: Iterable[Mapping[str, Any]],
                 *, now: datetime, run_id: str | None) -> Repair:
-    """Compare each source row with its open price intervals (`valid_to` null)."""
-    intervals: dict[Key, list[Mapping[str, Any]]] = {}
+    """Compare each source row with its open price intervals (`valid_to` null); the rows may
+    come one at a time, the intervals are kept as a count and the first one's prices."""
+    intervals: dict[Key, list[Any]] = {}  # count, provider, model id, prices of the first
     for interval in open_intervals:
-        intervals.setdefault((interval["source"], interval["source_key"]), []).append(interval)
+        key = (interval["source"], interval["source_key"])
+        if (seen := intervals.get(key)) is not None:
+            seen[0] += 1
+        else:
+            intervals[key] = [1, interval["provider"], interval["model_id"],
+                              *(interval[p] for p in PRICE_FIELDS)]
     repair = Repair()
     for row in rows:
         key = (row["source"], row["source_key"])
-        found = intervals.pop(key, [])
+        found = intervals.pop(key, None)
         repair.checked += 1
         wanted = row["state"] != ARCHIVED and _priced(row)
-        if wanted and len(found) == 1 and all(found[0][p] == row[p] for p in PRICE_FIELDS):
+        if wanted and found is not None and found[0] == 1 and all(
+                found[3 + i] == row[p] for i, p in enumerate(PRICE_FIELDS)):
             continue
-        if not wanted and not found:
+        if not wanted and found is None:
             continue
-        if found:
+        if found is not None:
             repair.close.append(key)
         if wanted:
             repair.open.append(_interval(row, now, None, run_id))
         repair.offerings.append(f"{row['provider']}/{row['model_id']}")
-    for key, found in intervals.items():  # intervals of rows that no longer exist
+    for key, (_, provider, model_id, *_) in intervals.items():  # rows that no longer exist
         repair.close.append(key)
-        repair.offerings.append(f"{found[0]['provider']}/{found[0]['model_id']}")
+        repair.offerings.append(f"{provider}/{model_id}")
     return repair

@@ -2,7 +2,9 @@
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from model_sync.catalog.contract import CatalogRow, ModelRow, StoredOffering
@@ -23,15 +25,27 @@ def build_models(catalog: Iterable[CatalogRow], benchmarks: Iterable[StoredOffer
     effort settings of one model, the plain one is used, else the best scoring.
     """
     groups: dict[str, list[CatalogRow]] = defaultdict(list)
-    for row in catalog:
-        # An offering its provider's own API does not list is not served: no figure comes of it.
-        if (canonical_id := row.get("canonical_id")) and row.get("state") not in (
-                "archived", "unlisted"):
-            groups[canonical_id].append(row)
+    for row in filter(_rolled_up, catalog):
+        groups[row["canonical_id"] or ""].append(row)
+    return list(model_rows((row for _, rows in sorted(groups.items()) for row in rows),
+                           benchmarks, hub))
+
+
+def model_rows(catalog: Iterable[CatalogRow], benchmarks: Iterable[StoredOffering] = (),
+               hub: Iterable[StoredOffering] = ()) -> Iterator[ModelRow]:
+    """`build_models` of catalog rows read in `canonical_id` order (and, within one, in catalog
+    order): one model at a time."""
     scores = _benchmarks_by_name(benchmarks)
     hub_by_repo = {str(r["model_id"]).lower(): r.get("extra") or {} for r in hub
                    if r.get("model_id")}
-    return [_model(cid, rows, scores, hub_by_repo) for cid, rows in sorted(groups.items())]
+    for canonical_id, rows in groupby(filter(_rolled_up, catalog),
+                                      key=itemgetter("canonical_id")):
+        yield _model(canonical_id, list(rows), scores, hub_by_repo)
+
+
+def _rolled_up(row: CatalogRow) -> bool:
+    # An offering its provider's own API does not list is not served: no figure comes of it.
+    return bool(row.get("canonical_id")) and row.get("state") not in ("archived", "unlisted")
 
 
 def _model(canonical_id: str, rows: Sequence[CatalogRow], scores, hub_by_repo) -> ModelRow:

@@ -3,45 +3,42 @@ until the new ones are committed and a failed or interrupted sync never leaves a
 half-written or empty. What to write is planned by `history`; this executes the plan.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any, cast
 
 import sqlalchemy as sa
 
-from model_sync.catalog import CATALOG, build_digests, bulk, digests
+from model_sync.catalog import build_digests, bulk, digests
 from model_sync.catalog.contract import (
-    CATALOG_COLUMNS,
     MODEL_COLUMNS,
     PRICE_FIELDS,
     REMOVED,
     STORED_OFFERING_COLUMNS,
-    CatalogRow,
     ModelRow,
     Offering,
     StoredOffering,
 )
 from model_sync.catalog.engine import rows_of, take_turns
+from model_sync.catalog.grouped import mappings
 from model_sync.catalog.history import (
     Plan,
     SyncStats,
     content_hash,
     plan_archive,
-    plan_catalog,
     plan_source,
 )
-from model_sync.catalog.overlay import overridden, override_key, plan_overrides
+from model_sync.catalog.overlay import overridden, override_key
 from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.previous import (
     KEYS_PER_QUERY,
     overridden_catalog,
     previous_state,
-    stored_catalog,
 )
 from model_sync.catalog.reconcile import Repair, plan_repair
 from model_sync.catalog.schema import (
     catalog_changes,
-    model_catalog,
     models,
     price_history,
     rejected_entries,
@@ -121,12 +118,14 @@ class CatalogWrites:
             columns = [source_offerings.c[name] for name in (
                 "source", "source_key", "provider", "model_id", "canonical_id", "state",
                 *PRICE_FIELDS)]
-            rows = rows_of(conn, sa.select(*columns))
-            rows += [dict(r, source=OVERRIDE, source_key=override_key(r))
-                     for r in overridden_catalog(conn) if set(overridden(r)) & set(PRICE_FIELDS)]
-            intervals = rows_of(conn, sa.select(price_history).where(
+            overrides = [dict(r, source=OVERRIDE, source_key=override_key(r))
+                         for r in overridden_catalog(conn)
+                         if set(overridden(r)) & set(PRICE_FIELDS)]
+            intervals = mappings(conn, sa.select(price_history).where(
                 price_history.c.valid_to.is_(None)))
-            repair = plan_repair(rows, intervals, now=now, run_id=run_id)
+            # The intervals are read first; then the rows, one at a time.
+            repair = plan_repair(chain(mappings(conn, sa.select(*columns)), overrides),
+                                 intervals, now=now, run_id=run_id)
             self._apply(conn, Plan(close_prices=repair.close, open_prices=repair.open),
                         source_offerings, STORED_OFFERING_COLUMNS, now)
         return repair
@@ -137,6 +136,8 @@ class CatalogWrites:
         `moved` receives the rows digest of each source they changed, before and after."""
         table = source_offerings
         changed = []
+        if not mapping:  # nothing moved: no row to read
+            return 0
         with self.engine.begin() as conn:
             for source in sorted({source for source, _ in mapping}):
                 take_turns(conn, source)  # in order: no deadlock with the sources' own syncs
@@ -167,47 +168,32 @@ class CatalogWrites:
                     moved[source] = (before[source], after)
         return len(changed)
 
-    def publish_catalog(self, rows: Sequence[CatalogRow], *, run_id: str | None,
-                        started_at: datetime, now: datetime | None = None,
-                        merged: dict[tuple[str, str], dict[str, Any]] | None = None) -> SyncStats:
-        """Write the catalog rows that changed; rows no source lists any more are archived.
-        What overrides changed (`merged`: the merge's values they replaced) is recorded as
-        events and price intervals of the source `override`."""
+    def publish_models(self, rows: Iterable[ModelRow], *, now: datetime | None = None,
+                       conn: sa.Connection | None = None) -> int:
+        """Write the models rollup rows that changed, a chunk at a time, and drop the models no
+        offering serves (in the transaction of `conn`, when given)."""
         now = now or datetime.now(UTC)
-        with self.engine.begin() as conn:
-            take_turns(conn, CATALOG)
-            corrected = plan_overrides(overridden_catalog(conn), rows, merged or {}, now=now,
-                                       run_id=run_id)
-            self._apply(conn, corrected, source_offerings, STORED_OFFERING_COLUMNS, now)
-            stored = stored_catalog(conn, rows)
-            plan = plan_catalog(cast(list[CatalogRow], stored), rows, now=now)
-            if plan.renamed:
-                conn.execute(sa.delete(model_catalog).where(
-                    model_catalog.c.provider == sa.bindparam("b_provider"),
-                    model_catalog.c.model_id == sa.bindparam("b_model")),
-                    [{"b_provider": provider, "b_model": model_id}
-                     for provider, model_id in plan.renamed])
-            upsert(conn, model_catalog, plan.upserts, ("provider", "model_id"), CATALOG_COLUMNS)
-            self._record(conn, CATALOG, run_id, started_at, "success", len(rows), plan.stats,
-                         None)
-        return plan.stats
-
-    def publish_models(self, rows: Sequence[ModelRow], *, now: datetime | None = None) -> int:
-        """Write the models rollup rows that changed and drop the models no offering serves."""
-        now = now or datetime.now(UTC)
-        with self.engine.begin() as conn:
-            previous = {r["canonical_id"]: r["content_hash"] for r in conn.execute(
-                sa.select(models.c.canonical_id, models.c.content_hash)).mappings()}
-            writes = []
-            for row in rows:
-                digest = content_hash(row)
-                if previous.pop(row["canonical_id"], None) != digest:
-                    writes.append({**{c: row.get(c) for c in MODEL_COLUMNS},
-                                   "content_hash": digest, "updated_at": now})
-            upsert(conn, models, writes, ("canonical_id",))
-            if previous:
-                conn.execute(sa.delete(models).where(models.c.canonical_id.in_(list(previous))))
-        return len(writes) + len(previous)
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.publish_models(rows, now=now, conn=own)
+        previous = {canonical_id: digest for canonical_id, digest in conn.execute(
+            sa.select(models.c.canonical_id, models.c.content_hash))}
+        writes: list[dict[str, Any]] = []
+        written = 0
+        for row in rows:
+            digest = content_hash(row)
+            if previous.pop(row["canonical_id"], None) != digest:
+                writes.append({**{c: row.get(c) for c in MODEL_COLUMNS},
+                               "content_hash": digest, "updated_at": now})
+                if len(writes) >= bulk.BATCH:
+                    upsert(conn, models, writes, ("canonical_id",))
+                    written, writes = written + len(writes), []
+        upsert(conn, models, writes, ("canonical_id",))
+        gone = list(previous)
+        for start in range(0, len(gone), KEYS_PER_QUERY):
+            conn.execute(sa.delete(models).where(
+                models.c.canonical_id.in_(gone[start:start + KEYS_PER_QUERY])))
+        return written + len(writes) + len(gone)
 
     def cleanup(self, *, now: datetime, retention_days: float) -> dict[str, int]:
         """Delete sync records, change events and rejected entries older than the retention

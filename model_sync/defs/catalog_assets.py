@@ -1,7 +1,6 @@
 """The combined catalog: every source's last good rows merged into one row per offering."""
 
 import time
-from collections import Counter
 
 import dagster as dg
 from pydantic import Field
@@ -99,27 +98,26 @@ def model_catalog(context: dg.AssetExecutionContext, config: CatalogConfig,
                                      f"{reason}. The previous catalog is kept.",
                          allow_retries=False)
     duration = time.monotonic() - clock
-    stats, active, served, rows = build.stats, build.active, build.served, build.rows
-    by_price_source = Counter(r["price_source"] or "unpriced" for r in active)
+    stats, tally = build.stats, build.tally
     context.log.info(f"{CATALOG}: {stats.rows:,} offerings from {build.source_rows:,} source "
                      f"rows ({stats.added} added, {stats.updated} updated, {stats.removed} "
-                     f"archived, {stats.unchanged} unchanged; {len(rows) - len(served):,} more "
+                     f"archived, {stats.unchanged} unchanged; {tally.rows - tally.served:,} more "
                      f"unlisted by their provider's API); {build.archived.removed} source rows "
                      f"archived; {build.renamed} canonical ids updated; cleanup deleted "
                      f"{build.cleaned} in {duration:.1f}s")
     yield dg.MaterializeResult(metadata={
         **stats_metadata(stats, duration),
-        "providers": len({r["provider"] for r in active}),
-        "removed_in_grace_period": len(served) - len(active),
-        "unlisted": len(rows) - len(served),
+        "providers": len(tally.providers),
+        "removed_in_grace_period": tally.served - tally.active,
+        "unlisted": tally.rows - tally.served,
         "source_rows_archived": build.archived.removed,
         "canonical_ids_updated": build.renamed,
         "deleted_sync_runs": build.cleaned["sync_runs"],
         "deleted_changes": build.cleaned["catalog_changes"],
         "deleted_rejected_entries": build.cleaned["rejected_entries"],
         "source_rows": build.source_rows,
-        "unpriced": sum(1 for r in active if r["price_source"] is None),
-        "rows_by_price_source": dg.MetadataValue.json(dict(sorted(by_price_source.items()))),
+        "unpriced": tally.unpriced,
+        "rows_by_price_source": dg.MetadataValue.json(dict(sorted(tally.by_price_source.items()))),
         **overrides_metadata(build.overrides),
-        "preview": preview(served),
+        "preview": preview(tally.first),
     })

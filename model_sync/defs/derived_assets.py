@@ -97,13 +97,13 @@ def models(context: dg.AssetExecutionContext, config: ModelsConfig, catalog_db: 
         reason = "; ".join(f.description for f in rollup.blocked)
         raise dg.Failure(description=f"{MODELS}: not published, blocked by its checks: {reason}. "
                                      "The previous rollup is kept.", allow_retries=False)
-    shared = sum(1 for r in rollup.rows if (r.get("providers") or 0) > 1)
-    context.log.info(f"{MODELS}: {len(rollup.rows):,} models ({rollup.written:,} written), "
+    shared = rollup.shared
+    context.log.info(f"{MODELS}: {rollup.rows:,} models ({rollup.written:,} written), "
                      f"{shared:,} served by more than one provider, in "
                      f"{time.monotonic() - clock:.1f}s")
     yield dg.MaterializeResult(metadata={
-        "dagster/row_count": dg.MetadataValue.int(len(rollup.rows)),
-        "rows": dg.MetadataValue.int(len(rollup.rows)),
+        "dagster/row_count": dg.MetadataValue.int(rollup.rows),
+        "rows": dg.MetadataValue.int(rollup.rows),
         "written": dg.MetadataValue.int(rollup.written),
         "served_by_several_providers": dg.MetadataValue.int(shared),
         "duration_seconds": dg.MetadataValue.float(round(time.monotonic() - clock, 3)),

@@ -6,7 +6,7 @@ it, audited and published the same way.
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 import sqlalchemy as sa
 
@@ -22,14 +22,16 @@ from model_sync.catalog.build_digests import (
     source_rows,
 )
 from model_sync.catalog.build_digests import record as record_digest
-from model_sync.catalog.history import ACTIVE, ARCHIVED, UNLISTED, SyncStats
-from model_sync.catalog.identity import Resolver
+from model_sync.catalog.contract import ARCHIVED, CatalogRow
+from model_sync.catalog.grouped import mappings
+from model_sync.catalog.history import SyncStats
 from model_sync.catalog.merge import build_catalog, catalog_key
 from model_sync.catalog.overlay import Outcome, apply_overrides
 from model_sync.catalog.overrides import Overrides, OverridesError, load_overrides
 from model_sync.catalog.providers import canonical_provider
+from model_sync.catalog.publishing import Blocked, CatalogPublish, Tally, publish_merged
 from model_sync.catalog.reconcile import Repair
-from model_sync.catalog.rollup import build_models
+from model_sync.catalog.rollup import model_rows
 from model_sync.catalog.rules import (
     CatalogAudit,
     ChangesAudit,
@@ -38,7 +40,8 @@ from model_sync.catalog.rules import (
     ModelsAudit,
     audit,
 )
-from model_sync.catalog.schema import models, price_history
+from model_sync.catalog.schema import model_catalog, models, price_history
+from model_sync.catalog.sourced import Sourced
 from model_sync.catalog.store import CatalogStore
 from model_sync.ingest.batch import without_gc
 from model_sync.ingest.source import record_quietly
@@ -48,13 +51,17 @@ from model_sync.sources import SOURCES
 from model_sync.sources.base import OFFERING_ROLES, Row
 
 MODELS, PRICE_HISTORY = "models", "price_history"  # their builds' names in `build_digests`
+# What the merge does not read of a source row: its price components (only an override's review
+# of its source does) and its bookkeeping.
+UNMERGED = ("prices", "fetched_at", "content_hash", "source_provider", "archived_at")
 
 
 @dataclass
 class Build:
-    """What a catalog build did. `stats` is None when the audit blocked it: nothing published."""
+    """What a catalog build did. `stats` is None when the audit blocked it: nothing published.
+    Its rows are not kept: `tally` holds what the audit and the metadata read of them."""
 
-    rows: list[Row]
+    tally: Tally
     source_rows: int  # the offerings it was built from
     findings: list[Finding]
     archived: SyncStats
@@ -62,15 +69,6 @@ class Build:
     stats: SyncStats | None = None
     cleaned: dict[str, int] = field(default_factory=dict)
     overrides: Outcome = field(default_factory=Outcome)
-
-    @property
-    def active(self) -> list[Row]:
-        return [r for r in self.rows if r["state"] == ACTIVE]
-
-    @property
-    def served(self) -> list[Row]:
-        """What is published as served: unlisted offerings stay in the table, out of it."""
-        return [r for r in self.rows if r["state"] != UNLISTED]
 
     @property
     def blocked(self) -> list[Finding]:
@@ -99,41 +97,41 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                                                     started=started)) is not None:
             kept.cleaned = store.cleanup(now=started, retention_days=retention_days)
             return kept
-        with store.engine.connect() as conn:
-            read = source_digests(conn)  # before reading them: a later change is seen
-        # The merge reads no price component: only an override's review of its source does.
-        everything = store.offerings(leave_out=() if overrides else ("prices",))
+        wanted = {item.key for item in overrides.entries} if overrides else set()
+        by_role = {s.name: s.role for s in SOURCES}
+        # Benchmarks and Hub metadata describe models, not offerings: never catalog rows.
+        sourced = Sourced([name for name, role in by_role.items() if role in OFFERING_ROLES],
+                          [s.name for s in SOURCES if s.role == "provider"], wanted)
+        build = Build(Tally(), 0, [], archived, 0)
+        try:
+            with store.engine.begin() as conn:  # merged, written and audited in one go
+                publish = CatalogPublish(conn, now=started)
+                read = source_digests(conn)  # before reading them: a later change is seen
+                sourced.index(conn)
+                build.stats, build.overrides = publish_merged(
+                    sourced.groups(conn, () if overrides else UNMERGED), sourced, publish,
+                    build.tally, overrides, run_id=run_id)
+                build.source_rows = sourced.count
+                if _blocked(build, min_rows):
+                    raise Blocked
+                publish.record(run_id=run_id, started_at=started, rows=build.tally.rows)
+        except Blocked:
+            build.stats = None
         moved: dict[str, tuple[str, str]] = {}
-        renamed = resolve_all(store, everything, moved)
+        build.renamed = store.update_canonical_ids(sourced.moved, moved)
         for source, (before, after) in moved.items():
             if read.get(source) == before:  # only this build's new canonical ids since
                 read[source] = after
-        by_role = {s.name: s.role for s in SOURCES}
-        # Benchmarks and Hub metadata describe models, not offerings: never catalog rows.
-        offerings = [r for r in everything if by_role.get(r["source"]) in OFFERING_ROLES]
-        count, merged = len(offerings), iter(offerings)
-        wanted = {item.key for item in overrides.entries} if overrides else set()
-        described: dict[tuple[str, str], list[Row]] = {}
-        for row in offerings if wanted else ():
-            if (key := catalog_key(row["provider"] or "", row["model_id"] or "")) in wanted:
-                described.setdefault(key, []).append(row)
-        del everything, offerings  # the merge holds the only reference: rows go as merged
-        rows = build_catalog(merged,
-                             provider_sources=[s.name for s in SOURCES if s.role == "provider"],
-                             built_at=started)
-        build = Build(rows, count, [], archived, renamed)
-        build.overrides = apply_overrides(rows, described, overrides, now=started)
-        if _blocked(store, build, min_rows, run_id=run_id, started=started):
+        if build.stats is None:
+            _record_blocked(store, build, run_id=run_id, started=started)
             return build
-        build.stats = store.publish_catalog(rows, run_id=run_id, started_at=started,
-                                            now=started, merged=build.overrides.merged)
         publish_override_prices(store.engine, build.overrides.components, now=started,
                                 run_id=run_id)
         with store.engine.begin() as conn:  # what the next build may find as this one left it
             if overrides is None:
                 record_digest(conn, CATALOG, combined(*listed(read),
                                                       part(conn, catalog_rows())),
-                              now=started, outcome={"source_rows": count})
+                              now=started, outcome={"source_rows": build.source_rows})
             else:  # overrides apply by date: their build is never skipped
                 forget(conn, CATALOG)
         build.cleaned = store.cleanup(now=started, retention_days=retention_days)
@@ -150,18 +148,21 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
         raise
 
 
-def _blocked(store: CatalogStore, build: Build, min_rows: int, *, run_id: str | None,
-             started: datetime) -> bool:
-    """Audit the built rows (`build.findings`); a blocked build is recorded, and nothing of
-    it is published."""
-    build.findings = audit("catalog", CatalogAudit(build.rows, min_rows, served=build.served,
-                                                   active=build.active,
-                                                   overrides=build.overrides))
-    if build.blocked:
-        store.record_failure(CATALOG, run_id=run_id, started_at=started, status="blocked",
-                             error=redact("; ".join(f.description for f in build.blocked)),
-                             rows_fetched=len(build.rows))
+def _blocked(build: Build, min_rows: int) -> bool:
+    """Audit the built rows (`build.findings`): whether the audit blocks the build."""
+    tally = build.tally
+    build.findings = audit("catalog", CatalogAudit(
+        tally.noted, min_rows, served=tally.noted_served, active=tally.noted_active,
+        overrides=build.overrides, active_rows=tally.active))
     return bool(build.blocked)
+
+
+def _record_blocked(store: CatalogStore, build: Build, *, run_id: str | None,
+                    started: datetime) -> None:
+    """Record a blocked build: nothing of it is published."""
+    store.record_failure(CATALOG, run_id=run_id, started_at=started, status="blocked",
+                         error=redact("; ".join(f.description for f in build.blocked)),
+                         rows_fetched=build.tally.rows)
 
 
 def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id: str | None,
@@ -171,15 +172,18 @@ def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id
     with store.engine.begin() as conn:
         last = held(conn, CATALOG, combined(*listed(source_digests(conn)),
                                             part(conn, catalog_rows())), now=started)
-    if last is None:
-        return None
-    rows = [r for r in store.catalog_rows() if r["state"] != ARCHIVED]
-    rows.sort(key=lambda r: (r["provider"], r["model_id"]))  # as the merge sorts them
-    build = Build(cast(list[Row], rows), last["source_rows"], [], archived, 0)
-    if _blocked(store, build, min_rows, run_id=run_id, started=started):
+        if last is None:
+            return None
+        build = Build(Tally(), last["source_rows"], [], archived, 0)
+        for row in mappings(conn, sa.select(model_catalog).where(
+                model_catalog.c.state != ARCHIVED)):
+            build.tally.add(cast(CatalogRow, row))
+    build.tally.done()
+    if _blocked(build, min_rows):
+        _record_blocked(store, build, run_id=run_id, started=started)
         return build
-    build.stats = store.record_unchanged(CATALOG, len(build.served), run_id=run_id,
-                                         started_at=started, fetched=len(rows))
+    build.stats = store.record_unchanged(CATALOG, build.tally.served, run_id=run_id,
+                                         started_at=started, fetched=build.tally.rows)
     return build
 
 
@@ -199,7 +203,7 @@ def review_overrides(store: CatalogStore, overrides: Overrides, *, now: datetime
     return apply_overrides(rows, described, overrides, now=now)
 
 
-# What the rollup reads of each catalog row (`rollup.build_models`): no JSON lineage to decode.
+# What the rollup reads of each catalog row (`rollup.model_rows`): no JSON lineage to decode.
 ROLLUP_COLUMNS = ("provider", "model_id", "canonical_id", "state", "name", "creator", "family",
                   "release_date", "open_weights", "context_window", "hugging_face_id",
                   "input_price", "output_price", "price_flags")
@@ -207,9 +211,11 @@ ROLLUP_COLUMNS = ("provider", "model_id", "canonical_id", "state", "name", "crea
 
 @dataclass
 class Rollup:
-    """What a build of the `models` rollup did; `written` is None when its audit blocked it."""
+    """What a build of the `models` rollup did: its rows, those served by more than one
+    provider; `written` is None when its audit blocked it (its rows are not kept)."""
 
-    rows: list[Row]
+    rows: int
+    shared: int
     findings: list[Finding]
     written: int | None = None
 
@@ -221,43 +227,47 @@ class Rollup:
 @without_gc
 def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int) -> Rollup:
     """Roll the catalog up by canonical model, with the benchmark and Hub figures of the
-    sources that describe models; audit it, then write what changed."""
+    sources that describe models; write what changed as it is rolled up, and commit it when
+    the audit passes."""
     by_role = {s.name: s.role for s in SOURCES}
     describing = [name for name, role in by_role.items() if role in ("benchmarks", "models")]
-
     left = sa.select(models.c.canonical_id, models.c.content_hash).order_by(
         models.c.canonical_id)
     with store.engine.begin() as conn:
         read = part(conn, catalog_rows()), part(conn, source_rows(describing))
-        last = held(conn, MODELS, combined(*read, part(conn, left)), now=started)
-    if last is not None:  # the rollup as the last build left it, audited as it stands
-        rollup = Rollup(cast(list[Row], store.model_rows()), [])
-        rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
-        rollup.written = None if rollup.blocked else 0
-        return rollup
+        if held(conn, MODELS, combined(*read, part(conn, left)), now=started) is not None:
+            # The rollup as the last build left it, audited as it stands.
+            count, shared = conn.execute(sa.select(
+                sa.func.count(), sa.func.count().filter(models.c.providers > 1))).one()
+            rollup = Rollup(count, shared, audit("models", ModelsAudit(count, min_rows)))
+            rollup.written = None if rollup.blocked else 0
+            return rollup
     described = store.offerings(describing)
-    rollup = Rollup(build_models(
-        store.catalog_rows(columns=ROLLUP_COLUMNS),
-        benchmarks=[r for r in described if by_role[r["source"]] == "benchmarks"],
-        hub=[r for r in described if by_role[r["source"]] == "models"]), [])
-    rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
-    if not rollup.blocked:
-        rollup.written = store.publish_models(rollup.rows, now=started)
+    rollup, catalog = Rollup(0, 0, []), model_catalog
+    try:
         with store.engine.begin() as conn:
+            rows = model_rows(mappings(conn, sa.select(*(catalog.c[c] for c in ROLLUP_COLUMNS))
+                                       .order_by(catalog.c.canonical_id, catalog.c.provider,
+                                                 catalog.c.model_id)),
+                              benchmarks=[r for r in described
+                                          if by_role[r["source"]] == "benchmarks"],
+                              hub=[r for r in described if by_role[r["source"]] == "models"])
+            written = store.publish_models(_counted(rows, rollup), now=started, conn=conn)
+            rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
+            if rollup.blocked:
+                raise Blocked  # nothing of it is published
+            rollup.written = written
             record_digest(conn, MODELS, combined(*read, part(conn, left)), now=started)
+    except Blocked:
+        pass
     return rollup
 
 
-def resolve_all(store: CatalogStore, rows: list[dict[str, Any]],
-                moved: dict[str, tuple[str, str]] | None = None) -> int:
-    """Recompute every row's canonical_id with all sources known; store the ones that moved
-    (`moved`: see `update_canonical_ids`)."""
-    resolver = Resolver(rows)
-    mapping = {}
+def _counted(rows, rollup: Rollup):
     for row in rows:
-        row["canonical_id"] = resolver.canonical_id(row)
-        mapping[(row["source"], row["source_key"])] = row["canonical_id"]
-    return store.update_canonical_ids(mapping, moved)
+        rollup.rows += 1
+        rollup.shared += (row.get("providers") or 0) > 1
+        yield row
 
 
 @without_gc

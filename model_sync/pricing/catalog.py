@@ -7,15 +7,19 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
 
 from model_sync.catalog.build_digests import code_digest, feed, held, in_force
 from model_sync.catalog.build_digests import record as record_digest
+from model_sync.catalog.contract import ARCHIVED, UNLISTED
+from model_sync.catalog.grouped import apart, by_offering, mappings
 from model_sync.catalog.merge import catalog_key
 from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.rules import Finding, PricesAudit, audit
+from model_sync.catalog.schema import model_catalog, prices
 from model_sync.catalog.store import CatalogStore
 from model_sync.pricing.lookup import OFFERING_SOURCES, PROVIDER_SOURCES
 from model_sync.pricing.merge import Merged, contradictions, merge_prices, ranking
@@ -97,16 +101,14 @@ def build_prices(store: CatalogStore, *, started: datetime, run_id: str | None) 
     ending archived rows'), then merge and audit the served offerings' components (unless the
     served offerings and the intervals in force are those the last build merged)."""
     writes = reconcile_prices(store.engine, now=started, run_id=run_id)
-    served = [(r["provider"], r["model_id"]) for r in store.catalog_rows(
-        active_only=True, columns=("provider", "model_id"))]
     with store.engine.begin() as conn:
-        digest = _inputs_digest(conn, served, started)
+        digest, offerings = _inputs_digest(conn, started)
         found = held(conn, PRICES, digest, now=started)
     if found is None:
-        found = _merged(store, served, started)
+        found = _merged(store, started)
         with store.engine.begin() as conn:
             record_digest(conn, PRICES, digest, now=started, outcome=found)
-    build = PricesBuild(writes, offerings=len(served), priced=found["priced"],
+    build = PricesBuild(writes, offerings=offerings, priced=found["priced"],
                         components=found["components"], counts=Counter(found["counts"]),
                         by_source=Counter(found["by_source"]))
     build.findings = audit("prices", PricesAudit(build.priced, found["withheld"],
@@ -114,35 +116,62 @@ def build_prices(store: CatalogStore, *, started: datetime, run_id: str | None) 
     return build
 
 
-def _merged(store: CatalogStore, served: list[tuple[str, str]], at: datetime) -> dict[str, Any]:
-    """What the served offerings' merged components hold, as `build_prices` reports it."""
-    merged = catalog_prices(store, at=at, offerings=served)
+def _served() -> sa.Select:
+    """The served offerings (neither archived nor unlisted), in catalog order."""
+    return sa.select(model_catalog.c.provider, model_catalog.c.model_id).where(
+        model_catalog.c.state.not_in([ARCHIVED, UNLISTED])).order_by(
+        model_catalog.c.provider, model_catalog.c.model_id)
+
+
+def _merged(store: CatalogStore, at: datetime) -> dict[str, Any]:
+    """What the served offerings' merged components hold, as `build_prices` reports it: the
+    intervals in force read in offering order, one offering merged at a time."""
     counts: Counter = Counter()
     by_source: Counter = Counter()
-    components = 0
-    withheld: list[str] = []
-    contradicting: list[str] = []
-    for (provider, model_id), one in sorted(merged.items()):
-        counts.update(kinds(one))
-        for chosen in one.chosen.values():
-            components += len(chosen.rows)
-            by_source[chosen.source] += len(chosen.rows)
-        withheld.extend(f"{provider}/{model_id} ({row['source']}): {why}"
-                        for row, why in one.withheld)
-        together = [row for chosen in one.chosen.values() for row in chosen.rows]
-        contradicting.extend(f"{provider}/{model_id}: {why}"
-                             for _, why in contradictions(together))
-    return {"priced": len(merged), "components": components, "counts": dict(counts),
-            "by_source": dict(by_source), "withheld": withheld, "contradicting": contradicting}
+    priced = components = 0
+    noted: list[tuple[tuple[str, str], list[str], list[str]]] = []
+    rank = ranking(PROVIDER_SOURCES)
+    mine = (prices.c.source.in_([*OFFERING_SOURCES, OVERRIDE]),
+            sa.or_(prices.c.valid_from.is_(None), prices.c.valid_from <= at),
+            sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > at))
+    with store.engine.connect() as conn:
+        served = {catalog_key(p, m) for p, m in conn.execute(_served())}
+        held = apart(conn, sa.select(prices.c.provider, prices.c.model_id).where(*mine))
+        rows = mappings(conn, sa.select(prices).where(*mine).order_by(
+            prices.c.provider, prices.c.model_id, prices.c.id))
+        for (provider, model_id), group in by_offering(rows, held):
+            if (provider, model_id) not in served:
+                continue
+            one = merge_prices(sorted(group, key=itemgetter("id")), at=at, rank=rank)
+            priced += 1
+            counts.update(kinds(one))
+            for chosen in one.chosen.values():
+                components += len(chosen.rows)
+                by_source[chosen.source] += len(chosen.rows)
+            together = [row for chosen in one.chosen.values() for row in chosen.rows]
+            withheld = [f"{provider}/{model_id} ({row['source']}): {why}"
+                        for row, why in one.withheld]
+            contradicting = [f"{provider}/{model_id}: {why}"
+                             for _, why in contradictions(together)]
+            if withheld or contradicting:
+                noted.append(((provider, model_id), withheld, contradicting))
+    noted.sort(key=itemgetter(0))  # named in key order
+    return {"priced": priced, "components": components, "counts": dict(counts),
+            "by_source": dict(by_source),
+            "withheld": [line for _, lines, _ in noted for line in lines],
+            "contradicting": [line for _, _, lines in noted for line in lines]}
 
 
-def _inputs_digest(conn: sa.Connection, served: Iterable[tuple[str, str]], at: datetime) -> str:
-    """What a merge at `at` reads: the served offerings and the intervals in force."""
+def _inputs_digest(conn: sa.Connection, at: datetime) -> tuple[str, int]:
+    """What a merge at `at` reads: the served offerings and the intervals in force; and how
+    many offerings are served."""
     digest = hashlib.sha256(f"{code_digest()}\n".encode())
-    for provider, model_id in served:
+    served = 0
+    for provider, model_id in conn.execute(_served()):
         digest.update(f"{provider}\0{model_id}\n".encode())
+        served += 1
     feed(digest, conn, in_force(at))
-    return digest.hexdigest()
+    return digest.hexdigest(), served
 
 
 def count_rows(rows: Iterable[Mapping[str, Any]]) -> Counter:

@@ -53,20 +53,22 @@ class SourceAudit:
 
 @dataclass(frozen=True)
 class CatalogAudit:
-    """What a catalog rule sees: the built rows, the served ones, the active ones."""
+    """What a catalog rule sees: the built rows, the served ones, the active ones (of each,
+    those a rule may name, in catalog order), and how many rows are active."""
 
     rows: Rows
     min_rows: int
     served: Rows = field(default=())  # all but unlisted: what is published as served
     active: Rows = field(default=())
     overrides: Any = None  # the overlay's Outcome: what became of each override
+    active_rows: int = 0
 
 
 @dataclass(frozen=True)
 class ModelsAudit:
-    """What a rule of the `models` rollup sees: its rows."""
+    """What a rule of the `models` rollup sees: how many rows it has."""
 
-    rows: Rows
+    rows: int
     min_rows: int
 
 
@@ -127,7 +129,11 @@ class Rule:
 
 
 def min_rows(rows: Rows, minimum: int, what: str) -> Finding:
-    count = len(rows)
+    return min_count(len(rows), minimum, what)
+
+
+def min_count(count: int, minimum: int, what: str) -> Finding:
+    """ERROR: at least `minimum` rows."""
     passed = count >= minimum
     verdict = "at least" if passed else "fewer than"
     return Finding("min_rows", passed, "ERROR",

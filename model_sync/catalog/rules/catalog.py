@@ -12,7 +12,7 @@ from model_sync.catalog.merge import (
     generates_text,
 )
 from model_sync.catalog.money import format_decimal
-from model_sync.catalog.rules.base import Finding, Markdown, Rows, Rule, min_rows
+from model_sync.catalog.rules.base import Finding, Markdown, Rows, Rule, min_count
 
 
 def prices_non_negative(rows: Rows) -> Finding:
@@ -183,7 +183,7 @@ def new_disagreements(opened: Rows, open_total: int, largest: str,
 RULES: tuple[Rule, ...] = (
     Rule("min_rows", "catalog", True,
          "Blocking: the catalog has at least the minimum number of active offerings.",
-         lambda a: min_rows(a.active, a.min_rows, CATALOG)),
+         lambda a: min_count(a.active_rows, a.min_rows, CATALOG)),
     Rule("prices_non_negative", "catalog", True,
          "Blocking: no price is negative.",
          lambda a: prices_non_negative(a.served)),
@@ -217,7 +217,7 @@ RULES: tuple[Rule, ...] = (
          "Blocking: the rollup has at least the minimum number of models (run config min_rows, "
          "default 500); fewer means identity resolution or the catalog collapsed, and the "
          "previous rollup is kept.",
-         lambda a: min_rows(a.rows, a.min_rows, "models")),
+         lambda a: min_count(a.rows, a.min_rows, "models")),
     Rule("consistent", "price_history", False,
          "Warning: every listed, priced offering has exactly one open price interval, with its "
          "current prices, and no other offering has one; the build repairs what does not and "
