@@ -39,3 +39,37 @@ def test_hugging_face_ids_put_repositories_several_sources_name_first(store):
     assert ids[3:] == featherless
     assert "zzz/own-listing" not in ids
     assert "zzz/own-listing" in store.hugging_face_ids()
+
+
+def test_a_read_holds_no_write_lock_and_a_write_takes_it(tmp_path):
+    """A long read (the merge of prices or disagreements) must not stop a source's publish on
+    SQLite; a write transaction still takes the lock at once (BEGIN IMMEDIATE)."""
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from model_sync.catalog.engine import make_engine, reading
+
+    path = tmp_path / "c.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+
+    def write_now() -> None:  # another process's writer, not willing to wait
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("INSERT INTO t VALUES (1)")
+            other.execute("COMMIT")
+        finally:
+            other.close()
+
+    with reading(engine) as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM t")).scalar_one() == 0
+        write_now()  # the read's snapshot is open: the write goes through
+        assert conn.execute(sa.text("SELECT count(*) FROM t")).scalar_one() == 0  # a snapshot
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT count(*) FROM t"))
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            write_now()
+    engine.dispose()

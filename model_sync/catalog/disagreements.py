@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from model_sync.catalog.contract import ACTIVE, ARCHIVED, UNLISTED
 from model_sync.catalog.copies import copied_from
-from model_sync.catalog.engine import rows_of
+from model_sync.catalog.engine import reading, rows_of
 from model_sync.catalog.grouped import apart, by_offering, mappings
 from model_sync.catalog.merge import catalog_key
 from model_sync.catalog.previous import KEYS_PER_QUERY
@@ -131,7 +131,7 @@ def find_disagreements(store: CatalogStore, *, at: datetime,
     """Every disagreement among the sources of the catalog's served offerings, at `at`."""
     catalog, table = model_catalog, source_offerings
     listing = (table.c.source.in_(OFFERING_SOURCES), table.c.state == ACTIVE)
-    with store.engine.connect() as conn:
+    with reading(store.engine) as conn:
         # The served offerings' spellings by key: a row is read whole only where sources meet.
         served = {catalog_key(p, m): (p, m) for p, m in conn.execute(
             sa.select(catalog.c.provider, catalog.c.model_id)
@@ -149,7 +149,7 @@ def find_disagreements(store: CatalogStore, *, at: datetime,
     keys = {(r["source"], r["source_key"]): catalog_key(r["provider"], r["model_id"])
             for rows in listed.values() for r in rows}
     in_force = []
-    with store.engine.connect() as conn:
+    with reading(store.engine) as conn:
         if listed:
             in_force = [row for row in in_force_rows(conn, at=at)
                         if catalog_key(row["provider"] or "", row["model_id"] or "") in listed]

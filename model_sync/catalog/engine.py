@@ -4,6 +4,8 @@ default, PostgreSQL when configured, and the lock that makes the writers of one 
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import sqlalchemy as sa
 
 DATABASE_URL_ENV = "MODEL_SYNC_DATABASE_URL"
 DEFAULT_DATABASE_PATH = Path("data") / "model_sync.db"
+_READ_ONLY = "model_sync_read_only"
 
 
 class CatalogUnavailable(RuntimeError):
@@ -44,7 +47,10 @@ def make_engine(url: str) -> sa.Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _begin(connection):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read (`reading`) takes no write lock: in WAL it reads a snapshot and lets the
+            # writers go on, however long it merges what it reads.
+            read_only = connection.get_execution_options().get(_READ_ONLY)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     options: dict[str, Any] = {"pool_pre_ping": True}  # survive server restarts and idle drops
@@ -52,6 +58,14 @@ def make_engine(url: str) -> sa.Engine:
         # Name the connections in pg_stat_activity; recycle them before proxies drop them.
         options |= {"connect_args": {"application_name": "model_sync"}, "pool_recycle": 1800}
     return sa.create_engine(url, **options)
+
+
+@contextmanager
+def reading(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection for reads only: one consistent snapshot, and on SQLite no write lock held
+    while the rows are read and merged (a write through it fails)."""
+    with engine.connect() as conn:
+        yield conn.execution_options(**{_READ_ONLY: True})
 
 
 def shown_url(url: str) -> str:

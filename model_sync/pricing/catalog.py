@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from model_sync.catalog.build_digests import code_digest, feed, held, in_force
 from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.contract import ARCHIVED, UNLISTED
+from model_sync.catalog.engine import reading
 from model_sync.catalog.grouped import apart, by_offering, mappings
 from model_sync.catalog.merge import catalog_key
 from model_sync.catalog.overrides import OVERRIDE
@@ -134,7 +135,7 @@ def _merged(store: CatalogStore, at: datetime) -> dict[str, Any]:
     mine = (prices.c.source.in_([*OFFERING_SOURCES, OVERRIDE]),
             sa.or_(prices.c.valid_from.is_(None), prices.c.valid_from <= at),
             sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > at))
-    with store.engine.connect() as conn:
+    with reading(store.engine) as conn:
         served = {catalog_key(p, m) for p, m in conn.execute(_served())}
         held = apart(conn, sa.select(prices.c.provider, prices.c.model_id).where(*mine))
         rows = mappings(conn, sa.select(prices).where(*mine).order_by(
