@@ -110,8 +110,11 @@ def expected_events(snapshots, entries, prices, context):
         ("litellm", litellm_entries, litellm_prices, litellm_context),
     ],
 )
+@pytest.mark.parametrize("plan_rows", [None, 7], ids=["one slice", "slices of 7 rows"])
 def test_replaying_snapshots_in_date_order_writes_exactly_the_differences(
-        source, entries, prices, context, catalog_db, payloads):
+        source, entries, prices, context, plan_rows, catalog_db, payloads, monkeypatch):
+    if plan_rows is not None:  # a large source is planned and written a slice at a time
+        monkeypatch.setattr("model_sync.catalog.writes.PLAN_ROWS", plan_rows)
     history = sorted(p for p in (payloads / source).glob("*.json") if p.name.count(".") == 1)
     expected = expected_events(history, entries, prices, context)
     store = catalog_db.store()

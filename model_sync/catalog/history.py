@@ -79,6 +79,18 @@ class SyncStats:
     price_changes: list[dict[str, Any]] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list, repr=False)  # of each row, as published
 
+    def add(self, part: "SyncStats") -> None:
+        """Count in what a slice of the same sync changed (`rows`: the slice's)."""
+        self.rows += part.rows
+        self.added += part.added
+        self.removed += part.removed
+        self.updated += part.updated
+        self.repriced += part.repriced
+        self.restored += part.restored
+        self.unchanged += part.unchanged
+        self.previous_rows = part.previous_rows
+        self.price_changes.extend(part.price_changes)
+
 
 @dataclass
 class Plan:
@@ -95,19 +107,22 @@ class Plan:
 
 def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Offering], *,
                 now: datetime, run_id: str | None, last_sync: datetime | None,
-                hashes: Sequence[str] | None = None) -> Plan:
+                hashes: Sequence[str] | None = None, seen: set[str] | None = None,
+                removals: bool = True) -> Plan:
     """Compare a source's stored rows (by source_key) with a sync's rows (`hashes`: their
     content hashes, when already computed).
 
     New rows are `added`; rows gone from the payload are `removed` (kept, with `last_seen_at`
     the last sync that listed them); removed or archived rows that come back are `restored`;
-    price and context-window changes are events of their own, one per field.
+    price and context-window changes are events of their own, one per field. A sync planned a
+    slice of its rows at a time passes the keys it has `seen` so far, and asks for the
+    `removals` with its last slice.
     """
     plan = Plan()
     stats = plan.stats
     stats.rows = len(rows)
     stats.previous_rows = sum(1 for r in previous.values() if r["state"] == ACTIVE)
-    seen = set()
+    seen = set() if seen is None else seen
     for index, offered in enumerate(rows):
         key = offered["source_key"]
         seen.add(key)
@@ -148,7 +163,7 @@ def plan_source(source: str, previous: Mapping[str, Row], rows: Sequence[Offerin
                 plan.open_prices.append(_interval(offered, now, None, run_id))
         elif came_back and old["state"] == ARCHIVED and _priced(offered):
             plan.open_prices.append(_interval(offered, now, None, run_id))  # archiving closed it
-    for key, old in previous.items():
+    for key, old in previous.items() if removals else ():
         if key not in seen and old["state"] == ACTIVE:
             gone = dict(old, state=REMOVED, removed_at=now,
                         last_seen_at=max(filter(None, (last_sync, old["last_seen_at"])),

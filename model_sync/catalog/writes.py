@@ -48,6 +48,8 @@ from model_sync.catalog.schema import (
 from model_sync.catalog.upsert import upsert
 from model_sync.redact import redact
 
+PLAN_ROWS = 20_000  # rows of a source planned and written at once
+
 
 class CatalogWrites:
     """The writing half of `CatalogStore`: publishes, archiving, clean-up and run records."""
@@ -70,14 +72,21 @@ class CatalogWrites:
             take_turns(conn, source)
             previous = previous_state(conn, source, rows, hashes)
             last = self._last_success_at(conn, source)
-            plan = plan_source(source, previous, rows, now=now, run_id=run_id, last_sync=last,
-                               hashes=hashes)
-            self._apply(conn, plan, source_offerings, STORED_OFFERING_COLUMNS, now)
-            self._record(conn, source, run_id, started_at, "success", len(rows), plan.stats,
-                         None)
+            stats, seen = SyncStats(), set[str]()
+            # A slice of rows at a time: the writes planned (stored columns, events, intervals)
+            # of one slice are held at once, not of a million rows.
+            for start in range(0, max(len(rows), 1), PLAN_ROWS):
+                part = plan_source(source, previous, rows[start:start + PLAN_ROWS], now=now,
+                                   run_id=run_id, last_sync=last,
+                                   hashes=hashes[start:start + PLAN_ROWS], seen=seen,
+                                   removals=start + PLAN_ROWS >= len(rows))
+                self._apply(conn, part, source_offerings, STORED_OFFERING_COLUMNS, now)
+                stats.add(part.stats)
+                del part
+            self._record(conn, source, run_id, started_at, "success", len(rows), stats, None)
             digests.record(conn, source, digest, not_models, now)
-        plan.stats.hashes = hashes
-        return plan.stats
+        stats.hashes = hashes
+        return stats
 
     def unchanged_payload(self, source: str, digest: str) -> dict[str, Any] | None:
         """What the last clean sync of `source` left, when it read the payload `digest` and the
