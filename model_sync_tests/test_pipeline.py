@@ -94,6 +94,51 @@ def test_an_identical_sync_changes_nothing(replayed, replayed_db, replay_http):
         : len(store.sync_history(limit=1000)) - runs])
 
 
+def test_an_unchanged_build_restores_what_the_full_build_tallied(replayed_db, monkeypatch):
+    """A build whose inputs did not change reads back only the catalog rows its audit and
+    metadata name (preview, rows a rule may name), by key: it finds what the full build found."""
+    import logging
+    from datetime import UTC, datetime, timedelta
+
+    from model_sync.catalog.build_digests import forget
+    from model_sync.defs.metadata import preview
+    from model_sync.ingest.catalog import build_catalog_tables
+
+    store = replayed_db.store()
+    with store.engine.begin() as conn:
+        forget(conn, "model_catalog")  # the next build merges every offering again
+
+    def build(at: datetime):
+        return build_catalog_tables(store, run_id=None, started=at, min_rows=1,
+                                    log=logging.getLogger("test"), archive_after_days=7,
+                                    retention_days=90)
+
+    now = datetime.now(UTC)
+    full = build(now)
+
+    def every_row(*_):
+        raise AssertionError("the unchanged build read every catalog row again")
+
+    monkeypatch.setattr("model_sync.catalog.publishing.mappings", every_row)
+    again = build(now + timedelta(seconds=1))
+    assert full.tally.rows > 7000
+    with store.engine.connect() as conn:
+        [outcome] = conn.execute(sa.select(build_digests.c.outcome).where(
+            build_digests.c.name == "model_catalog")).scalars()
+    assert json.loads(outcome)["tally"]["rows"] == full.tally.rows
+    assert full.tally.noted and len(full.tally.first) == 10
+    def keys(rows):
+        return [(r["provider"], r["model_id"]) for r in rows]
+
+    for name in ("rows", "served", "active", "unpriced", "providers", "by_price_source"):
+        assert getattr(again.tally, name) == getattr(full.tally, name), name
+    assert keys(again.tally.first) == keys(full.tally.first)
+    assert keys(again.tally.noted) == keys(full.tally.noted)
+    assert preview(again.tally.first) == preview(full.tally.first)  # what the UI shows
+    assert again.findings == full.findings  # the audit's verdicts, texts and numbers
+    store.dispose()
+
+
 def test_a_changed_alias_file_rebuilds_an_otherwise_unchanged_catalog(
         replayed_db, replay_http, tmp_path, monkeypatch):
     """The catalog build is skipped while what it reads is unchanged; a user's aliases file is

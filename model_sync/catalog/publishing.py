@@ -23,6 +23,7 @@ from model_sync.catalog.contract import (
     CatalogRow,
 )
 from model_sync.catalog.engine import rows_of, take_turns
+from model_sync.catalog.grouped import mappings
 from model_sync.catalog.history import CATALOG_LIFECYCLE, Stored, SyncStats, content_hash
 from model_sync.catalog.merge import (
     CONTEXT_MAX,
@@ -102,6 +103,47 @@ class Tally:
     def done(self) -> "Tally":
         self.first, self.noted = _in_order(self.first)[:PREVIEW_ROWS], _in_order(self.noted)
         return self
+
+    def summary(self) -> dict[str, Any]:
+        """The tally as JSON, its rows by key: what a build whose inputs did not change
+        restores it from (`restored`) instead of reading every catalog row again."""
+        return {"rows": self.rows, "served": self.served, "active": self.active,
+                "unpriced": self.unpriced, "providers": sorted(self.providers),
+                "by_price_source": dict(self.by_price_source),
+                "first": [[r["provider"], r["model_id"]] for r in self.first],
+                "noted": [[r["provider"], r["model_id"]] for r in self.noted]}
+
+    @classmethod
+    def as_built(cls, conn: sa.Connection, summary: Mapping[str, Any] | None) -> "Tally":
+        """The tally of the stored catalog: from the last build's `summary` when it has one,
+        else from every row read again."""
+        tally = None if summary is None else cls.restored(summary, conn)
+        if tally is None:
+            tally = cls()
+            for row in mappings(conn, sa.select(model_catalog).where(
+                    model_catalog.c.state != ARCHIVED)):
+                tally.add(row)  # type: ignore[arg-type]
+            tally.done()
+        return tally
+
+    @classmethod
+    def restored(cls, summary: Mapping[str, Any], conn: sa.Connection) -> "Tally | None":
+        """The tally a `summary` stands for, its rows read by key; None when one is missing."""
+        table, keys = model_catalog, sorted({(p, m) for p, m in (*summary["first"],
+                                                                 *summary["noted"])})
+        found: dict[tuple[str, str], CatalogRow] = {}
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            chunk = keys[start:start + KEYS_PER_QUERY]
+            for row in rows_of(conn, sa.select(table).where(
+                    sa.tuple_(table.c.provider, table.c.model_id).in_(chunk))):
+                found[(row["provider"], row["model_id"])] = row  # type: ignore[assignment]
+        if len(found) < len(keys):
+            return None
+        return cls(rows=summary["rows"], served=summary["served"], active=summary["active"],
+                   unpriced=summary["unpriced"], providers=set(summary["providers"]),
+                   by_price_source=Counter(summary["by_price_source"]),
+                   first=[found[(p, m)] for p, m in summary["first"]],
+                   noted=[found[(p, m)] for p, m in summary["noted"]])
 
     @property
     def noted_served(self) -> list[CatalogRow]:

@@ -6,7 +6,6 @@ it, audited and published the same way.
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
 
 import sqlalchemy as sa
 
@@ -22,7 +21,6 @@ from model_sync.catalog.build_digests import (
     source_rows,
 )
 from model_sync.catalog.build_digests import record as record_digest
-from model_sync.catalog.contract import ARCHIVED, CatalogRow
 from model_sync.catalog.grouped import mappings
 from model_sync.catalog.history import SyncStats
 from model_sync.catalog.merge import build_catalog, catalog_key
@@ -131,7 +129,8 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
             if overrides is None:
                 record_digest(conn, CATALOG, combined(*listed(read),
                                                       part(conn, catalog_rows())),
-                              now=started, outcome={"source_rows": build.source_rows})
+                              now=started, outcome={"source_rows": build.source_rows,
+                                                    "tally": build.tally.summary()})
             else:  # overrides apply by date: their build is never skipped
                 forget(conn, CATALOG)
         build.cleaned = store.cleanup(now=started, retention_days=retention_days)
@@ -174,11 +173,8 @@ def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id
                                             part(conn, catalog_rows())), now=started)
         if last is None:
             return None
-        build = Build(Tally(), last["source_rows"], [], archived, 0)
-        for row in mappings(conn, sa.select(model_catalog).where(
-                model_catalog.c.state != ARCHIVED)):
-            build.tally.add(cast(CatalogRow, row))
-    build.tally.done()
+        build = Build(Tally.as_built(conn, last.get("tally")), last["source_rows"], [],
+                      archived, 0)
     if _blocked(build, min_rows):
         _record_blocked(store, build, run_id=run_id, started=started)
         return build
