@@ -60,7 +60,7 @@ def tables(store) -> dict[str, list]:
 
 
 def test_an_unchanged_payload_is_not_parsed_again_and_nothing_is_written(
-        deepinfra, tmp_path, catalog_db):
+        deepinfra, tmp_path, catalog_db, monkeypatch):
     write(tmp_path / "replay", deepinfra)
     store, counted = catalog_db.store(), Counted()
     start = datetime(2026, 3, 1, 6, tzinfo=UTC)
@@ -68,8 +68,13 @@ def test_an_unchanged_payload_is_not_parsed_again_and_nothing_is_written(
     assert first.stats.added == len(first.fetched.rows) > 100 and counted.calls == 1
     before = tables(store)
 
-    again = sync(counted.spec, tmp_path / "replay", store, start + timedelta(hours=6))
-    assert counted.calls == 1  # not parsed
+    with monkeypatch.context() as patched:
+        def decode(*_):
+            raise AssertionError("an unchanged single-page payload was decoded")
+
+        patched.setattr("model_sync.http.listing.decode", decode)
+        again = sync(counted.spec, tmp_path / "replay", store, start + timedelta(hours=6))
+    assert counted.calls == 1  # not decoded, not parsed
     assert again.fetched.unchanged is not None
     stats = again.stats
     assert (stats.added, stats.removed, stats.updated, stats.repriced, stats.restored) == (

@@ -15,11 +15,10 @@ from typing import Any
 import httpx
 
 from model_sync import __version__
-from model_sync.http.body import decode
 from model_sync.http.credentials import Credentials
 from model_sync.http.errors import FetchError, NotRecorded, explain, shown_url
 from model_sync.http.listing import Listing, Page
-from model_sync.http.paging import PageState, PagingLoop
+from model_sync.http.paging import NoPaging, PageState, PagingLoop
 from model_sync.http.probe import Probe, conditional_headers
 from model_sync.http.replay import REPLAY_HEADER, query_variant
 from model_sync.http.retry import rate_limit_wait, retry_after, unreachable
@@ -261,13 +260,15 @@ class SourceClient:
                     self.log.warning(f"{name}: the recorded snapshot ends at page "
                                      f"{state.number - 1}; the live API has more pages")
                     return
-                payload = decode(response.content, name)
-                yield Page(url=shown_url(response.request.url), number=state.number,
-                           payload=payload, headers=response.headers, size=len(response.content),
-                           snapshot=response.headers.get(REPLAY_HEADER),
-                           digest=hashlib.sha256(response.content).hexdigest())
-                try:
-                    following = paging.next_page(state, response, payload)
+                page = Page(url=shown_url(response.request.url), number=state.number,
+                            body=response.content, headers=response.headers,
+                            size=len(response.content), source=name,
+                            snapshot=response.headers.get(REPLAY_HEADER),
+                            digest=hashlib.sha256(response.content).hexdigest())
+                yield page
+                try:  # a single page is not decoded for its paging
+                    following = paging.next_page(state, response, None if isinstance(
+                        paging, NoPaging) else page.payload)
                 except PagingLoop as loop:
                     raise FetchError(name, shown_url(httpx.URL(loop.url)),
                                      f"page {state.number} {loop.what} (a paging loop); "

@@ -2,10 +2,12 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import httpx
 
+from model_sync.http.body import decode
 from model_sync.http.credentials import Credentials
 from model_sync.http.paging import NoPaging, Paginator
 from model_sync.http.replay import SNAPSHOT_HEADER
@@ -27,15 +29,23 @@ class Listing:
 
 @dataclass
 class Page:
-    """One fetched page: where it came from, its decoded JSON, and the response headers."""
+    """One fetched page: where it came from, its body (JSON, decoded when first read: a page
+    a sync finds unchanged by its digest is never decoded), and the response headers."""
 
     url: str
     number: int
-    payload: Any
+    body: bytes = field(repr=False)
     headers: httpx.Headers
     size: int
     snapshot: str | None = None  # the replayed file, in replay mode
     digest: str = ""  # SHA-256 of the body, as received
+    source: str = ""  # what a BodyError names
+
+    @cached_property
+    def payload(self) -> Any:
+        """The body's JSON, exact decimals; a BodyError when it is empty or malformed."""
+        payload, self.body = decode(self.body, self.source), b""  # one copy held, not two
+        return payload
 
     @property
     def snapshot_date(self) -> str | None:
