@@ -13,6 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from model_sync.catalog.memo import remembered
+
 BATCH = 5000
 _STAGE = "model_sync_stage"
 
@@ -57,36 +59,16 @@ def _remembered(process: Callable[[Any], Any], kind: Any,
     flags, modality lists, prices on SQLite); values equal but encoded differently (1.0 and 1
     on PostgreSQL's NUMERIC) or too varied (JSON objects) are encoded each time."""
     name = type(kind).__name__
-    known: dict[Any, Any] = {}
     if name in ("UtcDateTime", "Boolean") or (name == "ExactDecimal" and dialect.name == "sqlite"):
-        def by_value(value: Any) -> Any:  # `run` without the call to make a key
-            try:
-                return known[value]
-            except KeyError:
-                if len(known) > 100_000:
-                    known.clear()
-                known[value] = encoded = process(value)
-                return encoded
-            except TypeError:  # not hashable
-                return process(value)
-
-        return by_value
+        return remembered(process)
     if name != "JsonList":
         return process
+    by_items = remembered(process, key=tuple)
 
     def run(value: Any) -> Any:
         if type(value) is list and value and type(value[0]) is dict:  # price components:
-            return process(value)  # too varied to remember, and not hashable
-        try:
-            marker = tuple(value)
-            return known[marker]
-        except KeyError:
-            if len(known) > 100_000:
-                known.clear()
-            known[marker] = encoded = process(value)
-            return encoded
-        except TypeError:  # not hashable
-            return process(value)
+            return process(value)  # too varied to remember
+        return by_items(value)
 
     return run
 

@@ -16,6 +16,8 @@ from json.encoder import (  # type: ignore[attr-defined]
 )
 from typing import Any
 
+from model_sync.catalog.memo import remembered
+
 # A binary double holds 15 significant decimal digits exactly; longer literals such as
 # 0.49299999999999994 are float artifacts of the publisher's own arithmetic, so they are
 # rounded back to 15 significant digits. Any value published with 15 digits or fewer is
@@ -118,24 +120,16 @@ def format_decimal(value: Decimal | None) -> str | None:
     if value is None:
         return None
     if type(value) is Decimal:  # equal decimals print alike: prices repeat, each is done once
-        try:
-            return _FORMATTED[value]
-        except KeyError:
-            if len(_FORMATTED) > 100_000:
-                _FORMATTED.clear()
-            _FORMATTED[value] = text = _positional(value)
-            return text
-        except TypeError:  # a signaling NaN cannot be hashed
-            pass
+        return _formatted(value)
     return _positional(value)
-
-
-_FORMATTED: dict[Decimal, str] = {}
 
 
 def _positional(value: Decimal) -> str:
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "0") else text
+
+
+_formatted = remembered(_positional)
 
 
 _MARKED = re.compile(r'"\\u0000dec:(-?[0-9.]+)"')
