@@ -12,7 +12,20 @@ from sqlalchemy.types import TypeDecorator
 from model_sync.catalog.money import exact_json, format_decimal
 
 
-class ExactDecimal(TypeDecorator):
+class _ReadOnce(TypeDecorator):
+    """A type whose stored text SQLite hands back again and again across rows (prices,
+    timestamps): each distinct text is read once (the values read are immutable)."""
+
+    cache_ok = True
+
+    def result_processor(self, dialect, coltype):
+        process = super().result_processor(dialect, coltype)
+        if process is None or dialect.name != "sqlite":
+            return process
+        return lru_cache(maxsize=4096)(process)
+
+
+class ExactDecimal(_ReadOnce):
     """A Decimal stored without loss: NUMERIC on PostgreSQL, decimal text on SQLite."""
 
     impl = sa.String(64)
@@ -35,15 +48,8 @@ class ExactDecimal(TypeDecorator):
             return None
         return Decimal(value).normalize()
 
-    def result_processor(self, dialect, coltype):
-        process = super().result_processor(dialect, coltype)
-        # Prices repeat across rows: each distinct text is read once (a Decimal is immutable).
-        if process is None or dialect.name != "sqlite":
-            return process
-        return lru_cache(maxsize=4096)(process)
 
-
-class UtcDateTime(TypeDecorator):
+class UtcDateTime(_ReadOnce):
     """A timestamp always handed back as timezone-aware UTC, on every dialect."""
 
     impl = sa.DateTime(timezone=True)
@@ -61,13 +67,6 @@ class UtcDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    def result_processor(self, dialect, coltype):
-        process = super().result_processor(dialect, coltype)
-        # SQLite hands back text, and a sync's rows share a few timestamps: parse each once.
-        if process is None or dialect.name != "sqlite":
-            return process
-        return lru_cache(maxsize=4096)(process)
 
 
 class JsonList(TypeDecorator):
