@@ -8,7 +8,7 @@ from collections import ChainMap, Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -70,6 +70,18 @@ def _in_order(rows: Iterable[CatalogRow]) -> list[CatalogRow]:
     return sorted(rows, key=lambda r: (r["provider"], r["model_id"]))
 
 
+def stored_catalog_rows(conn: sa.Connection, keys: Sequence[Key],
+                        columns: list) -> dict[Key, dict[str, Any]]:
+    """Stored catalog rows (their `columns`) by provider and model id as stored."""
+    table, found = model_catalog, {}
+    for start in range(0, len(keys), KEYS_PER_QUERY):
+        match = sa.tuple_(table.c.provider, table.c.model_id).in_(
+            keys[start:start + KEYS_PER_QUERY])
+        for row in rows_of(conn, sa.select(*columns).where(match)):
+            found[(row["provider"], row["model_id"])] = row
+    return found
+
+
 @dataclass
 class Tally:
     """What the audit and the metadata read of a build's rows: counts, the first served rows
@@ -129,14 +141,8 @@ class Tally:
     @classmethod
     def restored(cls, summary: Mapping[str, Any], conn: sa.Connection) -> "Tally | None":
         """The tally a `summary` stands for, its rows read by key; None when one is missing."""
-        table, keys = model_catalog, sorted({(p, m) for p, m in (*summary["first"],
-                                                                 *summary["noted"])})
-        found: dict[tuple[str, str], CatalogRow] = {}
-        for start in range(0, len(keys), KEYS_PER_QUERY):
-            chunk = keys[start:start + KEYS_PER_QUERY]
-            for row in rows_of(conn, sa.select(table).where(
-                    sa.tuple_(table.c.provider, table.c.model_id).in_(chunk))):
-                found[(row["provider"], row["model_id"])] = row  # type: ignore[assignment]
+        keys = sorted({(p, m) for p, m in (*summary["first"], *summary["noted"])})
+        found = cast(dict[Key, CatalogRow], stored_catalog_rows(conn, keys, [model_catalog]))
         if len(found) < len(keys):
             return None
         return cls(rows=summary["rows"], served=summary["served"], active=summary["active"],
@@ -202,7 +208,7 @@ class CatalogPublish:
         gone = [(provider, model_id) for (provider, _), (_, state, model_id)
                 in self.previous.items() if state != ARCHIVED]
         archived = [dict(old, state=ARCHIVED, archived_at=self.now, updated_at=self.now)
-                    for old in self._stored(gone, [model_catalog]).values()]
+                    for old in stored_catalog_rows(self.conn, gone, [model_catalog]).values()]
         upsert(self.conn, model_catalog, archived, ("provider", "model_id"), CATALOG_COLUMNS)
         self.stats.removed += len(archived)
         self.stats.price_changes = [change for _, change in sorted(
@@ -213,7 +219,7 @@ class CatalogPublish:
         pending, self.pending = self.pending, []
         table, stats = model_catalog, self.stats
         spelt = [(row["provider"], old[2]) for row, old in pending if old is not None]
-        stored = self._stored(spelt, [table.c.provider, table.c.model_id,
+        stored = stored_catalog_rows(self.conn, spelt, [table.c.provider, table.c.model_id,
                                       *(table.c[p] for p in PRICE_FIELDS)])
         renamed = [{"b_provider": row["provider"], "b_model": old[2]} for row, old in pending
                    if old is not None and old[2] != row["model_id"]]
@@ -238,16 +244,6 @@ class CatalogPublish:
                 self.changes.append(((built["provider"], built["model_id"]), {
                     "key": f"{built['provider']}/{built['model_id']}",
                     **{p: (before[p], built[p]) for p in PRICE_FIELDS}}))
-
-    def _stored(self, spelt: Sequence[Key], columns: list) -> dict[Key, dict[str, Any]]:
-        """Stored catalog rows (their `columns`) by provider and model id as stored."""
-        table, found = model_catalog, {}
-        for start in range(0, len(spelt), KEYS_PER_QUERY):
-            match = sa.tuple_(table.c.provider, table.c.model_id).in_(
-                spelt[start:start + KEYS_PER_QUERY])
-            for row in rows_of(self.conn, sa.select(*columns).where(match)):
-                found[(row["provider"], row["model_id"])] = row
-        return found
 
     @property
     def overridden_keys(self) -> set[Key]:
