@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from model_sync.catalog.memo import remembered
+from model_sync.memo import remembered
 
 BATCH = 5000
 _STAGE = "model_sync_stage"

@@ -16,7 +16,7 @@ from json.encoder import (  # type: ignore[attr-defined]
 )
 from typing import Any
 
-from model_sync.catalog.memo import remembered
+from model_sync.memo import remembered
 
 # A binary double holds 15 significant decimal digits exactly; longer literals such as
 # 0.49299999999999994 are float artifacts of the publisher's own arithmetic, so they are
