@@ -120,3 +120,13 @@ def test_an_undated_name_takes_its_only_known_snapshot():
     assert Resolver(rows, aliases={}).canonical_id(rows[1]) == "acme-1-20250101"
     rows.append({"model_id": "acme-1-20250601", "source": "a"})
     assert Resolver(rows, aliases={}).canonical_id(rows[1]) == base_id("acme-1")
+
+
+def test_an_id_listed_by_one_source_or_several_is_known_to_the_others_only():
+    rows = [{"model_id": "acme-2", "source": "a"}, {"model_id": "acme-3", "source": "a"},
+            {"model_id": "acme-3", "source": "b"}, {"model_id": "acme-3", "source": "a"}]
+    resolver = Resolver(rows, aliases={})
+    assert not resolver.known_elsewhere("acme-2", "a")
+    assert resolver.known_elsewhere("acme-2", "b") and resolver.known_elsewhere("acme-2", None)
+    assert resolver.known_elsewhere("acme-3", "a") and resolver.known_elsewhere("acme-3", "b")
+    assert resolver.known_elsewhere("acme-3", "c") and not resolver.known_elsewhere("acme-4", "c")

@@ -200,3 +200,22 @@ def test_an_unmapped_price_field_is_set_aside_and_the_entry_kept():
     assert "no component" in aside.reason
     assert prices(row) == {("input", "standard", 0, None, None): 1,
                            ("output", "standard", 0, None, None): 2}
+
+
+def test_equal_components_are_one_dict_and_unequal_ones_stay_apart():
+    def components(*adds):
+        sheet = PriceSheet()
+        for name, value, field, terms in adds:
+            sheet.add(name, value, 6, field, **terms)
+        return sheet.rows()
+
+    first = components(("input", "0.000002", "prompt", {}), ("output", "0.000008", "out", {}))
+    again = components(("input", Decimal("2E-6"), "prompt", {}),
+                       ("output", "0.0000080", "out", {}))
+    assert first == again and all(a is b for a, b in zip(first, again, strict=True))
+    # The same price in another slot, or another price in the same slot, is its own component.
+    tiered = components(("input", "0.000002", "prompt", {"min_prompt_tokens": 200_000}))
+    dearer = components(("input", "0.000003", "prompt", {}))
+    assert tiered[0] is not first[0] and tiered[0]["min_prompt_tokens"] == 200_000
+    assert dearer[0] is not first[0] and dearer[0]["price"] == Decimal("3")
+    assert json.dumps(first, default=str) == json.dumps(again, default=str)

@@ -188,11 +188,19 @@ class Resolver:
 
     def __init__(self, rows: Iterable[Mapping[str, Any]], aliases: Mapping[str, str] | None = None):
         self.aliases = dict(load_aliases() if aliases is None else aliases)
-        self.sources_of: dict[str, set[str]] = defaultdict(set)
+        # The sources listing each base id: one source's name, or the set of several (most ids
+        # have one source; a set apiece would cost a million sets on a million-model source).
+        self.sources_of: dict[str, str | set[str]] = {}
         self.snapshots: dict[str, set[str]] = defaultdict(set)
+        sources_of = self.sources_of
         for row in rows:
-            base = self._own_base(row)
-            self.sources_of[base].add(row.get("source") or "")
+            base, source = self._own_base(row), row.get("source") or ""
+            known = sources_of.setdefault(base, source)
+            if known != source:
+                if isinstance(known, str):
+                    sources_of[base] = {known, source}
+                else:
+                    known.add(source)
             if _DATE.search(split_variant(base)[0]):
                 self.snapshots[undated(base)].add(base)
 
@@ -201,7 +209,12 @@ class Resolver:
         return _own_base(row.get("hugging_face_id"), row.get("model_id") or "", row.get("name"))
 
     def known_elsewhere(self, base: str, source: str | None) -> bool:
-        return bool(self.sources_of.get(base, set()) - {source})
+        known = self.sources_of.get(base)
+        if known is None:
+            return False
+        if isinstance(known, str):
+            return known != source
+        return bool(known - {source})
 
     def canonical_id(self, row: Mapping[str, Any]) -> str:
         source = row.get("source")

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from model_sync.catalog.money import PriceError, to_decimal
+from model_sync.memo import remembered
 from model_sync.pricing.vocabulary import COMPONENTS, MODES, STANDARD
 
 Price = dict[str, Any]
@@ -89,7 +90,12 @@ class PriceSheet:
                             [p["price"] for p in same])
         kept = _coalesced(kept)
         kept.sort(key=_order)
-        return kept or None
+        return [_shared(price) for price in kept] or None
+
+
+# Equal components are one dict, shared by every entry that publishes them (a catalog repeats a
+# few hundred prices a million times); nothing changes a component once its sheet is read.
+_shared = remembered(lambda price: price, key=lambda price: tuple(price.items()))
 
 
 def _order(price: Price) -> tuple:

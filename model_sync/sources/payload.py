@@ -11,6 +11,7 @@ from model_sync.catalog.contract import OFFERING_COLUMNS, Offering
 from model_sync.catalog.money import PriceError, price_per_million
 from model_sync.catalog.providers import canonical_provider
 from model_sync.http.body import BodyError, decode
+from model_sync.memo import remembered
 from model_sync.pricing.sheet import Price, PriceSheet
 from model_sync.sources.parsing import (
     ParseContext,
@@ -153,7 +154,13 @@ def unix_time(value: Any) -> datetime | None:
 def strings(value: Any) -> list[str] | None:
     if not isinstance(value, list | tuple):
         return None
-    return sorted({str(v).strip().lower() for v in value if v is not None and str(v).strip()})
+    return _shared_list(sorted({str(v).strip().lower() for v in value
+                                if v is not None and str(v).strip()}))
+
+
+# Equal lists (modalities, parameters) are one list, shared by every entry that gives them; nothing
+# changes a parsed list.
+_shared_list = remembered(lambda words: words, key=tuple)
 
 
 def org_of(model_id: str, default: str | None = None) -> str | None:
