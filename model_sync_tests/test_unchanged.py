@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from model_sync.catalog.rules import SourceLimits
 from model_sync.catalog.schema import source_offerings
-from model_sync.defs.resources import HttpClientResource
+from model_sync.defs.resources import CatalogDatabase, HttpClientResource
 from model_sync.ingest import sync_source
 from model_sync.sources import SOURCES_BY_NAME
 from model_sync_tests.conftest import needs_shared
@@ -33,11 +33,11 @@ def write(root, payload: dict, day: str = DAY) -> None:
 
 
 class Counted:
-    """The deepinfra spec with a parser that counts its calls."""
+    """A source's spec (deepinfra's unless named) with a parser that counts its calls."""
 
-    def __init__(self):
+    def __init__(self, name: str = "deepinfra"):
         self.calls = 0
-        real = SOURCES_BY_NAME["deepinfra"]
+        real = SOURCES_BY_NAME[name]
 
         def parse(payload, ctx):
             self.calls += 1
@@ -159,3 +159,78 @@ def test_new_canonical_ids_from_the_catalog_build_keep_the_payload_standing(tmp_
     assert store.unchanged_payload("deepinfra", "payload") is None
     store.publish_source("deepinfra", rows, run_id="2", started_at=datetime.now(UTC))
     assert store.unchanged_payload("deepinfra", "payload") is None  # a publish without a digest
+
+
+def write_pages(root, payload: dict, pages: int, day: str = DAY) -> None:
+    """An OpenRouter listing in `pages` pages, each linking to the next (`links.next`)."""
+    folder = root / "openrouter"
+    folder.mkdir(parents=True, exist_ok=True)
+    models, size = payload["data"], -(-len(payload["data"]) // pages)
+    for number in range(pages):
+        following = (f"https://openrouter.ai/api/v1/models?offset={(number + 1) * size}"
+                     if number + 1 < pages else None)
+        body = {"data": models[number * size:(number + 1) * size], "links": {"next": following}}
+        (folder / f"{day}.page-{number + 1}.json").write_text(json.dumps(body))
+
+
+class Decodes:
+    """Counts the page bodies the HTTP layer decodes."""
+
+    def __init__(self, monkeypatch):
+        from model_sync.http import listing
+
+        self.calls, real = 0, listing.decode
+
+        def decode(*args):
+            self.calls += 1
+            return real(*args)
+
+        monkeypatch.setattr(listing, "decode", decode)
+
+
+def paged_sync(spec, root, store, when):
+    http = HttpClientResource(replay_dir=str(root))
+    return sync_source(spec, http.access(spec, log=LOG), store, SourceLimits(min_rows=1),
+                       run_id=f"run-{when:%H%M}", started=when, log=LOG)
+
+
+def test_an_unchanged_paged_listing_is_not_parsed_again(payloads, tmp_path, catalog_db,
+                                                         monkeypatch, caplog):
+    openrouter = json.loads((payloads / "openrouter" / "2026-03-10.json").read_bytes())
+    write_pages(tmp_path / "replay", openrouter, pages=3)
+    store, counted, decodes = catalog_db.store(), Counted("openrouter"), Decodes(monkeypatch)
+    start = datetime(2026, 3, 1, 6, tzinfo=UTC)
+    first = paged_sync(counted.spec, tmp_path / "replay", store, start)
+    assert counted.calls == 3 and decodes.calls == 3  # a first sync streams: each page once
+    before = tables(store)
+
+    with caplog.at_level(logging.INFO, logger=LOG.name):
+        again = paged_sync(counted.spec, tmp_path / "replay", store, start + timedelta(hours=6))
+    assert counted.calls == 3 and again.fetched.unchanged is not None  # no page parsed
+    assert decodes.calls == 6  # each page once, for its link to the next
+    assert "openrouter: pages 1-3: as the last sync read them; not parsed again" in caplog.text
+    assert again.fetched.meta["pages"] == 3 and again.stats.unchanged == first.stats.added
+    assert tables(store) == before
+
+
+def test_a_changed_paged_listing_is_parsed_whole_and_in_order(payloads, tmp_path, catalog_db,
+                                                              monkeypatch):
+    openrouter = json.loads((payloads / "openrouter" / "2026-03-10.json").read_bytes())
+    write_pages(tmp_path / "replay", openrouter, pages=3)
+    store, counted, decodes = catalog_db.store(), Counted("openrouter"), Decodes(monkeypatch)
+    start = datetime(2026, 3, 1, 6, tzinfo=UTC)
+    paged_sync(counted.spec, tmp_path / "replay", store, start)
+    middle = openrouter["data"][len(openrouter["data"]) // 2]
+    middle["pricing"] = {**middle["pricing"], "prompt": "0.0000123"}
+    write_pages(tmp_path / "replay", openrouter, pages=3, day="2026-03-02")
+    calls = decodes.calls
+
+    again = paged_sync(counted.spec, tmp_path / "replay", store, start + timedelta(days=1))
+    assert counted.calls == 6 and again.fetched.unchanged is None
+    assert again.stats.repriced == 1
+    # The pages before the last were held as bodies, their JSON let go: decoded again to parse.
+    assert decodes.calls - calls == 5
+    # The same rows, in the same order, as a first sync of these pages, which streams them.
+    alone = paged_sync(SOURCES_BY_NAME["openrouter"], tmp_path / "replay", CatalogDatabase(
+        url=f"sqlite:///{tmp_path / 'alone.db'}").store(), start + timedelta(days=1))
+    assert again.fetched.rows == alone.fetched.rows and len(alone.fetched.rows) > 300

@@ -26,6 +26,12 @@ def rows_digest(conn: sa.Connection, source: str) -> tuple[str, int]:
     return digest.hexdigest(), listed
 
 
+def recorded(conn: sa.Connection, source: str) -> str | None:
+    """The digest of the payload the last clean sync of `source` read, if one is recorded."""
+    return conn.execute(sa.select(sync_digests.c.payload_digest)
+                        .where(sync_digests.c.source == source)).scalar()
+
+
 def unchanged(conn: sa.Connection, source: str, payload: str) -> dict[str, Any] | None:
     """The record of the last clean sync when it read `payload` and the source's rows are still
     as it left them; else None."""

@@ -94,6 +94,11 @@ class CatalogWrites:
         with self.engine.connect() as conn:
             return digests.unchanged(conn, source, digest)
 
+    def recorded_payload(self, source: str) -> str | None:
+        """The digest of the payload the last clean sync of `source` read; None: none did."""
+        with self.engine.connect() as conn:
+            return digests.recorded(conn, source)
+
     def record_unchanged(self, source: str, rows: int, *, run_id: str | None,
                          started_at: datetime, fetched: int | None = None) -> SyncStats:
         """Record a sync (or catalog build) whose inputs were the last one's: nothing to write.

@@ -41,11 +41,20 @@ class Page:
     digest: str = ""  # SHA-256 of the body, as received
     source: str = ""  # what a BodyError names
 
+    keep: bool = False  # the body stays once decoded (see `release`)
+
     @cached_property
     def payload(self) -> Any:
         """The body's JSON, exact decimals; a BodyError when it is empty or malformed."""
-        payload, self.body = decode(self.body, self.source), b""  # one copy held, not two
+        payload = decode(self.body, self.source)
+        if not self.keep:
+            self.body = b""  # one copy held, not two
         return payload
+
+    def release(self) -> None:
+        """Let the decoded JSON go (a page held unparsed, once paging has read it): the body,
+        kept, is decoded again when the page is read."""
+        self.__dict__.pop("payload", None)
 
     @property
     def snapshot_date(self) -> str | None:

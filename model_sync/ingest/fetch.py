@@ -5,6 +5,7 @@ Plain Python: the assets, `model-sync record` and the benchmarks call it alike.
 """
 
 import hashlib
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from typing import Any
 
 from model_sync.catalog.build_digests import code_digest
 from model_sync.catalog.clock import utcnow
-from model_sync.http import FetchError, SourceClient
+from model_sync.http import FetchError, Page, SourceClient
 from model_sync.sources.base import (
     FetchContext,
     ParseContext,
@@ -53,7 +54,8 @@ class Fetched:
 def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
                hugging_face_ids: Sequence[str] = (), max_rows: int | None = None,
                max_extra_requests: int | None = None,
-               unchanged: Callable[[str], dict[str, Any] | None] | None = None) -> Fetched:
+               unchanged: Callable[[str], dict[str, Any] | None] | None = None,
+               recorded: str | None = None) -> Fetched:
     """Fetch every page of a source and parse it into offerings; also return fetch metadata.
 
     Pages are parsed one at a time, so only one raw page is held in memory. An entry that
@@ -63,7 +65,10 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
 
     With `unchanged` (the record of the last clean sync of the same payload digest, or None),
     the last page is parsed only once the payload is known to differ from that sync's: a
-    single-page listing that did not change is not parsed at all (`Fetched.unchanged`).
+    single-page listing that did not change is not parsed at all (`Fetched.unchanged`). With
+    `recorded` too (the payload digest that sync read), no page is parsed until then: the pages'
+    bodies are held (a fraction of the rows parsed from them), and a paged listing that did not
+    change is not parsed at all either.
     """
     client, api_key, override = access.client, access.api_key, access.override
     url, region = access.url, access.region
@@ -91,16 +96,21 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
                  f"{page.size / 1024:,.0f} KiB{where}")
         return parsed
 
-    def skip(page) -> None:
+    def skip(skipped: list[Page]) -> None:
         nonlocal pages, size
-        pages, size = pages + 1, size + page.size
-        if page.snapshot:
-            snapshots.append(page.snapshot)
-        log.info(f"{spec.name}: page {page.number}: as the last sync read it; not parsed again")
+        pages, size = pages + len(skipped), size + sum(page.size for page in skipped)
+        snapshots.extend(page.snapshot for page in skipped if page.snapshot)
+        which = (f"page {skipped[0].number}: as the last sync read it" if len(skipped) == 1
+                 else f"pages {skipped[0].number}-{skipped[-1].number}: as the last sync read "
+                 "them")
+        log.info(f"{spec.name}: {which}; not parsed again")
 
     digest = (None if unchanged is None or spec.extra_requests is not None or limit is not None
               else payload_digest(spec, params, region))
-    held = None  # the last page, parsed once the payload is known to have changed
+    hold_all = digest is not None and recorded is not None
+    # The pages not parsed yet, until the payload is known to have changed: the last one, or
+    # every one (`hold_all`: each keeps its body, and lets go of the JSON paging decoded).
+    held: deque[Page] = deque()
     listing = client.fetch_pages(spec.listing(params=params, api_key=api_key, url=url,
                                               override=override))
     for page in listing:
@@ -108,9 +118,12 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
             rows.extend(parse(page))
         else:
             digest.update(f"{page.snapshot_date or fetched_at.date()}|{page.digest}\n".encode())
-            if held is not None:
-                rows.extend(parse(held))
-            held = page
+            if held and not hold_all:
+                rows.extend(parse(held.popleft()))
+            elif held:
+                held[-1].release()
+            page.keep = hold_all
+            held.append(page)
         if spec.advertised_total is not None:
             advertised = spec.advertised_total(page.payload) or advertised
         if limit is not None and len(rows) >= limit:
@@ -118,13 +131,15 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
             listing.close()  # no further page is requested
             log.info(f"{spec.name}: stopped at the first {limit:,} models")
             break
-    if held is not None and digest is not None and unchanged is not None:
+    if held and digest is not None and unchanged is not None:
         fetched.digest = digest.hexdigest()
         fetched.unchanged = unchanged(fetched.digest)
         if fetched.unchanged is None:
-            rows.extend(parse(held))
+            while held:  # in order, each body let go once parsed
+                rows.extend(parse(held.popleft()))
         else:
-            skip(held)
+            skip(list(held))
+            held.clear()
             rows.clear()  # the earlier pages' rows: the stored ones stand for them
             fetched.not_models = list(fetched.unchanged["not_models"])
     del held

@@ -61,7 +61,8 @@ def sync_source(spec: SourceSpec, access: Access, store: CatalogStore, limits: S
                              hugging_face_ids=named_repositories(spec, store),
                              max_rows=max_rows, max_extra_requests=max_extra_requests,
                              unchanged=None if dry_run else partial(store.unchanged_payload,
-                                                                    spec.name))
+                                                                    spec.name),
+                             recorded=None if dry_run else store.recorded_payload(spec.name))
         if fetched.unchanged is not None:
             return _unchanged(spec, fetched, store, limits, run_id, started, record)
         identify(spec, fetched.rows, store)
