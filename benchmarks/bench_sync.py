@@ -11,7 +11,8 @@
 2. One source of N synthetic OpenRouter-shaped offerings (paged replay files in a temp dir),
    each N in its own process (for its peak RSS): the source sync and the catalog build, each
    against pandas `DataFrame.to_sql` of the same rows, on SQLite and on PostgreSQL (`auto`
-   starts a throwaway server when its binaries are installed).
+   starts a throwaway server when its binaries are installed); then the same pages again
+   (nothing changed), against the first sync.
 
 Prints every figure with its ratio and target; exits 1 when a target is missed.
 """
@@ -288,6 +289,8 @@ def one_synthetic(n: int, url: str, workdir: Path) -> dict:
     replay = synthesize(workdir / "replay", n)
     figures = sync(replay, url, meter, select=["openrouter"])
     figures["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    again = sync(replay, url, meter, select=["openrouter"])  # the same pages: nothing changed
+    figures["again_cpu"] = again["cpu"]
     return figures
 
 
@@ -341,9 +344,12 @@ def bench_synthetic(sizes: list[int], scratch: Path, databases) -> list[tuple]:
                   f") | to_sql source rows "
                   f"{source['wall']:.1f}s ({source['rss_mb']:,.0f} MB), catalog rows "
                   f"{catalog['wall']:.1f}s | source sync {source['wall'] / source_wall:.1f}x "
-                  f"faster, catalog build {catalog['wall'] / catalog_wall:.1f}x faster",
-                  flush=True)
+                  f"faster, catalog build {catalog['wall'] / catalog_wall:.1f}x faster; "
+                  f"unchanged re-sync {ours['again_cpu']:.1f}s CPU "
+                  f"({ours['again_cpu'] / ours['cpu']:.2f} of the first)", flush=True)
             results += [
+                (f"{kind} {n:,}: unchanged re-sync / first sync", ours["again_cpu"] / ours["cpu"],
+                 UNCHANGED_MAX, ours["again_cpu"] / ours["cpu"] <= UNCHANGED_MAX),
                 (f"{kind} {n:,}: peak RSS MB", ours["rss_mb"], RSS_MAX_MB,
                  ours["rss_mb"] < RSS_MAX_MB),
                 (f"{kind} {n:,}: to_sql / source sync", source["wall"] / source_wall,

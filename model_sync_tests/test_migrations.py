@@ -12,6 +12,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 
 from model_sync.catalog import migrations
+from model_sync.catalog.digests import stamp
 from model_sync.catalog.migrations import BASELINE, VERSION_TABLE, SchemaMismatch, baseline
 from model_sync.catalog.money import format_decimal
 from model_sync.catalog.schema import metadata
@@ -131,6 +132,9 @@ def test_a_database_made_by_the_previous_schema_upgrades_without_losing_rows(eng
         assert revision(store.engine) == migrations.head_revision()
         assert schema_drift(store.engine) == []
         assert_baseline_rows_survived(store)
+        with store.engine.connect() as conn:  # rows from before the stamps have one (0008)
+            assert stamp(conn, "source_offerings/openrouter") != "-"
+            assert stamp(conn, "model_catalog") != "-"
     finally:
         store.dispose()
 

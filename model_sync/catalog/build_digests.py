@@ -12,9 +12,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from model_sync.catalog.digests import rows_digest
+from model_sync.catalog.digests import BY_SOURCE, stamp
 from model_sync.catalog.identity import load_aliases
-from model_sync.catalog.schema import build_digests, model_catalog, prices, source_offerings
+from model_sync.catalog.schema import build_digests, prices, row_stamps, source_offerings
 
 
 def intervals_of(source: str) -> str:
@@ -55,33 +55,12 @@ def forget(conn: sa.Connection, name: str) -> None:
     conn.execute(sa.delete(build_digests).where(build_digests.c.name == name))
 
 
-def feed(digest: "hashlib._Hash", conn: sa.Connection, query: sa.Select) -> None:
-    """Add every row a query selects to a running digest."""
-    for row in conn.execute(query):
-        digest.update("\0".join(map(str, row)).encode() + b"\n")
-
-
-def in_force(at: datetime) -> sa.Select:
-    """The ids of the price intervals in force at `at` (an interval's slot and price never
-    change: its id stands for them)."""
-    return sa.select(prices.c.id).where(
-        sa.or_(prices.c.valid_from.is_(None), prices.c.valid_from <= at),
-        sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > at)).order_by(prices.c.id)
-
-
 def follow(conn: sa.Connection, name: str, before: str, after: str) -> None:
     """The inputs of `name` moved from `before` to `after` in a way its build does not read
     (new canonical ids): a record of `before` stands for `after`."""
     conn.execute(sa.update(build_digests).where(build_digests.c.name == name,
                                                 build_digests.c.inputs_digest == before)
                  .values(inputs_digest=after))
-
-
-def part(conn: sa.Connection, query: sa.Select) -> str:
-    """A digest of the rows a query selects."""
-    digest = hashlib.sha256()
-    feed(digest, conn, query)
-    return digest.hexdigest()
 
 
 def combined(*parts: str) -> str:
@@ -98,10 +77,15 @@ def aliases_digest() -> str:
     return hashlib.sha256("\n".join(f"{a}\0{c}" for a, c in table).encode()).hexdigest()
 
 
-def source_digests(conn: sa.Connection) -> dict[str, str]:
-    """Each source's rows digest (`digests.rows_digest`)."""
-    names = conn.execute(sa.select(source_offerings.c.source).distinct()).scalars()
-    return {name: rows_digest(conn, name)[0] for name in sorted(names)}
+def source_digests(conn: sa.Connection, sources: Sequence[str] | None = None,
+                   table: sa.Table = source_offerings) -> dict[str, str]:
+    """Each source's stamp of a table stamped by source (`digests.BY_SOURCE`; its offering
+    rows by default): of every source that wrote to it, or of these."""
+    prefix = f"{table.name}/"
+    found = {name.removeprefix(prefix): value for name, value in conn.execute(
+        sa.select(row_stamps.c.name, row_stamps.c.stamp)
+        .where(row_stamps.c.name.startswith(prefix, autoescape=True)))}
+    return found if sources is None else {name: found.get(name, "-") for name in sources}
 
 
 def listed(by_source: dict[str, str]) -> list[str]:
@@ -109,20 +93,17 @@ def listed(by_source: dict[str, str]) -> list[str]:
     return [f"{source}:{digest}" for source, digest in sorted(by_source.items())]
 
 
-def source_rows(sources: Sequence[str] | None = None) -> sa.Select:
-    """Every source's rows (or these sources'): keys, states, content hashes."""
-    table = source_offerings
-    query = sa.select(table.c.source, table.c.source_key, table.c.state, table.c.content_hash)
-    if sources is not None:
-        query = query.where(table.c.source.in_(list(sources)))
-    return query.order_by(table.c.source, table.c.source_key)
+def sources_stamp(conn: sa.Connection, sources: Sequence[str] | None = None) -> str:
+    """The sources' offering rows (every source's, or these), as one part of `combined`."""
+    return "|".join(listed(source_digests(conn, sources)))
 
 
-def catalog_rows() -> sa.Select:
-    """The catalog's rows: keys, states, content hashes."""
-    table = model_catalog
-    return sa.select(table.c.provider, table.c.model_id, table.c.state,
-                     table.c.content_hash).order_by(table.c.provider, table.c.model_id)
+def table_stamp(conn: sa.Connection, table: sa.Table) -> str:
+    """A stamped table's rows (`model_catalog`, `models`, `price_history`, `prices`), as one
+    part of `combined`: any write to them renews it."""
+    if table.name in BY_SOURCE:
+        return "|".join(listed(source_digests(conn, table=table)))
+    return stamp(conn, table.name)
 
 
 @cache

@@ -2,7 +2,6 @@
 that reads the same payload while the source's rows are as that sync left them has nothing to
 parse, diff or write."""
 
-import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -11,19 +10,30 @@ from typing import Any
 import sqlalchemy as sa
 
 from model_sync.catalog.contract import ACTIVE
-from model_sync.catalog.schema import source_offerings, sync_digests
+from model_sync.catalog.schema import row_stamps, source_offerings, sync_digests
+
+# The stamped tables whose stamps are per source (`<table>/<source>`; see `row_stamps`).
+BY_SOURCE = frozenset({"source_offerings", "price_history", "prices"})
 
 
-def rows_digest(conn: sa.Connection, source: str) -> tuple[str, int]:
-    """A digest of a source's stored rows (key, state, content hash) and how many it lists."""
+def stamp(conn: sa.Connection, name: str) -> str:
+    """The stamp of a table's rows (`<table>/<source>`: of a source's, in a table stamped by
+    source): the database renews it with every write to them (`row_stamps`). Never written
+    since stamps began: "-"."""
+    found = conn.execute(sa.select(row_stamps.c.stamp).where(row_stamps.c.name == name)).scalar()
+    return found or "-"
+
+
+def rows_digest(conn: sa.Connection, source: str) -> str:
+    """What stands for a source's stored rows: their stamp (any write to them renews it)."""
+    return stamp(conn, f"{source_offerings.name}/{source}")
+
+
+def listed_rows(conn: sa.Connection, source: str) -> int:
+    """How many of a source's stored rows it lists (active)."""
     table = source_offerings
-    digest, listed = hashlib.sha256(), 0
-    query = (sa.select(table.c.source_key, table.c.state, table.c.content_hash)
-             .where(table.c.source == source).order_by(table.c.source_key))
-    for key, state, content in conn.execute(query):
-        digest.update(f"{key}\0{state}\0{content}\n".encode())
-        listed += state == ACTIVE
-    return digest.hexdigest(), listed
+    return conn.execute(sa.select(sa.func.count()).where(
+        table.c.source == source, table.c.state == ACTIVE)).scalar_one()
 
 
 def recorded(conn: sa.Connection, source: str) -> str | None:
@@ -36,10 +46,7 @@ def unchanged(conn: sa.Connection, source: str, payload: str) -> dict[str, Any] 
     """The record of the last clean sync when it read `payload` and the source's rows are still
     as it left them; else None."""
     row = conn.execute(sa.select(sync_digests).where(sync_digests.c.source == source)).first()
-    if row is None or row.payload_digest != payload:
-        return None
-    stored, listed = rows_digest(conn, source)
-    if stored != row.rows_digest or listed != row.rows:
+    if row is None or row.payload_digest != payload or rows_digest(conn, source) != row.rows_digest:
         return None
     return {"rows": row.rows, "not_models": [tuple(pair) for pair in json.loads(row.not_models)]}
 
@@ -50,9 +57,9 @@ def record(conn: sa.Connection, source: str, payload: str | None,
     conn.execute(sa.delete(sync_digests).where(sync_digests.c.source == source))
     if payload is None:
         return
-    stored, listed = rows_digest(conn, source)
     conn.execute(sa.insert(sync_digests).values(
-        source=source, payload_digest=payload, rows_digest=stored, rows=listed,
+        source=source, payload_digest=payload, rows_digest=rows_digest(conn, source),
+        rows=listed_rows(conn, source),
         not_models=json.dumps([list(pair) for pair in not_models]), recorded_at=now))
 
 
@@ -61,6 +68,5 @@ def refresh(conn: sa.Connection, source: str) -> None:
     """Re-take the digest of a source's rows after the catalog build gave some of them new
     canonical ids (the ids identity resolution gives with every source known): the payload the
     last clean sync read still stands for them."""
-    stored, listed = rows_digest(conn, source)
     conn.execute(sa.update(sync_digests).where(sync_digests.c.source == source)
-                 .values(rows_digest=stored, rows=listed))
+                 .values(rows_digest=rows_digest(conn, source)))

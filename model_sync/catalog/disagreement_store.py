@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from model_sync.catalog.build_digests import code_digest, feed, held, in_force
+from model_sync.catalog.build_digests import code_digest, held, sources_stamp, table_stamp
 from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.disagreements import (
     LIMIT_TOLERANCE,
@@ -24,7 +24,7 @@ from model_sync.catalog.disagreements import (
 from model_sync.catalog.engine import rows_of
 from model_sync.catalog.money import format_decimal
 from model_sync.catalog.rules import DisagreementsAudit, Finding, audit
-from model_sync.catalog.schema import model_catalog, source_offerings
+from model_sync.catalog.schema import model_catalog, prices
 from model_sync.catalog.schema import source_disagreements as table
 from model_sync.catalog.store import CatalogStore
 from model_sync.pricing.lookup import OFFERING_SOURCES
@@ -135,18 +135,12 @@ def build_disagreements(store: CatalogStore, *, started: datetime,
 
 def _inputs_digest(conn: sa.Connection, at: datetime, price_tolerance: Decimal,
                    limit_tolerance: Decimal) -> str:
-    """What a build at `at` reads: the catalog's rows, the offering sources' rows (keys, states,
-    content hashes), the intervals in force, and the tolerances."""
-    digest = hashlib.sha256(f"{code_digest()}\n{price_tolerance}\n{limit_tolerance}\n".encode())
-    feed(digest, conn, sa.select(model_catalog.c.provider, model_catalog.c.model_id,
-                                 model_catalog.c.state, model_catalog.c.content_hash)
-         .order_by(model_catalog.c.provider, model_catalog.c.model_id))
-    feed(digest, conn, sa.select(source_offerings.c.source, source_offerings.c.source_key,
-                                 source_offerings.c.state, source_offerings.c.content_hash)
-         .where(source_offerings.c.source.in_(OFFERING_SOURCES))
-         .order_by(source_offerings.c.source, source_offerings.c.source_key))
-    feed(digest, conn, in_force(at))
-    return digest.hexdigest()
+    """What a build at `at` reads: the catalog's rows, the offering sources' rows, the intervals
+    (`held` sees one begin or end since), and the tolerances."""
+    return hashlib.sha256("\n".join((
+        code_digest(), str(price_tolerance), str(limit_tolerance),
+        table_stamp(conn, model_catalog), sources_stamp(conn, OFFERING_SOURCES),
+        table_stamp(conn, prices))).encode()).hexdigest()
 
 
 def _found(one: Disagreement) -> dict[str, Any]:

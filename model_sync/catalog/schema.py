@@ -29,7 +29,8 @@ __all__ = [
     "OFFERING_FIELDS", "PRICE_FIELDS", "STORED_OFFERING_COLUMNS", "ExactDecimal", "Field",
     "JsonList", "JsonObject", "UtcDateTime", "build_digests", "catalog_changes", "column_type",
     "metadata", "model_catalog", "models", "price_history", "prices", "rejected_entries",
-    "rejected_prices", "source_disagreements", "source_offerings", "sync_digests", "sync_runs",
+    "rejected_prices", "row_stamps", "source_disagreements", "source_offerings", "sync_digests",
+    "sync_runs",
 ]
 
 
@@ -170,6 +171,19 @@ build_digests = sa.Table(
               comment="SHA-256 of what the build read"),
     sa.Column("outcome", sa.Text, comment="what the build found, JSON"),
     sa.Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+# A token per table (per source, for the tables a source sync writes) renewed by trigger with
+# every write to its rows (migration 0008): a build compares stamps, not a digest of every row.
+row_stamps = sa.Table(
+    "row_stamps",
+    metadata,
+    sa.Column("name", sa.String(80), primary_key=True,
+              comment="a stamped table, or <table>/<source> for one stamped by source"),
+    sa.Column("stamp", sa.String(32), nullable=False,
+              comment="renewed by trigger with every write to its rows"),
+    sa.Column("stamped_in", sa.BigInteger, comment="PostgreSQL: the transaction that last "
+              "renewed it"),
 )
 
 prices = sa.Table(

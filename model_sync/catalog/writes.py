@@ -169,12 +169,12 @@ class CatalogWrites:
                         row["canonical_id"] = mapping[(source, row["source_key"])]
                         row["content_hash"] = content_hash(row)
                         changed.append(row)
-            before = {source: digests.rows_digest(conn, source)[0] for source in moving}
+            before = {source: digests.rows_digest(conn, source) for source in moving}
             if changed:
                 upsert(conn, source_offerings, changed, ("source", "source_key"))
             for source in moving:
                 digests.refresh(conn, source)
-                after = digests.rows_digest(conn, source)[0]
+                after = digests.rows_digest(conn, source)
                 # Price intervals do not read canonical ids: held to the rows, they still are.
                 build_digests.follow(conn, build_digests.intervals_of(source), before[source],
                                      after)

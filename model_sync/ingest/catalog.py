@@ -11,14 +11,13 @@ import sqlalchemy as sa
 
 from model_sync.catalog import CATALOG
 from model_sync.catalog.build_digests import (
-    catalog_rows,
     combined,
     forget,
     held,
     listed,
-    part,
     source_digests,
-    source_rows,
+    sources_stamp,
+    table_stamp,
 )
 from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.grouped import mappings
@@ -128,7 +127,7 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
         with store.engine.begin() as conn:  # what the next build may find as this one left it
             if overrides is None:
                 record_digest(conn, CATALOG, combined(*listed(read),
-                                                      part(conn, catalog_rows())),
+                                                      table_stamp(conn, model_catalog)),
                               now=started, outcome={"source_rows": build.source_rows,
                                                     "tally": build.tally.summary()})
             else:  # overrides apply by date: their build is never skipped
@@ -170,7 +169,7 @@ def _as_built(store: CatalogStore, archived: SyncStats, min_rows: int, *, run_id
     source's rows and the catalog's are as that build left them; else None."""
     with store.engine.begin() as conn:
         last = held(conn, CATALOG, combined(*listed(source_digests(conn)),
-                                            part(conn, catalog_rows())), now=started)
+                                            table_stamp(conn, model_catalog)), now=started)
         if last is None:
             return None
         build = Build(Tally.as_built(conn, last.get("tally")), last["source_rows"], [],
@@ -227,11 +226,10 @@ def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int)
     the audit passes."""
     by_role = {s.name: s.role for s in SOURCES}
     describing = [name for name, role in by_role.items() if role in ("benchmarks", "models")]
-    left = sa.select(models.c.canonical_id, models.c.content_hash).order_by(
-        models.c.canonical_id)
     with store.engine.begin() as conn:
-        read = part(conn, catalog_rows()), part(conn, source_rows(describing))
-        if held(conn, MODELS, combined(*read, part(conn, left)), now=started) is not None:
+        read = table_stamp(conn, model_catalog), sources_stamp(conn, describing)
+        if held(conn, MODELS, combined(*read, table_stamp(conn, models)),
+                now=started) is not None:
             # The rollup as the last build left it, audited as it stands.
             count, shared = conn.execute(sa.select(
                 sa.func.count(), sa.func.count().filter(models.c.providers > 1))).one()
@@ -253,7 +251,8 @@ def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int)
             if rollup.blocked:
                 raise Blocked  # nothing of it is published
             rollup.written = written
-            record_digest(conn, MODELS, combined(*read, part(conn, left)), now=started)
+            record_digest(conn, MODELS, combined(*read, table_stamp(conn, models)),
+                          now=started)
     except Blocked:
         pass
     return rollup
@@ -271,17 +270,16 @@ def reconcile_price_history(store: CatalogStore, *, started: datetime,
                             run_id: str | None) -> tuple[Repair, list[Finding]]:
     """Hold the price history to the rows it describes, and say what had to be repaired
     (nothing, when the rows and the open intervals are those the last repair left)."""
-    left = sa.select(price_history.c.id).where(price_history.c.valid_to.is_(None)).order_by(
-        price_history.c.id)
     with store.engine.begin() as conn:
-        read = part(conn, source_rows()), part(conn, catalog_rows())
-        last = held(conn, PRICE_HISTORY, combined(*read, part(conn, left)), now=started)
+        read = sources_stamp(conn), table_stamp(conn, model_catalog)
+        last = held(conn, PRICE_HISTORY, combined(*read, table_stamp(conn, price_history)),
+                    now=started)
     if last is not None:
         repair = Repair(checked=last["checked"])
     else:
         repair = store.reconcile_price_history(now=started, run_id=run_id)
         with store.engine.begin() as conn:
-            record_digest(conn, PRICE_HISTORY, combined(*read, part(conn, left)),
+            record_digest(conn, PRICE_HISTORY, combined(*read, table_stamp(conn, price_history)),
                           now=started, outcome={"checked": repair.checked})
     return repair, audit("price_history", HistoryAudit(repair.offerings, repair.checked))
 

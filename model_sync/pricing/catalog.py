@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from model_sync.catalog.build_digests import code_digest, feed, held, in_force
+from model_sync.catalog.build_digests import code_digest, held, table_stamp
 from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.contract import ARCHIVED, UNLISTED
 from model_sync.catalog.engine import reading
@@ -164,14 +164,12 @@ def _merged(store: CatalogStore, at: datetime) -> dict[str, Any]:
 
 
 def _inputs_digest(conn: sa.Connection, at: datetime) -> tuple[str, int]:
-    """What a merge at `at` reads: the served offerings and the intervals in force; and how
-    many offerings are served."""
-    digest = hashlib.sha256(f"{code_digest()}\n".encode())
-    served = 0
-    for provider, model_id in conn.execute(_served()):
-        digest.update(f"{provider}\0{model_id}\n".encode())
-        served += 1
-    feed(digest, conn, in_force(at))
+    """What a merge at `at` reads: the catalog's rows (the served offerings) and the intervals
+    (`held` sees one begin or end since); and how many offerings are served."""
+    served = conn.execute(sa.select(sa.func.count()).select_from(
+        _served().order_by(None).subquery())).scalar_one()
+    digest = hashlib.sha256(f"{code_digest()}\n{table_stamp(conn, model_catalog)}\n"
+                            f"{table_stamp(conn, prices)}\n".encode())
     return digest.hexdigest(), served
 
 

@@ -78,7 +78,7 @@ def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None
              published: Mapping[str, tuple[str, Any]]) -> PriceWrites:
     # Rows as they were when the intervals were last held to them, and no interval began or
     # ended since: holding them again would write nothing.
-    digest, _ = rows_digest(conn, source)
+    digest = rows_digest(conn, source)
     held_as = intervals_of(source)
     if held(conn, held_as, digest, now=now, source=source) is not None:
         return PriceWrites()
