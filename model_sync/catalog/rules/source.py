@@ -105,10 +105,12 @@ def price_jumps(previous: Rows, rows: Rows, max_ratio: float, what: str) -> Find
     moves: dict[str, list[str]] = {kind: [] for kind in _MOVES}
     for row in rows:
         old = before.get(row["source_key"])
-        if old is None:
+        if old is None or old is row:  # the same row (an unchanged sync's): nothing moved
             continue
         for name in PRICE_FIELDS:
             a, b = old.get(name), row.get(name)
+            if a == b:  # the common case: the price did not move
+                continue
             kind = _price_move(a, b, max_ratio)
             if kind is not None:
                 moves[kind].append(f"{row['provider']}/{row['model_id']} {name} "
