@@ -12,10 +12,10 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 
 from model_sync.catalog import migrations
-from model_sync.catalog.digests import stamp
 from model_sync.catalog.migrations import BASELINE, VERSION_TABLE, SchemaMismatch, baseline
 from model_sync.catalog.money import format_decimal
 from model_sync.catalog.schema import metadata
+from model_sync.catalog.stamps import UNSTAMPED, stamp
 from model_sync.catalog.store import CatalogStore, make_engine
 
 CATALOG_TABLES = {"source_offerings", "model_catalog", "sync_runs"}
@@ -85,6 +85,7 @@ def baseline_rows(dialect: str) -> dict[str, list[dict]]:
 def fill_baseline(engine) -> None:
     made = baseline_tables()
     with engine.begin() as conn:
+        conn.execution_options(**{UNSTAMPED: True})  # the code of 0001 had no row stamps
         for name, rows in baseline_rows(engine.dialect.name).items():
             conn.execute(sa.insert(made[name]), rows)
 

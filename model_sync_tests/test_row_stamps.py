@@ -1,6 +1,7 @@
-"""Row stamps (migration 0008): the database renews a table's stamp (a source's, for its offering
-rows) with every write to its rows, by trigger, on SQLite and on a real PostgreSQL server; the
-builds compare stamps instead of reading every row."""
+"""Row stamps (`stamps`, migration 0008): every write through a catalog engine renews the stamp of
+the table it writes (of each source it writes, in a table stamped by source), in its own
+transaction, on SQLite and on a real PostgreSQL server; the builds compare stamps instead of
+reading every row."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -8,6 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from model_sync.catalog import bulk
 from model_sync.catalog.column_types import ExactDecimal, JsonList, JsonObject, UtcDateTime
 from model_sync.catalog.digests import rows_digest, stamp
 from model_sync.catalog.schema import model_catalog, models, price_history, prices, source_offerings
@@ -81,14 +83,30 @@ def test_every_write_renews_its_tables_stamp_and_no_other(store):
                                             filled(table, 2, source="b")])
         inserted = stamps(store)
         assert changed(before, inserted) == {f"{table.name}/a", f"{table.name}/b"}
-        with store.engine.begin() as conn:
-            conn.execute(sa.update(table).where(table.c.source == "b")
-                         .values(source_key=table.c.source_key))
+        with store.engine.begin() as conn:  # the sources bound as the writers bind them
+            conn.execute(sa.update(table).where(table.c.source == sa.bindparam("b_source"))
+                         .values(source_key=table.c.source_key), [{"b_source": "b"}])
         updated = stamps(store)
         assert changed(inserted, updated) == {f"{table.name}/b"}
-        with store.engine.begin() as conn:
+        with store.engine.begin() as conn:  # sources it does not bind: every one is renewed
             conn.execute(sa.delete(table).where(table.c.source == "a"))
-        assert changed(updated, stamps(store)) == {f"{table.name}/a"}
+        assert changed(updated, stamps(store)) == {f"{table.name}/a", f"{table.name}/b"}
+
+
+def test_bulk_writes_renew_the_stamps_of_the_sources_they_write(store):
+    rows = [filled(prices, n, source=source) for n, source in ((1, "a"), (2, "a"), (3, "b"))]
+    before = stamps(store)
+    with store.engine.begin() as conn:
+        assert bulk.insert(conn, prices, rows[:2]) == 2
+    assert changed(before, stamps(store)) == {"prices/a"}
+    before = stamps(store)
+    with store.engine.begin() as conn:
+        bulk.upsert(conn, prices, rows[2:], ("id",))
+    assert changed(before, stamps(store)) == {"prices/b"}
+    before = stamps(store)
+    with store.engine.begin() as conn:
+        bulk.upsert(conn, model_catalog, [filled(model_catalog, 1)], ("provider", "model_id"))
+    assert changed(before, stamps(store)) == {"model_catalog"}
 
 
 def test_a_rolled_back_write_leaves_the_stamp_and_each_commit_gives_a_new_one(store):

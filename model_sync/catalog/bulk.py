@@ -6,13 +6,14 @@ statement compilation and parameter dicts are what this skips.
 """
 
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
 
+from model_sync.catalog import stamps
 from model_sync.memo import remembered
 
 BATCH = 5000
@@ -87,10 +88,17 @@ def insert(conn: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any
         conn.execute(sa.insert(table), [{c: r.get(c) for c in columns} for r in batch])
         return len(batch)
     encode = encoder(dialect, table, columns)
-    encoded = map(encode, _chain(first, rows))
+    sources: set[Any] = set()
+    written = _chain(first, rows)
+    if table.name in stamps.BY_SOURCE:
+        written = _noting_sources(written, sources)
+    encoded = map(encode, written)
     if dialect.name == "postgresql":
-        return _copy(conn, table.name, columns, encoded)
-    return _executemany(conn, _insert_sql(conn, table.name, columns), encoded)
+        count = _copy(conn, table.name, columns, encoded)
+    else:
+        count = _executemany(conn, _insert_sql(conn, table.name, columns), encoded)
+    stamps.renew(conn, table.name, sources)  # a bulk write is no Core statement: said here
+    return count
 
 
 def upsert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]],
@@ -112,6 +120,8 @@ def upsert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any
     conflict = (f" ON CONFLICT ({', '.join(quote(k) for k in key)}) DO "
                 + (f"UPDATE SET {updates}" if updates else "NOTHING"))
     encoded = map(encoder(dialect, table, columns), rows)
+    stamps.renew(conn, table.name, {row.get("source") for row in rows}
+                 if table.name in stamps.BY_SOURCE else None)
     if dialect.name == "sqlite":
         _executemany(conn, _insert_sql(conn, table.name, columns) + conflict, encoded)
         return
@@ -123,6 +133,13 @@ def upsert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any
     conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM "
                          f"{_STAGE}{conflict}")
     conn.exec_driver_sql(f"DROP TABLE {_STAGE}")
+
+
+def _noting_sources(rows: Iterable[Mapping[str, Any]], sources: set[Any]
+                    ) -> Iterator[Mapping[str, Any]]:
+    for row in rows:
+        sources.add(row.get("source"))
+        yield row
 
 
 def _chain(first: Any, rest: Iterable[Any]) -> Iterable[Any]:

@@ -10,22 +10,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from model_sync.catalog.contract import ACTIVE
-from model_sync.catalog.schema import row_stamps, source_offerings, sync_digests
-
-# The stamped tables whose stamps are per source (`<table>/<source>`; see `row_stamps`).
-BY_SOURCE = frozenset({"source_offerings", "price_history", "prices"})
-
-
-def stamp(conn: sa.Connection, name: str) -> str:
-    """The stamp of a table's rows (`<table>/<source>`: of a source's, in a table stamped by
-    source): the database renews it with every write to them (`row_stamps`). Never written
-    since stamps began: "-"."""
-    found = conn.execute(sa.select(row_stamps.c.stamp).where(row_stamps.c.name == name)).scalar()
-    return found or "-"
+from model_sync.catalog.schema import source_offerings, sync_digests
+from model_sync.catalog.stamps import stamp
 
 
 def rows_digest(conn: sa.Connection, source: str) -> str:
-    """What stands for a source's stored rows: their stamp (any write to them renews it)."""
+    """What stands for a source's stored rows: their stamp (`stamps`: any write renews it)."""
     return stamp(conn, f"{source_offerings.name}/{source}")
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from model_sync.catalog import stamps
+
 DATABASE_URL_ENV = "MODEL_SYNC_DATABASE_URL"
 DEFAULT_DATABASE_PATH = Path("data") / "model_sync.db"
 _READ_ONLY = "model_sync_read_only"
@@ -52,12 +54,15 @@ def make_engine(url: str) -> sa.Engine:
             read_only = connection.get_execution_options().get(_READ_ONLY)
             connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
-        return engine
-    options: dict[str, Any] = {"pool_pre_ping": True}  # survive server restarts and idle drops
-    if sa.make_url(url).get_backend_name() == "postgresql":
-        # Name the connections in pg_stat_activity; recycle them before proxies drop them.
-        options |= {"connect_args": {"application_name": "model_sync"}, "pool_recycle": 1800}
-    return sa.create_engine(url, **options)
+    else:
+        options: dict[str, Any] = {"pool_pre_ping": True}  # survive restarts and idle drops
+        if sa.make_url(url).get_backend_name() == "postgresql":
+            # Name the connections in pg_stat_activity; recycle them before proxies drop them.
+            options |= {"connect_args": {"application_name": "model_sync"},
+                        "pool_recycle": 1800}
+        engine = sa.create_engine(url, **options)
+    stamps.install(engine)  # every write renews the stamps of the rows it wrote
+    return engine
 
 
 @contextmanager

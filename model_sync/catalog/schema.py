@@ -173,17 +173,15 @@ build_digests = sa.Table(
     sa.Column("recorded_at", UtcDateTime(), nullable=False),
 )
 
-# A token per table (per source, for the tables a source sync writes) renewed by trigger with
-# every write to its rows (migration 0008): a build compares stamps, not a digest of every row.
+# A token per table (per source, for the tables a source sync writes) renewed with every write
+# to its rows (`stamps`): a build compares stamps, not a digest of every row.
 row_stamps = sa.Table(
     "row_stamps",
     metadata,
     sa.Column("name", sa.String(80), primary_key=True,
               comment="a stamped table, or <table>/<source> for one stamped by source"),
     sa.Column("stamp", sa.String(32), nullable=False,
-              comment="renewed by trigger with every write to its rows"),
-    sa.Column("stamped_in", sa.BigInteger, comment="PostgreSQL: the transaction that last "
-              "renewed it"),
+              comment="renewed with every write to its rows"),
 )
 
 prices = sa.Table(

@@ -12,6 +12,7 @@ from alembic import context
 from model_sync.catalog.engine import DATABASE_URL_ENV, default_database_url, make_engine
 from model_sync.catalog.migrations import VERSION_TABLE
 from model_sync.catalog.schema import ExactDecimal, JsonList, UtcDateTime, metadata
+from model_sync.catalog.stamps import UNSTAMPED
 
 config = context.config
 
@@ -53,6 +54,7 @@ def run_offline() -> None:
 def run_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
+        connection.execution_options(**{UNSTAMPED: True})  # a revision writes as it was written
         context.configure(connection=connection, **OPTIONS)
         with context.begin_transaction():
             context.run_migrations()
@@ -60,6 +62,7 @@ def run_online() -> None:
     engine = make_engine(_url())
     try:
         with engine.begin() as connection:
+            connection.execution_options(**{UNSTAMPED: True})
             context.configure(connection=connection, **OPTIONS)
             with context.begin_transaction():
                 context.run_migrations()
