@@ -58,7 +58,8 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
                recorded: str | None = None) -> Fetched:
     """Fetch every page of a source and parse it into offerings; also return fetch metadata.
 
-    Pages are parsed one at a time, so only one raw page is held in memory. An entry that
+    Pages are parsed one at a time, so only one raw page is held in memory (but see `recorded`
+    below). An entry that
     cannot be normalized is set aside (rejected, with its reason), not fatal. A top-N source
     stops requesting pages after `max_rows`; further listings (`spec.extra_requests`) follow,
     planned with the Hugging Face repositories other sources name.
