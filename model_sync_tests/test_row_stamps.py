@@ -13,6 +13,7 @@ from model_sync.catalog import bulk
 from model_sync.catalog.column_types import ExactDecimal, JsonList, JsonObject, UtcDateTime
 from model_sync.catalog.digests import rows_digest, stamp
 from model_sync.catalog.schema import model_catalog, models, price_history, prices, source_offerings
+from model_sync.catalog.stamps import SOURCES
 from model_sync.catalog.store import CatalogStore
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
@@ -131,3 +132,14 @@ def test_a_sources_rows_digest_is_its_stamp(store):
         conn.execute(sa.insert(source_offerings).values(filled(source_offerings, 1, source="a")))
         assert rows_digest(conn, "a") == stamp(conn, "source_offerings/a") != "-"
         assert rows_digest(conn, "never-synced") == "-"
+
+
+def test_a_statement_names_the_sources_it_writes_by_option(store):
+    rows = [filled(prices, n, source=source) for n, source in ((1, "a"), (2, "b"))]
+    with store.engine.begin() as conn:
+        conn.execute(sa.insert(prices), rows)
+    before = stamps(store)
+    with store.engine.begin() as conn:  # by id: only the option says whose rows these are
+        conn.execute(sa.delete(prices).where(prices.c.id.in_([1])),
+                     execution_options={SOURCES: ("a",)})
+    assert changed(before, stamps(store)) == {"prices/a"}

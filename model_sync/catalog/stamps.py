@@ -26,6 +26,9 @@ NEVER = "-"  # the stamp of rows never written since stamps began
 # An execution option: writes through this connection renew nothing (the schema's revisions,
 # which write as their code was, before `row_stamps` existed).
 UNSTAMPED = "model_sync_unstamped"
+# An execution option: the sources whose rows a statement writes, for one that does not bind
+# them as `source` (an insert) or `b_source` (an update): only their stamps are renewed.
+SOURCES = "model_sync_sources"
 
 
 def stamp(conn: sa.Connection, name: str) -> str:
@@ -74,9 +77,12 @@ def _after_execute(conn: sa.Connection, clause: Any, _multiparams: Any, _params:
     if table not in STAMPED:
         return
     sources = None
-    if table in BY_SOURCE:  # the sources named by the statement's parameters, when it names them
+    if table in BY_SOURCE:  # the sources the statement names, by option or by its parameters
+        named = result.context.execution_options.get(SOURCES)
         key = "source" if isinstance(clause, Insert) else "b_source"
         written = getattr(result.context, "compiled_parameters", None) or []
-        if written and all(key in params for params in written):
+        if named is not None:
+            sources = set(named)
+        elif written and all(key in params for params in written):
             sources = {params[key] for params in written}
     renew(conn, table, sources)

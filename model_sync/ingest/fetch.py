@@ -136,6 +136,8 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
         fetched.digest = digest.hexdigest()
         fetched.unchanged = unchanged(fetched.digest)
         if fetched.unchanged is None:
+            if hold_all and len(held) > 1:
+                held[-1].release()  # paging decoded it: not held while the others are parsed
             while held:  # in order, each body let go once parsed
                 rows.extend(parse(held.popleft()))
         else:

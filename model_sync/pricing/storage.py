@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from model_sync.catalog import bulk
+from model_sync.catalog import bulk, stamps
 from model_sync.catalog.build_digests import held, intervals_of
 from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.contract import ARCHIVED
@@ -70,7 +70,7 @@ def publish_override_prices(engine: sa.Engine, rows: Sequence[dict[str, Any]], *
                                                                  .distinct())}
         # Never "since before the catalog knew it": an override applies from its first build.
         plan = plan_prices(rows, stored, seen or {()}, now=now, run_id=run_id)
-        _apply(conn, plan)
+        _apply(conn, OVERRIDE, plan)
     return PriceWrites(len(plan.inserts), len(plan.ends), len(plan.deletes))
 
 
@@ -95,7 +95,7 @@ def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None
     done = PriceWrites()
     for low, high in zip([None, *starts], [*starts, None], strict=True):
         plan = _plan_range(conn, source, low, high, before, now, run_id, published)
-        _apply(conn, plan)
+        _apply(conn, source, plan)
         done.opened += len(plan.inserts)
         done.ended += len(plan.ends)
         done.withdrawn += len(plan.deletes)
@@ -134,13 +134,16 @@ def _plan_range(conn: sa.Connection, source: str, low: str | None, high: str | N
     return plan_prices(rows, stored, seen | before, now=now, run_id=run_id)
 
 
-def _apply(conn: sa.Connection, plan: PricePlan) -> None:
+def _apply(conn: sa.Connection, source: str, plan: PricePlan) -> None:
+    """Write a plan of `source`'s intervals (only its stamp is renewed: `stamps.SOURCES`)."""
+    only = {stamps.SOURCES: (source,)}
     if plan.ends:
         conn.execute(sa.update(prices).where(prices.c.id == sa.bindparam("b_id"))
                      .values(valid_to=sa.bindparam("b_to")),
-                     [{"b_id": i, "b_to": end} for i, end in plan.ends])
+                     [{"b_id": i, "b_to": end} for i, end in plan.ends], execution_options=only)
     if plan.deletes:
-        conn.execute(sa.delete(prices).where(prices.c.id.in_(plan.deletes)))
+        conn.execute(sa.delete(prices).where(prices.c.id.in_(plan.deletes)),
+                     execution_options=only)
     bulk.insert(conn, prices, plan.inserts, [c.name for c in prices.columns if c.name != "id"])
 
 
