@@ -13,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from model_sync.catalog.identity import load_aliases
-from model_sync.catalog.schema import build_digests, prices, row_stamps, source_offerings
-from model_sync.catalog.stamps import BY_SOURCE, NEVER, stamp
+from model_sync.catalog.schema import build_digests, prices, source_offerings
+from model_sync.catalog.stamps import BY_SOURCE, NEVER, source_stamps, stamp
 
 
 def intervals_of(source: str) -> str:
@@ -81,10 +81,7 @@ def source_digests(conn: sa.Connection, sources: Sequence[str] | None = None,
                    table: sa.Table = source_offerings) -> dict[str, str]:
     """Each source's stamp of a table stamped by source (`stamps.BY_SOURCE`; its offering
     rows by default): of every source that wrote to it, or of these."""
-    prefix = f"{table.name}/"
-    found = {name.removeprefix(prefix): value for name, value in conn.execute(
-        sa.select(row_stamps.c.name, row_stamps.c.stamp)
-        .where(row_stamps.c.name.startswith(prefix, autoescape=True)))}
+    found = source_stamps(conn, table.name)
     return found if sources is None else {name: found.get(name, NEVER) for name in sources}
 
 

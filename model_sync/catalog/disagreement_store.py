@@ -115,7 +115,7 @@ def build_disagreements(store: CatalogStore, *, started: datetime,
     """Find the served offerings' disagreements, record them, and audit what the build opened.
     When the build would read what the last one read, the recorded rows stand as they are."""
     with store.engine.begin() as conn:
-        digest = _inputs_digest(conn, started, price_tolerance, limit_tolerance)
+        digest = _inputs_digest(conn, price_tolerance, limit_tolerance)
         if held(conn, DISAGREEMENTS, digest, now=started) is not None:
             rows = rows_of(conn, sa.select(table).order_by(table.c.id))
             done = Recorded(rows=rows, baseline=not rows)
@@ -133,10 +133,10 @@ def build_disagreements(store: CatalogStore, *, started: datetime,
     return done, audit("source_disagreements", subject)
 
 
-def _inputs_digest(conn: sa.Connection, at: datetime, price_tolerance: Decimal,
+def _inputs_digest(conn: sa.Connection, price_tolerance: Decimal,
                    limit_tolerance: Decimal) -> str:
-    """What a build at `at` reads: the catalog's rows, the offering sources' rows, the intervals
-    (`held` sees one begin or end since), and the tolerances."""
+    """What a build reads: the catalog's rows, the offering sources' rows, the intervals (`held`
+    sees one begin or end since), and the tolerances."""
     return hashlib.sha256("\n".join((
         code_digest(), str(price_tolerance), str(limit_tolerance),
         table_stamp(conn, model_catalog), sources_stamp(conn, OFFERING_SOURCES),

@@ -38,6 +38,17 @@ def stamp(conn: sa.Connection, name: str) -> str:
     return found or NEVER
 
 
+def source_stamps(conn: sa.Connection, table: str) -> dict[str, str]:
+    """Each source's stamp in a table stamped by source, of every source that wrote to it."""
+    prefix = f"{table}/"
+    return {name.removeprefix(prefix): value for name, value in conn.execute(
+        sa.select(row_stamps.c.name, row_stamps.c.stamp).where(_of_sources(table)))}
+
+
+def _of_sources(table: str) -> sa.ColumnElement[bool]:
+    return row_stamps.c.name.startswith(f"{table}/", autoescape=True)
+
+
 def renew(conn: sa.Connection, table: str, sources: Iterable[Any] | None = None) -> None:
     """A write to `table`'s rows (of these sources; None: of sources not known, so every one
     of its stamps is renewed): give their stamps a new token, in the writing transaction."""
@@ -45,8 +56,7 @@ def renew(conn: sa.Connection, table: str, sources: Iterable[Any] | None = None)
         return
     token = uuid.uuid4().hex
     if table in BY_SOURCE and sources is None:
-        conn.execute(sa.update(row_stamps).where(row_stamps.c.name.startswith(
-            f"{table}/", autoescape=True)).values(stamp=token))
+        conn.execute(sa.update(row_stamps).where(_of_sources(table)).values(stamp=token))
         return
     names = [table] if table not in BY_SOURCE else sorted(
         {f"{table}/{source}" for source in sources or () if source is not None})
@@ -78,11 +88,10 @@ def _after_execute(conn: sa.Connection, clause: Any, _multiparams: Any, _params:
         return
     sources = None
     if table in BY_SOURCE:  # the sources the statement names, by option or by its parameters
-        named = result.context.execution_options.get(SOURCES)
-        key = "source" if isinstance(clause, Insert) else "b_source"
-        written = getattr(result.context, "compiled_parameters", None) or []
-        if named is not None:
-            sources = set(named)
-        elif written and all(key in params for params in written):
-            sources = {params[key] for params in written}
+        sources = result.context.execution_options.get(SOURCES)
+        if sources is None:
+            key = "source" if isinstance(clause, Insert) else "b_source"
+            written = getattr(result.context, "compiled_parameters", None) or []
+            if written and all(key in params for params in written):
+                sources = {params[key] for params in written}
     renew(conn, table, sources)

@@ -9,6 +9,7 @@ from typing import Any, cast
 import pandas as pd
 import sqlalchemy as sa
 
+from model_sync.catalog import digests
 from model_sync.catalog.contract import (
     ACTIVE,
     ARCHIVED,
@@ -109,10 +110,8 @@ class CatalogStore(CatalogWrites):
 
     def source_count(self, source: str) -> int:
         """The number of rows a source currently lists (active rows)."""
-        query = sa.select(sa.func.count()).select_from(source_offerings).where(
-            source_offerings.c.source == source, source_offerings.c.state == ACTIVE)
         with self.engine.connect() as conn:
-            return conn.execute(query).scalar_one()
+            return digests.listed_rows(conn, source)
 
     def catalog_count(self) -> int:
         """The number of offerings the catalog serves (active rows: not removed, archived or

@@ -103,7 +103,7 @@ def build_prices(store: CatalogStore, *, started: datetime, run_id: str | None) 
     served offerings and the intervals in force are those the last build merged)."""
     writes = reconcile_prices(store.engine, now=started, run_id=run_id)
     with store.engine.begin() as conn:
-        digest, offerings = _inputs_digest(conn, started)
+        digest, offerings = _inputs_digest(conn)
         found = held(conn, PRICES, digest, now=started)
     if found is None:
         found = _merged(store, started)
@@ -163,9 +163,9 @@ def _merged(store: CatalogStore, at: datetime) -> dict[str, Any]:
             "contradicting": [line for _, _, lines in noted for line in lines]}
 
 
-def _inputs_digest(conn: sa.Connection, at: datetime) -> tuple[str, int]:
-    """What a merge at `at` reads: the catalog's rows (the served offerings) and the intervals
-    (`held` sees one begin or end since); and how many offerings are served."""
+def _inputs_digest(conn: sa.Connection) -> tuple[str, int]:
+    """What a merge reads: the catalog's rows (the served offerings) and the intervals (`held`
+    sees one begin or end since); and how many offerings are served."""
     served = conn.execute(sa.select(sa.func.count()).select_from(
         _served().order_by(None).subquery())).scalar_one()
     digest = hashlib.sha256(f"{code_digest()}\n{table_stamp(conn, model_catalog)}\n"
