@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from model_sync.catalog.contract import ACTIVE, Offering
+from model_sync.catalog.contract import ACTIVE
 from model_sync.catalog.engine import rows_of
 from model_sync.catalog.history import EVENT_FIELDS
 from model_sync.catalog.overrides import OVERRIDE
@@ -23,16 +23,17 @@ PREVIOUS_STATE_COLUMNS = (
 KEYS_PER_QUERY = 500  # keys in one `IN (...)`: well under every database's parameter limit
 
 
-def previous_state(conn: sa.Connection, source: str, rows: Sequence[Offering],
+def previous_state(conn: sa.Connection, source: str, keys: Sequence[str],
                    hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
     """A source's stored rows by key, as `plan_source` reads them: the state and hash of each;
     for the rows that changed, came back or are gone, also their lifecycle and the fields that
-    raise events (no JSON columns to decode)."""
+    raise events (no JSON columns to decode). `keys` and `hashes`: of the rows offered, in
+    order."""
     table = source_offerings
     slim = conn.execute(sa.select(table.c.source_key, table.c.state, table.c.content_hash)
                         .where(table.c.source == source))
     previous = {key: {"state": state, "content_hash": digest} for key, state, digest in slim}
-    new = {row["source_key"]: digest for row, digest in zip(rows, hashes, strict=True)}
+    new = dict(zip(keys, hashes, strict=True))
     wanted = [key for key, old in previous.items()
               if ((old["state"] != ACTIVE or new[key] != old["content_hash"]) if key in new
                   else old["state"] == ACTIVE)]

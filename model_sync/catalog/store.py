@@ -2,7 +2,7 @@
 `CatalogStore` reads the tables here and writes them through `writes.CatalogWrites`.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -29,6 +29,7 @@ from model_sync.catalog.engine import (
     rows_of,
     shown_url,
 )
+from model_sync.catalog.grouped import mappings
 from model_sync.catalog.history import SyncStats, content_hash
 from model_sync.catalog.schema import (
     catalog_changes,
@@ -99,14 +100,15 @@ class CatalogStore(CatalogWrites):
             table.c.source == source, table.c.state == ACTIVE).order_by(table.c.source_key)
         return self._rows(query)
 
-    def listed_rows(self, source: str) -> list[dict[str, Any]]:
+    def listed_rows(self, source: str) -> Iterator[dict[str, Any]]:
         """The rows a source lists (active), with the columns a sync shows and audits: key,
-        offering, context window and prices."""
+        offering, context window and prices; one at a time."""
         table = source_offerings
         columns = ["source_key", "provider", "model_id", "context_window", *PRICE_FIELDS]
         query = sa.select(*(table.c[c] for c in columns)).where(
             table.c.source == source, table.c.state == ACTIVE).order_by(table.c.source_key)
-        return self._rows(query)
+        with self.engine.connect() as conn:
+            yield from mappings(conn, query)
 
     def source_count(self, source: str) -> int:
         """The number of rows a source currently lists (active rows)."""
@@ -149,12 +151,14 @@ class CatalogStore(CatalogWrites):
             pairs = conn.execute(query).all()
         return most_wanted((source, repo) for source, repo in pairs)
 
-    def identity_rows(self) -> list[dict[str, Any]]:
+    def identity_rows(self, exclude_source: str | None = None) -> list[dict[str, Any]]:
         """The columns identity resolution reads of other rows (`Resolver` builds its index of
-        known ids from them), for every listed row."""
-        query = sa.select(source_offerings.c.source, source_offerings.c.model_id,
-                          source_offerings.c.hugging_face_id, source_offerings.c.name).where(
-            source_offerings.c.state != ARCHIVED)
+        known ids from them), for every listed row (but those of `exclude_source`)."""
+        table = source_offerings
+        query = sa.select(table.c.source, table.c.model_id, table.c.hugging_face_id,
+                          table.c.name).where(table.c.state != ARCHIVED)
+        if exclude_source is not None:
+            query = query.where(table.c.source != exclude_source)
         return self._rows(query)
 
     def catalog_rows(self, conn: sa.Connection | None = None, *, active_only: bool = False,

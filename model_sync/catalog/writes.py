@@ -67,10 +67,14 @@ class CatalogWrites:
         was clean (nothing rejected), so that the same payload is not parsed again.
         """
         now = now or datetime.now(UTC)
-        hashes = [content_hash(row) for row in rows]
+        keys, hashes = [], []
+        for row in rows:  # one pass: the rows may be packed (`model_sync.ingest.rows`)
+            keys.append(row["source_key"])
+            hashes.append(content_hash(row))
         with self.engine.begin() as conn:
             take_turns(conn, source)
-            previous = previous_state(conn, source, rows, hashes)
+            previous = previous_state(conn, source, keys, hashes)
+            del keys
             last = self._last_success_at(conn, source)
             stats, seen = SyncStats(), set[str]()
             # A slice of rows at a time: the writes planned (stored columns, events, intervals)

@@ -5,15 +5,16 @@ Plain Python: the assets, `model-sync record` and the benchmarks call it alike.
 """
 
 import hashlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from model_sync.catalog.build_digests import code_digest
 from model_sync.catalog.clock import utcnow
 from model_sync.http import FetchError, Page, SourceClient
+from model_sync.ingest.rows import Rows
 from model_sync.sources.base import (
     FetchContext,
     ParseContext,
@@ -22,6 +23,8 @@ from model_sync.sources.base import (
     SourceSpec,
     excerpt,
 )
+
+RowsT = TypeVar("RowsT", list[Row], Rows)
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Access:
 class Fetched:
     """What a fetch of a source gave: its rows, the entries set aside, and fetch metadata."""
 
-    rows: list[Row]
+    rows: Rows  # packed past `rows.PACK_ABOVE` (see `model_sync.ingest.rows`)
     meta: dict[str, Any] = field(default_factory=dict)
     rejected: list[Rejection] = field(default_factory=list)
     not_models: list[tuple[str, str]] = field(default_factory=list)  # (key, why), skipped
@@ -74,7 +77,7 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
     client, api_key, override = access.client, access.api_key, access.override
     url, region = access.url, access.region
     limit = max_rows if max_rows is not None else spec.max_rows
-    fetched = Fetched(rows=[])
+    fetched = Fetched(rows=Rows())
     rows = fetched.rows
     pages, size, snapshots, advertised = 0, 0, [], None
     fetched_at = utcnow()
@@ -128,7 +131,7 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
         if spec.advertised_total is not None:
             advertised = spec.advertised_total(page.payload) or advertised
         if limit is not None and len(rows) >= limit:
-            del rows[limit:]
+            rows.truncate(limit)
             listing.close()  # no further page is requested
             log.info(f"{spec.name}: stopped at the first {limit:,} models")
             break
@@ -230,31 +233,36 @@ def _fetch_extra(spec: SourceSpec, access: Access, hugging_face_ids: Sequence[st
     return {"extra_requests": len(requests), "extra_missing": len(missing)}
 
 
-def dedupe(rows: list[Row], source: str, log, rejected: list[Rejection]) -> list[Row]:
+def dedupe(rows: RowsT, source: str, log, rejected: list[Rejection]) -> RowsT:
     """Paged APIs can repeat an entry across pages: an identical copy is dropped (keeping the
-    first); copies of one key that differ are all rejected, since neither can be trusted."""
-    if len({row["source_key"] for row in rows}) == len(rows):  # the common case, cheaply
+    first); copies of one key that differ are all rejected, since neither can be trusted.
+
+    The rows come back held as they came (a list, or `Rows`), in their order."""
+    counts = Counter(row["source_key"] for row in rows)
+    if len(counts) == len(rows):  # the common case, cheaply
         return rows
-    copies: dict[str, list[Row]] = {}
-    for row in rows:
-        copies.setdefault(row["source_key"], []).append(row)
-    kept, repeated = [], 0
+    copies: dict[str, list[Row]] = {key: [] for key, n in counts.items() if n > 1}
+    for row in rows:  # only the repeated keys' rows are held
+        if row["source_key"] in copies:
+            copies[row["source_key"]].append(row)
+    taken, repeated = {}, 0  # the repeated keys kept, each with its first row
     for key, same_key in copies.items():
-        if len(same_key) == 1:
-            kept.append(same_key[0])
-            continue
         first = _content(same_key[0])
         if all(_content(row) == first for row in same_key[1:]):
-            kept.append(same_key[0])
+            taken[key] = same_key[0]
             repeated += len(same_key) - 1
             continue
         rejected.append(Rejection(
             key, f"the id appears {len(same_key)} times in the payload with different values; "
                  "none is taken", None, excerpt([_content(r) for r in same_key])))
+    kept = (row if row["source_key"] not in copies else taken.pop(row["source_key"], None)
+            for row in rows)  # a kept repeat at its first place
     if repeated:
         log.warning(f"{source}: {repeated} entries appeared twice with the same content; "
                     "kept the first")
-    return kept
+    if isinstance(rows, Rows):
+        return cast(RowsT, rows.like(row for row in kept if row is not None))
+    return cast(RowsT, [row for row in kept if row is not None])
 
 
 def _content(row: Row) -> Row:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from itertools import chain
 
 from model_sync.catalog.history import SyncStats
 from model_sync.catalog.identity import Resolver
@@ -17,9 +18,10 @@ from model_sync.catalog.store import CatalogStore, CatalogUnavailable
 from model_sync.http import BodyError, FetchError, NotRecorded
 from model_sync.ingest.batch import without_gc
 from model_sync.ingest.fetch import Access, Fetched, fetch_rows
+from model_sync.ingest.rows import Rows
 from model_sync.pricing.storage import publish_prices, record_price_rejections
 from model_sync.redact import redact
-from model_sync.sources.base import Row, SettingError, SourceSpec
+from model_sync.sources.base import SettingError, SourceSpec
 
 # The failures a sync expects (the network, the payload, a setting, the database): recorded with
 # their own message. Anything else is recorded with its type, as a bug. A ParseError is a
@@ -96,7 +98,7 @@ def _unchanged(spec: SourceSpec, fetched: Fetched, store: CatalogStore, limits: 
                run_id: str | None, started: datetime, record) -> Outcome:
     """A payload the last clean sync read, with the rows it left: audited as they stand (as
     the same rows parsed again would be), recorded, nothing written."""
-    fetched.rows = store.listed_rows(spec.name)
+    fetched.rows = Rows(store.listed_rows(spec.name))
     outcome = Outcome(fetched, audit("source", SourceAudit(spec.name, fetched.rows, fetched.rows,
                                                            limits, [])))
     if outcome.blocked:
@@ -125,12 +127,10 @@ def write_prices(name: str, fetched: Fetched, store: CatalogStore, *, run_id: st
                            f"{exc}); the next build of prices repairs them"))
 
 
-def identify(spec: SourceSpec, rows: list[Row], store: CatalogStore) -> None:
+def identify(spec: SourceSpec, rows: Rows, store: CatalogStore) -> None:
     """Give each row its canonical_id, knowing what every other source lists."""
-    others = [r for r in store.identity_rows() if r["source"] != spec.name]
-    resolver = Resolver([*others, *rows])
-    for row in rows:
-        row["canonical_id"] = resolver.canonical_id(row)
+    resolver = Resolver(chain(store.identity_rows(exclude_source=spec.name), rows))
+    rows.assign("canonical_id", resolver.canonical_id)
 
 
 def source_audit(spec: SourceSpec, fetched: Fetched, store: CatalogStore,

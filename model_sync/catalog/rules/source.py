@@ -58,26 +58,32 @@ def price_coverage(previous: Rows, rows: Rows, max_share_drop: float, what: str)
     """Fail when, among the rows listed both in the last good sync and now, the share with an
     input price fell by more than `max_share_drop` (0.05: 5 points): a renamed price field."""
     count = len(rows)
-    priced = sum(1 for r in rows if r.get("input_price") is not None)
-    before = {r["source_key"]: r for r in previous}
-    both = [(before[r["source_key"]], r) for r in rows if r["source_key"] in before]
-    meta: dict[str, Any] = {"priced_rows": priced, "rows": count, "compared_rows": len(both)}
-    if not both:
+    before = {r["source_key"]: r.get("input_price") is not None for r in previous}
+    # One pass, holding no row: the rows may be a million, read back a chunk at a time.
+    priced = compared = was = now = 0
+    lost: list[str] = []
+    for row in rows:
+        has = row.get("input_price") is not None
+        priced += has
+        had = before.get(row["source_key"])
+        if had is None:
+            continue
+        compared, was, now = compared + 1, was + had, now + has
+        if had and not has:
+            lost.append(f"{row['provider']}/{row['model_id']}")
+    meta: dict[str, Any] = {"priced_rows": priced, "rows": count, "compared_rows": compared}
+    if not compared:
         return Finding("price_coverage", True, "ERROR",
                        f"{what}: {priced:,} of {count:,} rows have an input price; no row in "
                        "common with a last good sync to compare with", meta)
     # Added and removed rows are left out: a wave of new unpriced models is not a lost price.
-    was = sum(1 for old, _ in both if old.get("input_price") is not None)
-    now = sum(1 for _, new in both if new.get("input_price") is not None)
-    lost = [f"{new['provider']}/{new['model_id']}" for old, new in both
-            if old.get("input_price") is not None and new.get("input_price") is None]
-    share, previous_share = now / len(both), was / len(both)
-    fall = (was - now) / len(both)  # one division, so 2 of 100 is exactly 0.02
+    share, previous_share = now / compared, was / compared
+    fall = (was - now) / compared  # one division, so 2 of 100 is exactly 0.02
     passed = fall <= max_share_drop
     meta.update({"priced_share": round(share, 4), "previous_priced_share": round(previous_share, 4),
                  "share_drop": round(fall, 4), "max_priced_share_drop": max_share_drop,
                  "lost_price": len(lost), "sample": lost[:10]})
-    text = (f"{what}: {priced:,} of {count:,} rows have an input price; of the {len(both):,} "
+    text = (f"{what}: {priced:,} of {count:,} rows have an input price; of the {compared:,} "
             f"also in the last good sync, {_pct(share, sign=False)} are priced (last good sync: "
             f"{_pct(previous_share, sign=False)}, allowed fall: "
             f"{max_share_drop * 100:.1f} points); {len(lost):,} previously priced rows lost "
@@ -101,11 +107,12 @@ def price_jumps(previous: Rows, rows: Rows, max_ratio: float, what: str) -> Find
     """WARN: a price that moved by more than `max_ratio` (up or down), turned free or paid, or is
     no longer published (now null) is more often a data error (a unit slip, a misplaced decimal
     point, a dropped field) than a real repricing."""
-    before = {r["source_key"]: r for r in previous}
+    # An unchanged sync's rows are its last good rows: nothing moved.
+    before = {} if previous is rows else {r["source_key"]: r for r in previous}
     moves: dict[str, list[str]] = {kind: [] for kind in _MOVES}
-    for row in rows:
+    for row in rows if before else ():
         old = before.get(row["source_key"])
-        if old is None or old is row:  # the same row (an unchanged sync's): nothing moved
+        if old is None:
             continue
         for name in PRICE_FIELDS:
             a, b = old.get(name), row.get(name)
