@@ -1,12 +1,15 @@
-"""A large source's rows are held packed (`model_sync.ingest.rows`): read back in order, the same
-rows; and a sync of packed rows writes exactly what a sync of the same rows as dicts writes."""
+"""A large source in little memory: its rows are held packed (`model_sync.ingest.rows`), read
+back in order, the same rows, and a sync of packed rows writes exactly what a sync of the same
+rows as dicts writes; its pages' bodies are let go page by page."""
 
 import copy
+import gc
 import json
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -149,3 +152,28 @@ def test_a_sync_of_packed_rows_writes_what_a_sync_of_dicts_writes(payloads, tmp_
         assert [(f.rule, f.passed, f.description, f.metadata) for f in mine.findings] == [
             (f.rule, f.passed, f.description, f.metadata) for f in theirs.findings]
         assert mine.stats == theirs.stats
+
+
+@needs_shared
+def test_a_paged_fetch_holds_no_page_body_once_parsed(payloads, tmp_path):
+    """A sync runs with the cyclic collector paused (`without_gc`); each HTTP exchange leaves a
+    cycle that holds the page's body, collected page by page."""
+    from model_sync.defs.resources import HttpClientResource
+    from model_sync.ingest.batch import without_gc
+    from model_sync.ingest.fetch import fetch_rows
+    from model_sync_tests.test_unchanged import LOG
+
+    openrouter = json.loads((payloads / "openrouter" / "2026-03-10.json").read_bytes())
+    write_pages(tmp_path, openrouter, pages=5)
+    spec = SOURCES_BY_NAME["openrouter"]
+    access = HttpClientResource(replay_dir=str(tmp_path)).access(spec, log=LOG)
+    gc.collect()
+
+    @without_gc
+    def fetch():
+        fetched = fetch_rows(spec, access, {}, LOG, unchanged=lambda _digest: None)
+        return fetched, [o for o in gc.get_objects() if isinstance(o, httpx.Response)]
+
+    fetched, responses = fetch()
+    assert fetched.meta["pages"] == 5 and len(fetched.rows) == len(openrouter["data"])
+    assert responses == []

@@ -14,6 +14,7 @@ from typing import Any, TypeVar, cast
 from model_sync.catalog.build_digests import code_digest
 from model_sync.catalog.clock import utcnow
 from model_sync.http import FetchError, Page, SourceClient
+from model_sync.ingest.batch import collect_young
 from model_sync.ingest.rows import Rows
 from model_sync.sources.base import (
     FetchContext,
@@ -130,6 +131,7 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
             held.append(page)
         if spec.advertised_total is not None:
             advertised = spec.advertised_total(page.payload) or advertised
+        collect_young()  # the page's exchange, a cycle that holds its body
         if limit is not None and len(rows) >= limit:
             rows.truncate(limit)
             listing.close()  # no further page is requested
@@ -223,6 +225,7 @@ def _fetch_extra(spec: SourceSpec, access: Access, hugging_face_ids: Sequence[st
             for page in client.fetch_pages(spec.listing(request=request, api_key=api_key,
                                                         override=override)):
                 rows.extend(parse(page))
+                collect_young()
         except FetchError as exc:
             if exc.status not in (401, 403, 404):
                 raise
