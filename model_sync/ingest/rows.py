@@ -6,7 +6,8 @@ rows to a blob (about 320 bytes a row: equal keys, components and word lists are
 chunk), and every pass over them reads one chunk back at a time (about 2 µs a row).
 
 A row read back from a packed chunk is a fresh copy: changing it changes nothing held. A column
-is set with `assign`; nothing else changes a parsed row.
+is set with `assign`; nothing else changes a parsed row. The blobs live in this process only:
+pickled here, read here, never written anywhere.
 """
 
 import pickle
