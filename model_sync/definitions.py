@@ -4,6 +4,7 @@ Cadences (schedules and freshness) are resolved once, at load, from the sources'
 overrides described in `model_sync.cadence`.
 """
 
+import gc
 from datetime import timedelta
 
 import dagster as dg
@@ -64,3 +65,8 @@ defs = dg.Definitions(
         "change_digest": ChangeDigest(),
     },
 )
+
+# What is alive once the definitions are loaded (Dagster, model_sync, these definitions) lives as
+# long as the process: frozen out of the cyclic collector's passes, so each full collection
+# during a run walks only what the run allocated (a pass over the whole heap costs ~0.2 s).
+gc.freeze()
