@@ -85,7 +85,6 @@ def test_packed_rows_take_a_fraction_of_their_memory_as_dicts(payloads):
 
 def _size(row, seen=None) -> int:
     """Bytes of a row and what only it holds (shared objects counted once)."""
-
     seen = set() if seen is None else seen
     if id(row) in seen:
         return 0
