@@ -74,6 +74,10 @@ def stop_process_group(process: subprocess.Popen, grace: float = 10.0) -> None:
             os.killpg(pgid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=grace)
+    # A killed process takes a moment to exit: the leader reaped says nothing of the others.
+    deadline = time.monotonic() + grace
+    while live_group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------
