@@ -90,16 +90,18 @@ def listed(by_source: dict[str, str]) -> list[str]:
     return [f"{source}:{digest}" for source, digest in sorted(by_source.items())]
 
 
-def sources_stamp(conn: sa.Connection, sources: Sequence[str] | None = None) -> str:
-    """The sources' offering rows (every source's, or these), as one part of `combined`."""
-    return "|".join(listed(source_digests(conn, sources)))
+def sources_stamp(conn: sa.Connection, sources: Sequence[str] | None = None,
+                  table: sa.Table = source_offerings) -> str:
+    """The sources' rows of a table stamped by source (every source's, or these; their
+    offering rows by default), as one part of `combined`."""
+    return "|".join(listed(source_digests(conn, sources, table)))
 
 
 def table_stamp(conn: sa.Connection, table: sa.Table) -> str:
     """A stamped table's rows (`model_catalog`, `models`, `price_history`, `prices`), as one
     part of `combined`: any write to them renews it."""
     if table.name in BY_SOURCE:
-        return "|".join(listed(source_digests(conn, table=table)))
+        return sources_stamp(conn, table=table)
     return stamp(conn, table.name)
 
 
