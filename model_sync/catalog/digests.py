@@ -19,7 +19,7 @@ def rows_digest(conn: sa.Connection, source: str) -> str:
     return stamp(conn, f"{source_offerings.name}/{source}")
 
 
-def listed_rows(conn: sa.Connection, source: str) -> int:
+def listed_count(conn: sa.Connection, source: str) -> int:
     """How many of a source's stored rows it lists (active)."""
     table = source_offerings
     return conn.execute(sa.select(sa.func.count()).where(
@@ -49,7 +49,7 @@ def record(conn: sa.Connection, source: str, payload: str | None,
         return
     conn.execute(sa.insert(sync_digests).values(
         source=source, payload_digest=payload, rows_digest=rows_digest(conn, source),
-        rows=listed_rows(conn, source),
+        rows=listed_count(conn, source),
         not_models=json.dumps([list(pair) for pair in not_models]), recorded_at=now))
 
 

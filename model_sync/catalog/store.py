@@ -113,7 +113,7 @@ class CatalogStore(CatalogWrites):
     def source_count(self, source: str) -> int:
         """The number of rows a source currently lists (active rows)."""
         with self.engine.connect() as conn:
-            return digests.listed_rows(conn, source)
+            return digests.listed_count(conn, source)
 
     def catalog_count(self) -> int:
         """The number of offerings the catalog serves (active rows: not removed, archived or

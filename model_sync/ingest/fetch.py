@@ -63,10 +63,10 @@ def fetch_rows(spec: SourceSpec, access: Access, params: dict[str, str], log, *,
     """Fetch every page of a source and parse it into offerings; also return fetch metadata.
 
     Pages are parsed one at a time, so only one raw page is held in memory (but see `recorded`
-    below). An entry that
-    cannot be normalized is set aside (rejected, with its reason), not fatal. A top-N source
-    stops requesting pages after `max_rows`; further listings (`spec.extra_requests`) follow,
-    planned with the Hugging Face repositories other sources name.
+    below). An entry that cannot be normalized is set aside (rejected, with its reason), not
+    fatal. A top-N source stops requesting pages after `max_rows`; further listings
+    (`spec.extra_requests`) follow, planned with the Hugging Face repositories other sources
+    name.
 
     With `unchanged` (the record of the last clean sync of the same payload digest, or None),
     the last page is parsed only once the payload is known to differ from that sync's: a

@@ -50,9 +50,6 @@ class Rows(Sequence[Row]):
                                                  protocol=pickle.HIGHEST_PROTOCOL))
             del self._tail[:whole]
 
-    def append(self, row: Row) -> None:
-        self.extend((row,))
-
     def clear(self) -> None:
         self._packed.clear()
         self._tail.clear()
