@@ -207,3 +207,78 @@ def test_prices_not_written_by_a_sync_are_a_warning_repaired_by_the_prices_build
     assert {(r["component"], r["price"]) for r in repaired} == {("input", Decimal("0.88")),
                                                                 ("output", Decimal("0.88"))}
     store.dispose()
+
+
+@needs_shared
+def test_a_resync_plans_only_the_rows_it_wrote_and_writes_what_planning_every_row_would(
+        tmp_path, monkeypatch):
+    """After a publish, the intervals of the rows it wrote are planned, not every row's, when
+    the others are as the last plan left them and no interval began or ended since. Four syncs
+    of OpenRouter: its recording of 2025-05-22; that of 2025-05-23 (repriced models); the same
+    with two models gone and one given a price scheduled a day later; and, two days on, with
+    one more model repriced (the scheduled price began meanwhile: every row is planned again).
+    Each leaves the intervals a plan of every row leaves."""
+    import model_sync.pricing.storage as storage
+
+    folder = Path(shared_files("openrouter")[0]).parent
+    if not (folder / "2025-05-22.json").is_file():
+        unavailable("recorded payload openrouter/2025-05-22.json not available")
+
+    def day(name: str) -> list[dict]:
+        rows = SOURCES_BY_NAME["openrouter"].parse(loads((folder / name).read_bytes(),
+                                                         "openrouter"), ctx("openrouter"))
+        for r in rows:
+            r["canonical_id"] = base_id(r["model_id"])
+        return sorted(rows, key=lambda r: r["source_key"])
+
+    first, second = day("2025-05-22.json"), day("2025-05-23.json")
+    third = [dict(r) for r in second[2:]]
+    dated = third[0]
+    dated["prices"] = [*dated["prices"], price("9", valid_from=(NOW + timedelta(days=1))
+                                               .date().isoformat())]
+    fourth = [dict(r) for r in third]
+    fourth[5]["prices"] = [dict(p, price=p["price"] * 2) for p in fourth[5]["prices"]]
+    fourth[5]["input_price"] = fourth[5]["input_price"] * 2
+    syncs = [(first, NOW - timedelta(days=1)), (second, NOW), (third, NOW + timedelta(hours=1)),
+             (fourth, NOW + timedelta(days=3))]
+
+    planned: list[set[str]] = []
+    original = storage.plan_prices
+
+    def spy(rows, *args, **kwargs):
+        rows = list(rows)
+        planned[-1].update(r["source_key"] for r in rows)
+        return original(rows, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "plan_prices", spy)
+    found, plans = {}, {}
+    for mode in ("every row", "rows written"):
+        store = CatalogStore.from_url(f"sqlite:///{tmp_path / mode.replace(' ', '_')}.db")
+        found[mode], plans[mode] = [], []
+        for rows, when in syncs:
+            stats = store.publish_source("openrouter", rows, run_id="r", started_at=when,
+                                         now=when)
+            planned.append(set())
+            publish_prices(store.engine, "openrouter", now=when, run_id="r",
+                           **({"written": stats.written, "since": stats.stamp_before}
+                              if mode == "rows written" else {}))
+            plans[mode].append((planned[-1], stats.written))
+            found[mode].append(sorted(
+                (r["source_key"], r["component"], r["mode"], r["price"], r["min_prompt_tokens"],
+                 r["valid_from"], r["valid_to"])
+                for r in price_rows(store.engine, source="openrouter")))
+        store.dispose()
+    assert found["rows written"] == found["every row"]
+    every, written = plans["every row"], plans["rows written"]
+    listed = {r["source_key"] for r in first}
+    assert every[1][0] == listed | {r["source_key"] for r in second}
+    # The second and third syncs plan only what they wrote: repriced, gone, newly dated.
+    for step in (1, 2):
+        assert written[step][0] == written[step][1] and 0 < len(written[step][0]) < 30
+    assert {second[0]["source_key"], second[1]["source_key"], dated["source_key"]} <= \
+        written[2][0]
+    # The scheduled price began between the third and fourth syncs: every row again.
+    assert written[3][0] == every[3][0] == {r["source_key"] for r in second}
+    changed = [k for k, c, m, p, t, start, end in found["every row"][3]
+               if start == NOW + timedelta(days=3)]
+    assert fourth[5]["source_key"] in changed

@@ -73,6 +73,7 @@ class CatalogWrites:
             hashes.append(content_hash(row))
         with self.engine.begin() as conn:
             take_turns(conn, source)
+            before = digests.rows_digest(conn, source)
             previous = previous_state(conn, source, keys, hashes)
             del keys
             last = self._last_success_at(conn, source)
@@ -86,10 +87,12 @@ class CatalogWrites:
                                    removals=start + PLAN_ROWS >= len(rows))
                 self._apply(conn, part, source_offerings, STORED_OFFERING_COLUMNS, now)
                 stats.add(part.stats)
+                stats.written.update(row["source_key"] for row in chain(part.upserts,
+                                                                        part.removals))
                 del part
             self._record(conn, source, run_id, started_at, "success", len(rows), stats, None)
             digests.record(conn, source, digest, not_models, now)
-        stats.hashes = hashes
+        stats.hashes, stats.stamp_before = hashes, before
         return stats
 
     def unchanged_payload(self, source: str, digest: str) -> dict[str, Any] | None:

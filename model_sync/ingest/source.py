@@ -80,7 +80,7 @@ def sync_source(spec: SourceSpec, access: Access, store: CatalogStore, limits: S
                 spec.name, fetched.rows, run_id=run_id, started_at=started, now=started,
                 digest=fetched.digest if fetched.clean else None, not_models=fetched.not_models)
             write_prices(spec.name, fetched, store, run_id=run_id, started=started, log=log,
-                         hashes=outcome.stats.hashes)
+                         stats=outcome.stats)
         return outcome
     except NotRecorded:
         raise  # nothing to replay: skipped, not a sync
@@ -111,15 +111,19 @@ def _unchanged(spec: SourceSpec, fetched: Fetched, store: CatalogStore, limits: 
 
 
 def write_prices(name: str, fetched: Fetched, store: CatalogStore, *, run_id: str | None,
-                 started: datetime, log, hashes: Sequence[str] | None = None) -> None:
+                 started: datetime, log, stats: SyncStats | None = None) -> None:
     """The published rows' price intervals and the prices set aside, beside the publish
-    (`hashes`: the rows' content hashes, as published). The rows are already published: a
-    failure here is a warning, repaired by the next sync or build of `prices`."""
+    (`stats`: what it wrote; the rows' content hashes as published). The rows are already
+    published: a failure here is a warning, repaired by the next sync or build of `prices`."""
     try:
-        published = None if hashes is None else {
-            row["source_key"]: (digest, row.get("prices"))
-            for row, digest in zip(fetched.rows, hashes, strict=True)}
-        publish_prices(store.engine, name, now=started, run_id=run_id, published=published)
+        published = written = since = None
+        if stats is not None:
+            written, since = stats.written, stats.stamp_before
+            published = {row["source_key"]: (digest, row.get("prices"))
+                         for row, digest in zip(fetched.rows, stats.hashes, strict=True)
+                         if row["source_key"] in written}
+        publish_prices(store.engine, name, now=started, run_id=run_id, published=published,
+                       written=written, since=since)
         record_price_rejections(store.engine, name, fetched.rejected_prices, run_id=run_id,
                                 now=started)
     except Exception as exc:

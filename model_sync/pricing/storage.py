@@ -2,9 +2,10 @@
 beside each source's publish and held to the source rows, and the published prices set aside
 (`rejected_prices`)."""
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from model_sync.catalog.contract import ARCHIVED
 from model_sync.catalog.digests import rows_digest
 from model_sync.catalog.engine import rows_of, take_turns
 from model_sync.catalog.overrides import OVERRIDE
+from model_sync.catalog.previous import KEYS_PER_QUERY
 from model_sync.catalog.schema import prices, rejected_prices, source_offerings
 from model_sync.pricing.history import PricePlan, plan_prices, slot_of
 
@@ -32,14 +34,19 @@ class PriceWrites:
 
 
 def publish_prices(engine: sa.Engine, source: str, *, now: datetime, run_id: str | None,
-                   published: Mapping[str, tuple[str, Any]] | None = None) -> PriceWrites:
+                   published: Mapping[str, tuple[str, Any]] | None = None,
+                   written: Collection[str] | None = None,
+                   since: str | None = None) -> PriceWrites:
     """Hold one source's intervals to its stored rows, in one transaction: components that
     changed or appeared open an interval, those gone or changed end theirs, archived rows' end.
     `published`: key -> (content hash, components) of rows a sync just stored: a row stored
-    with that hash is not read back whole."""
+    with that hash is not read back whole. `written`: the keys of the rows that publish wrote,
+    and `since`: the stamp of the source's rows before it; when the intervals were held to
+    those rows and none began or ended since, only the written rows' are planned (the others'
+    would plan nothing)."""
     with engine.begin() as conn:
         take_turns(conn, source)
-        return _publish(conn, source, now, run_id, published or {})
+        return _publish(conn, source, now, run_id, published or {}, written, since)
 
 
 def reconcile_prices(engine: sa.Engine, *, now: datetime, run_id: str | None) -> PriceWrites:
@@ -75,26 +82,21 @@ def publish_override_prices(engine: sa.Engine, rows: Sequence[dict[str, Any]], *
 
 
 def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None,
-             published: Mapping[str, tuple[str, Any]]) -> PriceWrites:
+             published: Mapping[str, tuple[str, Any]], written: Collection[str] | None,
+             since: str | None) -> PriceWrites:
     # Rows as they were when the intervals were last held to them, and no interval began or
     # ended since: holding them again would write nothing.
     digest = rows_digest(conn, source)
     held_as = intervals_of(source)
     if held(conn, held_as, digest, now=now, source=source) is not None:
         return PriceWrites()
-    # A range of source keys at a time: what one holds in memory stays bounded.
-    keys = conn.execute(sa.select(source_offerings.c.source_key).where(
-        source_offerings.c.source == source, source_offerings.c.state != ARCHIVED)
-        .order_by(source_offerings.c.source_key)).scalars().all()
-    starts = keys[_KEYS_PER_PLAN::_KEYS_PER_PLAN]
-    del keys
     mine = prices.c.source == source
-    # Never a first sync's "since before the catalog knew it" once the source has intervals.
+    # Never a first sync's "since before the catalog knew it": once the source has intervals.
     before = set() if conn.execute(sa.select(prices.c.id).where(mine).limit(1)).first() is None \
         else {()}
     done = PriceWrites()
-    for low, high in zip([None, *starts], [*starts, None], strict=True):
-        plan = _plan_range(conn, source, low, high, before, now, run_id, published)
+    for within in _portions(conn, source, now, written, since):
+        plan = _plan_portion(conn, source, within, before, now, run_id, published)
         _apply(conn, source, plan)
         done.opened += len(plan.inserts)
         done.ended += len(plan.ends)
@@ -103,14 +105,45 @@ def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None
     return done
 
 
-def _plan_range(conn: sa.Connection, source: str, low: str | None, high: str | None,
-                before: set[tuple], now: datetime, run_id: str | None,
-                published: Mapping[str, tuple[str, Any]]) -> PricePlan:
-    """The plan of the source keys from `low` (included) to `high` (excluded; None: open)."""
-    def within(column: sa.ColumnElement) -> list[sa.ColumnElement]:
-        return [c for c in (None if low is None else column >= low,
-                            None if high is None else column < high) if c is not None]
+Within = Callable[[sa.ColumnElement], list[sa.ColumnElement[bool]]]
 
+
+def _portions(conn: sa.Connection, source: str, now: datetime,
+              written: Collection[str] | None, since: str | None) -> Iterator[Within]:
+    """The source keys to plan, a portion at a time (what one holds in memory stays bounded),
+    as the conditions on a source key column that select a portion: the keys a publish wrote,
+    when the rest were held as they are (see `publish_prices`); else every listed key, in
+    ranges."""
+    if written is not None and since is not None and held(
+            conn, intervals_of(source), since, now=now, source=source) is not None:
+        chosen = sorted(written)
+        for start in range(0, len(chosen), KEYS_PER_QUERY):
+            yield partial(_among, chosen[start:start + KEYS_PER_QUERY])
+        return
+    keys = conn.execute(sa.select(source_offerings.c.source_key).where(
+        source_offerings.c.source == source, source_offerings.c.state != ARCHIVED)
+        .order_by(source_offerings.c.source_key)).scalars().all()
+    starts = keys[_KEYS_PER_PLAN::_KEYS_PER_PLAN]
+    del keys
+    for low, high in zip([None, *starts], [*starts, None], strict=True):
+        yield partial(_between, low, high)
+
+
+def _among(keys: list[str], column: sa.ColumnElement) -> list[sa.ColumnElement[bool]]:
+    return [column.in_(keys)]
+
+
+def _between(low: str | None, high: str | None,
+             column: sa.ColumnElement) -> list[sa.ColumnElement[bool]]:
+    """From `low` (included) to `high` (excluded); None: open."""
+    return [c for c in (None if low is None else column >= low,
+                        None if high is None else column < high) if c is not None]
+
+
+def _plan_portion(conn: sa.Connection, source: str, within: Within, before: set[tuple],
+                  now: datetime, run_id: str | None,
+                  published: Mapping[str, tuple[str, Any]]) -> PricePlan:
+    """The plan of the source keys `within` selects."""
     table = source_offerings
     # The components as stored text, decoded only for the rows not just published.
     stored_prices = sa.type_coerce(table.c.prices, sa.Text)
