@@ -12,7 +12,8 @@
    each N in its own process (for its peak RSS): the source sync and the catalog build, each
    against pandas `DataFrame.to_sql` of the same rows, on SQLite and on PostgreSQL (`auto`
    starts a throwaway server when its binaries are installed); then the same pages again
-   (nothing changed), against the first sync.
+   (nothing changed) and the pages with one model in a hundred repriced, against the first
+   sync.
 
 Prints every figure with its ratio and target; exits 1 when a target is missed.
 """
@@ -246,13 +247,15 @@ def bench_payloads(payloads: Path, repeat: int, scratch: Path) -> list[tuple]:
 # -- synthetic sources -------------------------------------------------------------------------
 
 
-def synthesize(root: Path, n: int) -> Path:
-    """N OpenRouter-shaped models, paged by `links.next` (PER_PAGE a page), as replay files."""
+def synthesize(root: Path, n: int, repriced: bool = False) -> Path:
+    """N OpenRouter-shaped models, paged by `links.next` (PER_PAGE a page), as replay files;
+    `repriced`: with one model in a hundred given a new input price."""
     folder = root / "openrouter"
     folder.mkdir(parents=True)
     pages = max(1, -(-n // PER_PAGE))
     for page in range(pages):
-        data = [_model(i) for i in range(page * PER_PAGE, min(n, (page + 1) * PER_PAGE))]
+        data = [_model(i, repriced and i % 100 == 50)
+                for i in range(page * PER_PAGE, min(n, (page + 1) * PER_PAGE))]
         following = (f"https://openrouter.ai/api/v1/models?offset={(page + 1) * PER_PAGE}"
                      if page + 1 < pages else None)
         body = {"data": data, "total_count": n, "links": {"next": following}}
@@ -263,9 +266,9 @@ def synthesize(root: Path, n: int) -> Path:
 _MAKERS = ("openai", "anthropic", "google", "meta-llama", "mistralai", "qwen", "deepseek")
 
 
-def _model(i: int) -> dict:
+def _model(i: int, repriced: bool = False) -> dict:
     maker = _MAKERS[i % len(_MAKERS)]
-    prompt = f"0.000{(i % 97) + 1:03d}"
+    prompt = f"0.00{1 if repriced else 0}{(i % 97) + 1:03d}"
     return {
         "id": f"{maker}/synthetic-{i}b-instruct", "canonical_slug": f"{maker}/synthetic-{i}b",
         "hugging_face_id": f"{maker}/Synthetic-{i}B-Instruct" if i % 3 == 0 else "",
@@ -291,6 +294,9 @@ def one_synthetic(n: int, url: str, workdir: Path) -> dict:
     figures["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     again = sync(replay, url, meter, select=["openrouter"])  # the same pages: nothing changed
     figures["again_cpu"] = again["cpu"]
+    changed = sync(synthesize(workdir / "repriced", n, repriced=True), url, meter,
+                   select=["openrouter"])
+    figures.update({f"changed_{k}": v for k, v in changed.items()})
     return figures
 
 
@@ -337,6 +343,7 @@ def bench_synthetic(sizes: list[int], scratch: Path, databases) -> list[tuple]:
             share = ours["source"] / ours["cpu"]  # split the wall time as the CPU splits
             source_wall, catalog_wall = ours["wall"] * share, ours["wall"] * (1 - share)
             per_row[n] = ours["wall"] / n
+            changed = ours["changed_cpu"] / ours["cpu"]
             print(f"  {n:>9,}: sync {ours['wall']:7.1f}s ({ours['cpu']:.1f}s CPU, "
                   f"{ours['rss_mb']:,.0f} MB peak; Dagster {ours['dagster']:.1f}s CPU), "
                   f"{per_row[n] * 1e6:.0f} µs/offering (CPU: source sync "
@@ -346,10 +353,15 @@ def bench_synthetic(sizes: list[int], scratch: Path, databases) -> list[tuple]:
                   f"{catalog['wall']:.1f}s | source sync {source['wall'] / source_wall:.1f}x "
                   f"faster, catalog build {catalog['wall'] / catalog_wall:.1f}x faster; "
                   f"unchanged re-sync {ours['again_cpu']:.1f}s CPU "
-                  f"({ours['again_cpu'] / ours['cpu']:.2f} of the first)", flush=True)
+                  f"({ours['again_cpu'] / ours['cpu']:.2f} of the first); 1% repriced re-sync "
+                  f"{ours['changed_cpu']:.1f}s CPU ({changed:.2f} of the first; source sync "
+                  f"{ours['changed_source']:.1f}s, catalog build {ours['changed_catalog']:.1f}s)",
+                  flush=True)
             results += [
                 (f"{kind} {n:,}: unchanged re-sync / first sync", ours["again_cpu"] / ours["cpu"],
                  UNCHANGED_MAX, ours["again_cpu"] / ours["cpu"] <= UNCHANGED_MAX),
+                (f"{kind} {n:,}: 1% repriced re-sync / first sync", changed, CHANGED_MAX,
+                 changed <= CHANGED_MAX),
                 (f"{kind} {n:,}: peak RSS MB", ours["rss_mb"], RSS_MAX_MB,
                  ours["rss_mb"] < RSS_MAX_MB),
                 (f"{kind} {n:,}: to_sql / source sync", source["wall"] / source_wall,
