@@ -209,6 +209,19 @@ def test_prices_not_written_by_a_sync_are_a_warning_repaired_by_the_prices_build
     store.dispose()
 
 
+def openrouter_day(name: str) -> list[dict]:
+    """OpenRouter's recorded listing of a day, parsed, in key order."""
+    path = Path(shared_files("openrouter")[0]).parent / name if shared_files("openrouter") \
+        else None
+    if path is None or not path.is_file():
+        unavailable(f"recorded payload openrouter/{name} not available")
+    rows = SOURCES_BY_NAME["openrouter"].parse(loads(path.read_bytes(), "openrouter"),
+                                               ctx("openrouter"))
+    for r in rows:
+        r["canonical_id"] = base_id(r["model_id"])
+    return sorted(rows, key=lambda r: r["source_key"])
+
+
 @needs_shared
 def test_a_resync_plans_only_the_rows_it_wrote_and_writes_what_planning_every_row_would(
         tmp_path, monkeypatch):
@@ -220,18 +233,7 @@ def test_a_resync_plans_only_the_rows_it_wrote_and_writes_what_planning_every_ro
     Each leaves the intervals a plan of every row leaves."""
     import model_sync.pricing.storage as storage
 
-    folder = Path(shared_files("openrouter")[0]).parent
-    if not (folder / "2025-05-22.json").is_file():
-        unavailable("recorded payload openrouter/2025-05-22.json not available")
-
-    def day(name: str) -> list[dict]:
-        rows = SOURCES_BY_NAME["openrouter"].parse(loads((folder / name).read_bytes(),
-                                                         "openrouter"), ctx("openrouter"))
-        for r in rows:
-            r["canonical_id"] = base_id(r["model_id"])
-        return sorted(rows, key=lambda r: r["source_key"])
-
-    first, second = day("2025-05-22.json"), day("2025-05-23.json")
+    first, second = openrouter_day("2025-05-22.json"), openrouter_day("2025-05-23.json")
     third = [dict(r) for r in second[2:]]
     dated = third[0]
     dated["prices"] = [*dated["prices"], price("9", valid_from=(NOW + timedelta(days=1))
@@ -260,7 +262,7 @@ def test_a_resync_plans_only_the_rows_it_wrote_and_writes_what_planning_every_ro
                                          now=when)
             planned.append(set())
             publish_prices(store.engine, "openrouter", now=when, run_id="r",
-                           **({"written": stats.written, "since": stats.stamp_before}
+                           **({"written": stats.written, "stamps": stats.stamps}
                               if mode == "rows written" else {}))
             plans[mode].append((planned[-1], stats.written))
             found[mode].append(sorted(
@@ -282,3 +284,34 @@ def test_a_resync_plans_only_the_rows_it_wrote_and_writes_what_planning_every_ro
     changed = [k for k, c, m, p, t, start, end in found["every row"][3]
                if start == NOW + timedelta(days=3)]
     assert fourth[5]["source_key"] in changed
+
+
+@needs_shared
+def test_rows_written_between_a_publish_and_its_intervals_have_every_row_planned(db_url):
+    """An offering removed by one sync is archived (its grace period over) between the next
+    sync's publish and its intervals: that sync did not write the archived row, yet its
+    intervals end, since every row is planned when something else wrote the rows meanwhile."""
+    store = CatalogStore.from_url(db_url)
+    rows = openrouter_day("2025-05-22.json")
+    gone, kept = rows[0], rows[1:]
+    for step, listed in enumerate((rows, kept)):
+        when = NOW + timedelta(hours=step)
+        stats = store.publish_source("openrouter", listed, run_id="r", started_at=when, now=when)
+        publish_prices(store.engine, "openrouter", now=when, run_id="r",
+                       written=stats.written, stamps=stats.stamps)
+    assert all(r["valid_to"] is None for r in price_rows(store.engine, keys=[
+        ("openrouter", gone["source_key"])]))  # removed, not archived: still priced
+    repriced = [dict(r) for r in kept]
+    repriced[0]["prices"] = [dict(p, price=p["price"] * 2) for p in repriced[0]["prices"]]
+    repriced[0]["input_price"] = repriced[0]["input_price"] * 2
+    when = NOW + timedelta(hours=2)
+    stats = store.publish_source("openrouter", repriced, run_id="r", started_at=when, now=when)
+    assert gone["source_key"] not in stats.written
+    store.archive_removed(now=when, grace_days=0, run_id="r")
+    publish_prices(store.engine, "openrouter", now=when, run_id="r", written=stats.written,
+                   stamps=stats.stamps)
+    ended = price_rows(store.engine, keys=[("openrouter", gone["source_key"])])
+    assert ended and {r["valid_to"] for r in ended} == {when}
+    assert {r["price"] for r in price_rows(store.engine, at=when, keys=[
+        ("openrouter", repriced[0]["source_key"])])} == {p["price"] for p in repriced[0]["prices"]}
+    store.dispose()

@@ -78,9 +78,10 @@ class SyncStats:
     previous_rows: int = 0
     price_changes: list[dict[str, Any]] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list, repr=False)  # of each row, as published
-    # The keys of the rows a publish wrote, and the stamp of the source's rows before it.
+    # The keys of the rows a publish wrote, and the stamps of the source's rows before and
+    # after it (`stamps`).
     written: set[str] = field(default_factory=set, repr=False)
-    stamp_before: str | None = field(default=None, repr=False, compare=False)
+    stamps: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
     def add(self, part: "SyncStats") -> None:
         """Count in what a slice of the same sync changed (`rows`: the slice's)."""

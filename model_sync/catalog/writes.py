@@ -90,9 +90,10 @@ class CatalogWrites:
                 stats.written.update(row["source_key"] for row in chain(part.upserts,
                                                                         part.removals))
                 del part
+            stats.stamps = before, digests.rows_digest(conn, source)
             self._record(conn, source, run_id, started_at, "success", len(rows), stats, None)
             digests.record(conn, source, digest, not_models, now)
-        stats.hashes, stats.stamp_before = hashes, before
+        stats.hashes = hashes
         return stats
 
     def unchanged_payload(self, source: str, digest: str) -> dict[str, Any] | None:

@@ -116,14 +116,14 @@ def write_prices(name: str, fetched: Fetched, store: CatalogStore, *, run_id: st
     (`stats`: what it wrote; the rows' content hashes as published). The rows are already
     published: a failure here is a warning, repaired by the next sync or build of `prices`."""
     try:
-        published = written = since = None
+        published = written = stamps = None
         if stats is not None:
-            written, since = stats.written, stats.stamp_before
+            written, stamps = stats.written, stats.stamps
             published = {row["source_key"]: (digest, row.get("prices"))
                          for row, digest in zip(fetched.rows, stats.hashes, strict=True)
                          if row["source_key"] in written}
         publish_prices(store.engine, name, now=started, run_id=run_id, published=published,
-                       written=written, since=since)
+                       written=written, stamps=stamps)
         record_price_rejections(store.engine, name, fetched.rejected_prices, run_id=run_id,
                                 now=started)
     except Exception as exc:

@@ -36,17 +36,17 @@ class PriceWrites:
 def publish_prices(engine: sa.Engine, source: str, *, now: datetime, run_id: str | None,
                    published: Mapping[str, tuple[str, Any]] | None = None,
                    written: Collection[str] | None = None,
-                   since: str | None = None) -> PriceWrites:
+                   stamps: tuple[str, str] | None = None) -> PriceWrites:
     """Hold one source's intervals to its stored rows, in one transaction: components that
     changed or appeared open an interval, those gone or changed end theirs, archived rows' end.
     `published`: key -> (content hash, components) of rows a sync just stored: a row stored
     with that hash is not read back whole. `written`: the keys of the rows that publish wrote,
-    and `since`: the stamp of the source's rows before it; when the intervals were held to
-    those rows and none began or ended since, only the written rows' are planned (the others'
-    would plan nothing)."""
+    and `stamps`: the stamps of the source's rows before and after it. When the intervals were
+    held to the rows before it, none began or ended since, and nothing else wrote the rows
+    after it, only the written rows' intervals are planned: the others' would plan nothing."""
     with engine.begin() as conn:
         take_turns(conn, source)
-        return _publish(conn, source, now, run_id, published or {}, written, since)
+        return _publish(conn, source, now, run_id, published or {}, written, stamps)
 
 
 def reconcile_prices(engine: sa.Engine, *, now: datetime, run_id: str | None) -> PriceWrites:
@@ -83,7 +83,7 @@ def publish_override_prices(engine: sa.Engine, rows: Sequence[dict[str, Any]], *
 
 def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None,
              published: Mapping[str, tuple[str, Any]], written: Collection[str] | None,
-             since: str | None) -> PriceWrites:
+             stamps: tuple[str, str] | None) -> PriceWrites:
     # Rows as they were when the intervals were last held to them, and no interval began or
     # ended since: holding them again would write nothing.
     digest = rows_digest(conn, source)
@@ -91,11 +91,15 @@ def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None
     if held(conn, held_as, digest, now=now, source=source) is not None:
         return PriceWrites()
     mine = prices.c.source == source
-    # Never a first sync's "since before the catalog knew it": once the source has intervals.
+    # Never a first sync's "since before the catalog knew it" once the source has intervals.
     before = set() if conn.execute(sa.select(prices.c.id).where(mine).limit(1)).first() is None \
         else {()}
     done = PriceWrites()
-    for within in _portions(conn, source, now, written, since):
+    # Only the rows a publish wrote, when the rest are as the intervals were held to them
+    # (archiving, say, did not write them in between); else every listed row.
+    written_only = written is not None and stamps is not None and stamps[1] == digest and held(
+        conn, held_as, stamps[0], now=now, source=source) is not None
+    for within in _portions(conn, source, written if written_only else None):
         plan = _plan_portion(conn, source, within, before, now, run_id, published)
         _apply(conn, source, plan)
         done.opened += len(plan.inserts)
@@ -108,14 +112,12 @@ def _publish(conn: sa.Connection, source: str, now: datetime, run_id: str | None
 Within = Callable[[sa.ColumnElement], list[sa.ColumnElement[bool]]]
 
 
-def _portions(conn: sa.Connection, source: str, now: datetime,
-              written: Collection[str] | None, since: str | None) -> Iterator[Within]:
+def _portions(conn: sa.Connection, source: str,
+              written: Collection[str] | None) -> Iterator[Within]:
     """The source keys to plan, a portion at a time (what one holds in memory stays bounded),
-    as the conditions on a source key column that select a portion: the keys a publish wrote,
-    when the rest were held as they are (see `publish_prices`); else every listed key, in
-    ranges."""
-    if written is not None and since is not None and held(
-            conn, intervals_of(source), since, now=now, source=source) is not None:
+    as the conditions on a source key column that select a portion: these keys (`written`),
+    else every listed key, in ranges."""
+    if written is not None:
         chosen = sorted(written)
         for start in range(0, len(chosen), KEYS_PER_QUERY):
             yield partial(_among, chosen[start:start + KEYS_PER_QUERY])
