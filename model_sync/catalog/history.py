@@ -78,9 +78,9 @@ class SyncStats:
     previous_rows: int = 0
     price_changes: list[dict[str, Any]] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list, repr=False)  # of each row, as published
-    # The keys of the rows a publish wrote, and the stamps of the source's rows before and
-    # after it (`stamps`).
-    written: set[str] = field(default_factory=set, repr=False)
+    # The keys of the rows a publish wrote (None past half its rows: every row's intervals are
+    # planned then), and the stamps of the source's rows before and after it (`stamps`).
+    written: set[str] | None = field(default_factory=set, repr=False)
     stamps: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
     def add(self, part: "SyncStats") -> None:

@@ -121,7 +121,7 @@ def write_prices(name: str, fetched: Fetched, store: CatalogStore, *, run_id: st
             written, stamps = stats.written, stats.stamps
             published = {row["source_key"]: (digest, row.get("prices"))
                          for row, digest in zip(fetched.rows, stats.hashes, strict=True)
-                         if row["source_key"] in written}
+                         if written is None or row["source_key"] in written}
         publish_prices(store.engine, name, now=started, run_id=run_id, published=published,
                        written=written, stamps=stamps)
         record_price_rejections(store.engine, name, fetched.rejected_prices, run_id=run_id,
