@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 from model_sync.catalog.contract import (
@@ -82,6 +83,14 @@ class SyncStats:
     # planned then), and the stamps of the source's rows before and after it (`stamps`).
     written: set[str] | None = field(default_factory=set, repr=False)
     stamps: tuple[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def wrote(self, plan: "Plan", rows: int) -> None:
+        """Note the keys a slice's `plan` wrote; none past half the sync's `rows` (a first
+        sync, say: a million keys held for nothing)."""
+        if self.written is not None:
+            self.written.update(r["source_key"] for r in chain(plan.upserts, plan.removals))
+            if len(self.written) > rows // 2:
+                self.written = None
 
     def add(self, part: "SyncStats") -> None:
         """Count in what a slice of the same sync changed (`rows`: the slice's)."""

@@ -87,11 +87,7 @@ class CatalogWrites:
                                    removals=start + PLAN_ROWS >= len(rows))
                 self._apply(conn, part, source_offerings, STORED_OFFERING_COLUMNS, now)
                 stats.add(part.stats)
-                if stats.written is not None:
-                    stats.written.update(row["source_key"] for row in chain(part.upserts,
-                                                                            part.removals))
-                    if len(stats.written) > len(rows) // 2:  # a first sync, say: not held
-                        stats.written = None
+                stats.wrote(part, len(rows))
                 del part
             stats.stamps = before, digests.rows_digest(conn, source)
             self._record(conn, source, run_id, started_at, "success", len(rows), stats, None)
