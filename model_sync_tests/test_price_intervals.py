@@ -97,14 +97,20 @@ def test_a_scheduled_change_comes_into_force_without_a_write():
                            current, seen, now=after, run_id=None).changed
 
 
-def publish(store: CatalogStore, source: str, name: str, when: datetime) -> None:
-    """A sync of one recording at `when`, the way `ingest.source` publishes it."""
+def recorded_rows(source: str, name: str) -> list[dict]:
+    """A source's recording `name`, parsed, each row given the canonical id of its model id."""
     path = Path(shared_files(source)[0]).parent / name if shared_files(source) else None
     if path is None or not path.is_file():
         unavailable(f"recorded payload {source}/{name} not available")
     rows = SOURCES_BY_NAME[source].parse(loads(path.read_bytes(), source), ctx(source, name[:10]))
     for r in rows:
         r["canonical_id"] = base_id(r["model_id"])
+    return rows
+
+
+def publish(store: CatalogStore, source: str, name: str, when: datetime) -> None:
+    """A sync of one recording at `when`, the way `ingest.source` publishes it."""
+    rows = recorded_rows(source, name)
     store.publish_source(source, rows, run_id=name, started_at=when, now=when)
     publish_prices(store.engine, source, now=when, run_id=name)
 
@@ -137,13 +143,7 @@ def test_components_a_sync_hands_over_stand_only_for_rows_stored_as_it_wrote_the
     each under the content hash the row was stored with: the intervals are the ones read back
     from the table would give. Under another hash (a sync in between rewrote the row), the
     stored row is read."""
-    path = Path(shared_files("openrouter")[0]).parent / "2025-05-22.json"
-    if not path.is_file():
-        unavailable("recorded payload openrouter/2025-05-22.json not available")
-    rows = SOURCES_BY_NAME["openrouter"].parse(loads(path.read_bytes(), "openrouter"),
-                                               ctx("openrouter", "2025-05-22"))
-    for r in rows:
-        r["canonical_id"] = base_id(r["model_id"])
+    rows = recorded_rows("openrouter", "2025-05-22.json")
     stale = "mistralai/devstral-small"
     written = []
     for name, handed in (("read", False), ("handed", True)):
@@ -209,19 +209,6 @@ def test_prices_not_written_by_a_sync_are_a_warning_repaired_by_the_prices_build
     store.dispose()
 
 
-def openrouter_day(name: str) -> list[dict]:
-    """OpenRouter's recorded listing of a day, parsed, in key order."""
-    path = Path(shared_files("openrouter")[0]).parent / name if shared_files("openrouter") \
-        else None
-    if path is None or not path.is_file():
-        unavailable(f"recorded payload openrouter/{name} not available")
-    rows = SOURCES_BY_NAME["openrouter"].parse(loads(path.read_bytes(), "openrouter"),
-                                               ctx("openrouter"))
-    for r in rows:
-        r["canonical_id"] = base_id(r["model_id"])
-    return sorted(rows, key=lambda r: r["source_key"])
-
-
 @needs_shared
 def test_a_resync_plans_only_the_rows_it_wrote_and_writes_what_planning_every_row_would(
         tmp_path, monkeypatch):
@@ -233,7 +220,7 @@ def test_a_resync_plans_only_the_rows_it_wrote_and_writes_what_planning_every_ro
     Each leaves the intervals a plan of every row leaves."""
     import model_sync.pricing.storage as storage
 
-    first, second = openrouter_day("2025-05-22.json"), openrouter_day("2025-05-23.json")
+    first, second = (recorded_rows("openrouter", f"2025-05-{day}.json") for day in (22, 23))
     third = [dict(r) for r in second[2:]]
     dated = third[0]
     dated["prices"] = [*dated["prices"], price("9", valid_from=(NOW + timedelta(days=1))
@@ -292,7 +279,7 @@ def test_rows_written_between_a_publish_and_its_intervals_have_every_row_planned
     sync's publish and its intervals: that sync did not write the archived row, yet its
     intervals end, since every row is planned when something else wrote the rows meanwhile."""
     store = CatalogStore.from_url(db_url)
-    rows = openrouter_day("2025-05-22.json")
+    rows = recorded_rows("openrouter", "2025-05-22.json")
     gone, kept = rows[0], rows[1:]
     for step, listed in enumerate((rows, kept)):
         when = NOW + timedelta(hours=step)
