@@ -119,7 +119,7 @@ def test_an_unchanged_build_restores_what_the_full_build_tallied(replayed_db, mo
     def every_row(*_):
         raise AssertionError("the unchanged build read every catalog row again")
 
-    monkeypatch.setattr("model_sync.catalog.publishing.mappings", every_row)
+    monkeypatch.setattr("model_sync.catalog.tally.Tally.counted", classmethod(every_row))
     again = build(now + timedelta(seconds=1))
     assert full.tally.rows > 7000
     with store.engine.connect() as conn:

@@ -37,7 +37,7 @@ def content(row):
     """A row without the times of the sync that wrote it (`updated_at`, ...) and any hash over
     them: two syncs of the same payloads differ only there. `created_at` (from the source) and
     `fetched_at` (the replayed snapshot's date) are content."""
-    return {k: v for k, v in exact(row).items() if k != "content_hash" and (
+    return {k: v for k, v in exact(row).items() if k not in ("content_hash", "inputs_hash") and (
         not k.endswith("_at") or k in ("created_at", "fetched_at"))}
 
 

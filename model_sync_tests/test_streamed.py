@@ -1,14 +1,18 @@
 """Builds that read their rows one offering at a time: the database's order groups them as the
 merge does, and the audit of what a build tallies finds what the audit of every row finds."""
 
+from collections import Counter
 from decimal import Decimal
 
 import sqlalchemy as sa
 
+from model_sync.catalog.contract import CATALOG_COLUMNS
 from model_sync.catalog.grouped import apart, by_offering, mappings
 from model_sync.catalog.merge import catalog_key
-from model_sync.catalog.publishing import Tally
 from model_sync.catalog.rules import CatalogAudit, audit
+from model_sync.catalog.schema import model_catalog
+from model_sync.catalog.tally import Tally, may_be_named
+from model_sync.catalog.upsert import upsert
 
 SPELLINGS = [("acme", "x-1"), ("acme", "X-1"), ("acme", "a"), ("acme", "x-1"),
              ("beta", "Straße"), ("beta", "strasse"), ("beta", "z"), ("beta", "STRASSE"),
@@ -38,24 +42,30 @@ def test_rows_read_in_offering_order_come_grouped_as_the_merge_groups_them():
 
 
 def test_the_audit_of_a_tally_finds_what_the_audit_of_every_row_finds(replayed_db):
-    rows = replayed_db.store().catalog_rows()
-    rows = [r for r in rows if r["state"] != "archived"]
-    # Rows the rules flag: a negative, an implausible and a missing output price, a limit.
+    store = replayed_db.store()
+    rows = [r for r in store.catalog_rows() if r["state"] != "archived"]
+    # Rows the rules flag: a negative, an implausible and a missing output price, a limit;
+    # and two the database's first pass picks up that `may_be_named` lets go.
     rows[0] = dict(rows[0], input_price=-rows[0]["input_price"] if rows[0]["input_price"]
                    else -1)
     rows[1] = dict(rows[1], input_price=Decimal(5000))
     rows[4] = dict(rows[4], price_flags=["implausible_price"])
     rows[2] = dict(rows[2], output_price=None, input_price=1, kind="chat")
     rows[3] = dict(rows[3], context_window=10**9)
+    rows[5] = dict(rows[5], output_price=Decimal("1000.0000000001"))
+    rows[6] = dict(rows[6], output_price=Decimal("999.99"), input_price=Decimal(1))
+    with store.engine.begin() as conn:
+        upsert(conn, model_catalog, rows[:7], ("provider", "model_id"), CATALOG_COLUMNS)
+        tally = Tally.counted(conn)
     active = [r for r in rows if r["state"] == "active"]
-    every = audit("catalog", CatalogAudit(
-        rows, 100, served=[r for r in rows if r["state"] != "unlisted"], active=active,
-        active_rows=len(active)))
-    tally = Tally()
-    for row in rows:
-        tally.add(row)
-    tally.done()
+    served = [r for r in rows if r["state"] != "unlisted"]
+    every = audit("catalog", CatalogAudit(rows, 100, served=served, active=active,
+                                          active_rows=len(active)))
     assert len(tally.noted) < len(rows) / 2  # what is kept of the rows
+    assert [(r["provider"], r["model_id"]) for r in tally.noted] == sorted(
+        (r["provider"], r["model_id"]) for r in rows if may_be_named(r))
+    assert {(r["provider"], r["model_id"]) for r in rows[:6]} <= {
+        (r["provider"], r["model_id"]) for r in tally.noted}
     tallied = audit("catalog", CatalogAudit(
         tally.noted, 100, served=tally.noted_served, active=tally.noted_active,
         active_rows=tally.active))
@@ -64,5 +74,9 @@ def test_the_audit_of_a_tally_finds_what_the_audit_of_every_row_finds(replayed_d
         "context_window_range"}
     assert [(f.rule, f.passed, f.description, f.metadata) for f in tallied] == [
         (f.rule, f.passed, f.description, f.metadata) for f in every]
-    assert tally.first == sorted((r for r in rows if r["state"] != "unlisted"),
-                                 key=lambda r: (r["provider"], r["model_id"]))[:10]
+    assert [(r["provider"], r["model_id"]) for r in tally.first] == sorted(
+        (r["provider"], r["model_id"]) for r in served)[:10]
+    assert (tally.rows, tally.served, tally.active) == (len(rows), len(served), len(active))
+    assert tally.unpriced == sum(r["price_source"] is None for r in active)
+    assert tally.providers == {r["provider"] for r in active}
+    assert tally.by_price_source == Counter(r["price_source"] or "unpriced" for r in active)

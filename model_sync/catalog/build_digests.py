@@ -50,6 +50,12 @@ def record(conn: sa.Connection, name: str, digest: str, *, now: datetime,
         outcome=None if outcome is None else json.dumps(outcome, sort_keys=True)))
 
 
+def recorded(conn: sa.Connection, name: str) -> bool:
+    """Whether the last build of `name` left a record (whatever it read)."""
+    return conn.execute(sa.select(build_digests.c.name).where(
+        build_digests.c.name == name)).first() is not None
+
+
 def forget(conn: sa.Connection, name: str) -> None:
     """Forget the last build of `name`: the next one is not skipped."""
     conn.execute(sa.delete(build_digests).where(build_digests.c.name == name))

@@ -56,7 +56,8 @@ def column_type(field: Field) -> sa.types.TypeEngine:
 metadata = sa.MetaData()
 
 
-def _table(name: str, fields: list[Field], *extra: sa.Index | sa.UniqueConstraint) -> sa.Table:
+def _table(name: str, fields: list[Field],
+           *extra: sa.Column | sa.Index | sa.UniqueConstraint) -> sa.Table:
     columns = [sa.Column(f.name, column_type(f), primary_key=f.key, comment=f.doc)
                for f in fields]
     return sa.Table(name, metadata, *columns, *extra)
@@ -72,6 +73,10 @@ source_offerings = _table(
 model_catalog = _table(
     "model_catalog",
     CATALOG_FIELDS + LIFECYCLE_FIELDS,
+    # The build's own bookkeeping, not part of a row's content: nothing downstream reads it.
+    sa.Column("inputs_hash", sa.String(40), comment="hash of what the row was merged from (its "
+              "source rows, their lifecycle and canonical ids, the code and aliases): a build "
+              "merges again only the rows whose inputs changed"),
     sa.Index("ix_model_catalog_canonical", "canonical_id"),
 )
 

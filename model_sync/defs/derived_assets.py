@@ -31,7 +31,7 @@ from model_sync.defs.metadata import columns_of, table_schema
 from model_sync.defs.reporting import report_failure
 from model_sync.defs.resources import CatalogDatabase
 from model_sync.defs.source_assets import OWNERS, unexpected_failure
-from model_sync.ingest.catalog import (
+from model_sync.ingest.derived import (
     build_models_table,
     reconcile_price_history,
     summarize_changes,
@@ -88,7 +88,7 @@ def derived_asset(name: str, description: str, schema: dg.TableSchema, *,
     kinds=frozenset({"pandas", "sqlalchemy"}),
 )
 def models(context: dg.AssetExecutionContext, config: ModelsConfig, catalog_db: CatalogDatabase):
-    """Build the rollup through `model_sync.ingest.catalog`; its outcome, for Dagster."""
+    """Build the rollup through `model_sync.ingest.derived`; its outcome, for Dagster."""
     started, clock = utcnow(), time.monotonic()
     with catalog_store(catalog_db, MODELS) as store:
         rollup = build_models_table(store, started=started, min_rows=config.min_rows)

@@ -1,5 +1,6 @@
 """The sync pipeline in plain Python, free of Dagster: fetch a source, parse and check its rows,
-publish them (`source`), and build the catalog from every source's last good rows (`catalog`).
+publish them (`source`), build the catalog from every source's last good rows (`catalog`) and
+the tables built from it (`derived`).
 
 The assets in `model_sync.defs` call it and translate its outcomes for Dagster; the command
 line, `model-sync record` and the benchmarks call it alike.

@@ -3,11 +3,8 @@ by the catalog rules, then published (write-audit-publish); and the `models` rol
 it, audited and published the same way.
 """
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-
-import sqlalchemy as sa
 
 from model_sync.catalog import CATALOG
 from model_sync.catalog.build_digests import (
@@ -15,31 +12,27 @@ from model_sync.catalog.build_digests import (
     forget,
     held,
     listed,
+    recorded,
     source_digests,
-    sources_stamp,
     table_stamp,
 )
 from model_sync.catalog.build_digests import record as record_digest
-from model_sync.catalog.grouped import mappings
+from model_sync.catalog.contract import ARCHIVED
 from model_sync.catalog.history import SyncStats
 from model_sync.catalog.merge import build_catalog, catalog_key
 from model_sync.catalog.overlay import Outcome, apply_overrides
 from model_sync.catalog.overrides import Overrides, OverridesError, load_overrides
 from model_sync.catalog.providers import canonical_provider
-from model_sync.catalog.publishing import Blocked, CatalogPublish, Tally, publish_merged
-from model_sync.catalog.reconcile import Repair
-from model_sync.catalog.rollup import model_rows
+from model_sync.catalog.publishing import Blocked, CatalogPublish, publish_merged
 from model_sync.catalog.rules import (
     CatalogAudit,
-    ChangesAudit,
     Finding,
-    HistoryAudit,
-    ModelsAudit,
     audit,
 )
-from model_sync.catalog.schema import model_catalog, models, price_history
+from model_sync.catalog.schema import model_catalog
 from model_sync.catalog.sourced import Sourced
 from model_sync.catalog.store import CatalogStore
+from model_sync.catalog.tally import Tally
 from model_sync.ingest.batch import without_gc
 from model_sync.ingest.source import record_quietly
 from model_sync.pricing.storage import publish_override_prices
@@ -47,10 +40,12 @@ from model_sync.redact import redact
 from model_sync.sources import SOURCES
 from model_sync.sources.base import OFFERING_ROLES, Row
 
-MODELS, PRICE_HISTORY = "models", "price_history"  # their builds' names in `build_digests`
 # What the merge does not read of a source row: its price components (only an override's review
-# of its source does) and its bookkeeping.
-UNMERGED = ("prices", "fetched_at", "content_hash", "source_provider", "archived_at")
+# of its source does) and its bookkeeping (but the content hash, one of its inputs).
+UNMERGED = ("prices", "fetched_at", "source_provider", "archived_at")
+# A build merges again only the offerings whose inputs changed while at most this share of them
+# did (and no override applies); past it, every offering is merged from one read of every row.
+CHANGED_MAX = 0.25
 
 
 @dataclass
@@ -106,8 +101,9 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                 read = source_digests(conn)  # before reading them: a later change is seen
                 sourced.index(conn)
                 build.stats, build.overrides = publish_merged(
-                    sourced.groups(conn, () if overrides else UNMERGED), sourced, publish,
-                    build.tally, overrides, run_id=run_id)
+                    _groups(conn, sourced, publish, overrides), sourced, publish, overrides,
+                    run_id=run_id)
+                build.tally = Tally.counted(conn)
                 build.source_rows = sourced.count
                 if _blocked(build, min_rows):
                     raise Blocked
@@ -144,6 +140,22 @@ def build_catalog_tables(store: CatalogStore, *, run_id: str | None, started: da
                        f"{CATALOG}: the run was terminated mid-build; the previous catalog is "
                        "kept", log)
         raise
+
+
+def _groups(conn, sourced: Sourced, publish: CatalogPublish, overrides: Overrides | None):
+    """The offerings to merge, with their inputs hash: only those whose inputs changed, the
+    rest kept as stored, when most catalog rows know their inputs, few changed, no override
+    applies and the last build left its record (`DELETE FROM build_digests` has every offering
+    merged again); else every offering."""
+    stored = sum(state != ARCHIVED for _, state, _ in publish.previous.values())
+    if overrides is None and publish.inputs and len(publish.inputs) >= stored / 2 \
+            and recorded(conn, CATALOG):
+        most = max(1000, int(CHANGED_MAX * stored))
+        changed = sourced.changed(conn, publish.inputs, publish.keep, most=most,
+                                  leave_out=UNMERGED)
+        if changed is not None:
+            return changed
+    return sourced.groups(conn, () if overrides else UNMERGED)
 
 
 def _blocked(build: Build, min_rows: int) -> bool:
@@ -196,99 +208,3 @@ def review_overrides(store: CatalogStore, overrides: Overrides, *, now: datetime
     rows = build_catalog(offerings, built_at=now,
                          provider_sources=[s.name for s in SOURCES if s.role == "provider"])
     return apply_overrides(rows, described, overrides, now=now)
-
-
-# What the rollup reads of each catalog row (`rollup.model_rows`): no JSON lineage to decode.
-ROLLUP_COLUMNS = ("provider", "model_id", "canonical_id", "state", "name", "creator", "family",
-                  "release_date", "open_weights", "context_window", "hugging_face_id",
-                  "input_price", "output_price", "price_flags")
-
-
-@dataclass
-class Rollup:
-    """What a build of the `models` rollup did: its rows, those served by more than one
-    provider; `written` is None when its audit blocked it (its rows are not kept)."""
-
-    rows: int
-    shared: int
-    findings: list[Finding]
-    written: int | None = None
-
-    @property
-    def blocked(self) -> list[Finding]:
-        return [f for f in self.findings if f.blocks]
-
-
-@without_gc
-def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int) -> Rollup:
-    """Roll the catalog up by canonical model, with the benchmark and Hub figures of the
-    sources that describe models; write what changed as it is rolled up, and commit it when
-    the audit passes."""
-    by_role = {s.name: s.role for s in SOURCES}
-    describing = [name for name, role in by_role.items() if role in ("benchmarks", "models")]
-    with store.engine.begin() as conn:
-        read = table_stamp(conn, model_catalog), sources_stamp(conn, describing)
-        if held(conn, MODELS, combined(*read, table_stamp(conn, models)),
-                now=started) is not None:
-            # The rollup as the last build left it, audited as it stands.
-            count, shared = conn.execute(sa.select(
-                sa.func.count(), sa.func.count().filter(models.c.providers > 1))).one()
-            rollup = Rollup(count, shared, audit("models", ModelsAudit(count, min_rows)))
-            rollup.written = None if rollup.blocked else 0
-            return rollup
-    described = store.offerings(describing)
-    rollup, catalog = Rollup(0, 0, []), model_catalog
-    try:
-        with store.engine.begin() as conn:
-            rows = model_rows(mappings(conn, sa.select(*(catalog.c[c] for c in ROLLUP_COLUMNS))
-                                       .order_by(catalog.c.canonical_id, catalog.c.provider,
-                                                 catalog.c.model_id)),
-                              benchmarks=[r for r in described
-                                          if by_role[r["source"]] == "benchmarks"],
-                              hub=[r for r in described if by_role[r["source"]] == "models"])
-            written = store.publish_models(_counted(rows, rollup), now=started, conn=conn)
-            rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
-            if rollup.blocked:
-                raise Blocked  # nothing of it is published
-            rollup.written = written
-            record_digest(conn, MODELS, combined(*read, table_stamp(conn, models)),
-                          now=started)
-    except Blocked:
-        pass
-    return rollup
-
-
-def _counted(rows, rollup: Rollup):
-    for row in rows:
-        rollup.rows += 1
-        rollup.shared += (row.get("providers") or 0) > 1
-        yield row
-
-
-@without_gc
-def reconcile_price_history(store: CatalogStore, *, started: datetime,
-                            run_id: str | None) -> tuple[Repair, list[Finding]]:
-    """Hold the price history to the rows it describes, and say what had to be repaired
-    (nothing, when the rows and the open intervals are those the last repair left)."""
-    with store.engine.begin() as conn:
-        read = sources_stamp(conn), table_stamp(conn, model_catalog)
-        last = held(conn, PRICE_HISTORY, combined(*read, table_stamp(conn, price_history)),
-                    now=started)
-    if last is not None:
-        repair = Repair(checked=last["checked"])
-    else:
-        repair = store.reconcile_price_history(now=started, run_id=run_id)
-        with store.engine.begin() as conn:
-            record_digest(conn, PRICE_HISTORY, combined(*read, table_stamp(conn, price_history)),
-                          now=started, outcome={"checked": repair.checked})
-    return repair, audit("price_history", HistoryAudit(repair.offerings, repair.checked))
-
-
-def summarize_changes(store: CatalogStore, *, since: datetime | None,
-                      max_removed_share: float = 0.3) -> tuple[Counter, list[Row], list[Finding]]:
-    """The change events since `since` (all of them when None), by kind, the latest ones, and
-    what the change feed's rules find in them."""
-    counts = Counter(store.change_counts(since=since))  # counted by the database
-    findings = audit("catalog_changes", ChangesAudit(counts, store.catalog_count(),
-                                                     max_removed_share))
-    return counts, store.latest_changes(since=since, limit=20), findings

@@ -1,0 +1,144 @@
+"""A catalog build merges again only the offerings whose inputs changed (`model_catalog.
+inputs_hash`), and leaves exactly the catalog a build that merges every offering leaves."""
+
+import logging
+import sqlite3
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from model_sync.catalog import CATALOG, publishing
+from model_sync.catalog.build_digests import forget
+from model_sync.catalog.engine import rows_of
+from model_sync.catalog.history import content_hash
+from model_sync.catalog.schema import model_catalog, source_offerings
+from model_sync.catalog.store import CatalogStore
+from model_sync.catalog.upsert import upsert
+from model_sync.defs.resources import CatalogDatabase
+from model_sync.ingest.catalog import build_catalog_tables
+
+LATER = datetime(2030, 1, 1, tzinfo=UTC)  # past every recorded sync: nothing archived by age
+# What differs between two builds of one catalog at the same instant: only the bookkeeping.
+BOOKKEEPING = {"inputs_hash"}
+
+
+def _build(store: CatalogStore, at: datetime = LATER):
+    return build_catalog_tables(store, run_id=None, started=at, min_rows=1,
+                                log=logging.getLogger("test"), archive_after_days=10_000,
+                                retention_days=10_000)
+
+
+def _catalog(store: CatalogStore) -> dict:
+    with store.engine.connect() as conn:
+        return {(r["provider"], r["model_id"]): {k: v for k, v in r.items()
+                                                 if k not in BOOKKEEPING}
+                for r in rows_of(conn, sa.select(model_catalog))}
+
+
+def _copy(db: CatalogDatabase, path) -> CatalogDatabase:
+    with closing(sqlite3.connect(db.url.removeprefix("sqlite:///"))) as source, \
+            closing(sqlite3.connect(path)) as target:
+        source.backup(target)
+    return CatalogDatabase(url=f"sqlite:///{path}")
+
+
+def _unknown_inputs(store: CatalogStore) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(model_catalog).values(inputs_hash=None))
+
+
+def _rewrite(store: CatalogStore, change) -> int:
+    """Rewrite source rows as a sync would (a new content hash): `change(row)` returns the
+    row to store, or None to leave it."""
+    with store.engine.begin() as conn:
+        changed = []
+        for row in rows_of(conn, sa.select(source_offerings).where(
+                source_offerings.c.state != "archived")):
+            new = change(dict(row))
+            if new is not None:
+                new["content_hash"] = content_hash(new)
+                changed.append(new)
+        upsert(conn, source_offerings, changed, ("source", "source_key"))
+    return len(changed)
+
+
+@pytest.fixture
+def merged(monkeypatch) -> list:
+    """The catalog rows each build merges (its groups), build by build."""
+    counts: list = []
+    original = publishing.merge_groups
+
+    def counting(groups, **kwargs):
+        counts.append(0)
+        for row in original(groups, **kwargs):
+            counts[-1] += 1
+            yield row
+
+    monkeypatch.setattr(publishing, "merge_groups", counting)
+    return counts
+
+
+def test_a_build_merges_only_the_changed_offerings_and_leaves_what_merging_all_leaves(
+        replayed_db, tmp_path, merged):
+    store = replayed_db.store()
+    _unknown_inputs(store)  # as a catalog from before the hashes: every offering is merged
+    first = _build(store)
+    assert merged == [first.tally.rows]
+    # Groq's rows written again as they were: the build is not skipped whole, and each
+    # offering is judged by its inputs hash.
+    assert _rewrite(store, lambda row: row if row["source"] == "groq" else None) > 10
+    again = _build(store, LATER + timedelta(seconds=1))
+    assert merged[1] == 0 and again.stats.unchanged == first.stats.rows > 6000
+    with store.engine.begin() as conn:
+        forget(conn, CATALOG)  # the rebuild an out-of-band edit asks for (README)
+    assert _build(store, LATER + timedelta(seconds=2)).stats.unchanged == first.stats.rows
+    assert merged[2] == first.tally.rows
+    merged.clear()
+    repriced, gone, renamed = set(), set(), set()
+
+    def change(row):
+        key = (row["provider"], row["model_id"])
+        if row["source"] == "openrouter" and row["input_price"] and len(repriced) < 5:
+            repriced.add(key)  # a new price
+            return dict(row, input_price=row["input_price"] * 2)
+        if row["source"] == "models_dev" and row["state"] == "active" and len(gone) < 3 \
+                and key not in repriced:
+            gone.add(key)  # gone from its source: removed, as a sync marks it
+            return dict(row, state="removed", removed_at=LATER)
+        if row["source"] == "litellm" and row["hugging_face_id"] is None and not renamed \
+                and row["model_id"] and row["model_id"].startswith("gpt-4o"):
+            renamed.add(key)  # an id the resolver indexes: other rows may resolve anew
+            return dict(row, name="GPT-4o (renamed upstream)")
+        if row["source"] == "groq":  # the provider's own API lists nothing any more
+            return dict(row, state="removed", removed_at=LATER)
+        return None
+
+    rewritten = _rewrite(store, change)
+    assert repriced and len(gone) == 3 and renamed and rewritten > 15
+    full = _copy(replayed_db, tmp_path / "full.db").store()
+    _unknown_inputs(full)
+    later = LATER + timedelta(days=1)
+    every, some = _build(full, later), _build(store, later)
+    assert merged[0] == every.tally.rows
+    # The rows rewritten, those the listing of groq's own API decided: a small share.
+    assert rewritten <= merged[1] < merged[0] / 10, merged
+    assert _catalog(store) == _catalog(full)
+    assert some.stats == every.stats and some.tally.summary() == every.tally.summary()
+    assert some.stats.repriced >= 5 and some.stats.updated > some.stats.repriced
+    catalog = _catalog(store)
+    assert all(catalog[key]["input_price"] is not None for key in repriced)
+    assert {catalog[key]["state"] for key in catalog if key[0] == "groq"} >= {"active"}
+
+
+def test_a_new_alias_has_every_offering_merged_again(replayed_db, tmp_path, merged,
+                                                     monkeypatch):
+    store = replayed_db.store()
+    aliases = tmp_path / "aliases.csv"
+    aliases.write_text("alias,canonical_id\ngpt-4o,gpt-4o-renamed\n")
+    monkeypatch.setenv("MODEL_SYNC_ALIASES_FILE", str(aliases))
+    build = _build(store, LATER + timedelta(seconds=1))
+    assert merged == [build.tally.rows]  # every offering again, from one read
+    assert build.renamed > 0  # the source rows' canonical ids follow
+    assert any(row["canonical_id"] == "gpt-4o-renamed" for row in _catalog(store).values())
