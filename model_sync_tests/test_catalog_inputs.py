@@ -130,6 +130,11 @@ def test_a_build_merges_only_the_changed_offerings_and_leaves_what_merging_all_l
     catalog = _catalog(store)
     assert all(catalog[key]["input_price"] is not None for key in repriced)
     assert {catalog[key]["state"] for key in catalog if key[0] == "groq"} >= {"active"}
+    # Every hash was kept, of the rows written and of those whose inputs alone changed (the
+    # renamed row's name is not the one the merge picks): the next build merges nothing.
+    assert _rewrite(store, lambda row: row if row["source"] == "groq" else None) > 10
+    assert _build(store, later + timedelta(seconds=1)).stats.unchanged == some.stats.rows
+    assert merged[2] == 0
 
 
 def test_a_new_alias_has_every_offering_merged_again(replayed_db, tmp_path, merged,

@@ -70,6 +70,7 @@ class CatalogPublish:
             # Of two stored spellings of one key (older databases), the unarchived one matches.
             if state != ARCHIVED or self.previous.get(key, ("", ARCHIVED))[1] == ARCHIVED:
                 self.previous[key] = (digest, state, model_id)
+                self.inputs.pop(key, None)
                 if state != ARCHIVED and inputs is not None:
                     self.inputs[key] = inputs
             self.stats.previous_rows += state not in (ARCHIVED, UNLISTED)

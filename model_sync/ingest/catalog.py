@@ -1,6 +1,6 @@
 """The catalog build: every source's last good rows merged into one row per offering, audited
-by the catalog rules, then published (write-audit-publish); and the `models` rollup built from
-it, audited and published the same way.
+by the catalog rules, then published (write-audit-publish). Only the offerings whose inputs
+changed are merged again (`catalog.inputs`); the tables built from it are in `derived`.
 """
 
 from dataclasses import dataclass, field
