@@ -10,14 +10,16 @@ import pytest
 import sqlalchemy as sa
 
 from model_sync.catalog import CATALOG, publishing
+from model_sync.catalog import rolled as rolled_module
 from model_sync.catalog.build_digests import forget
 from model_sync.catalog.engine import rows_of
 from model_sync.catalog.history import content_hash
-from model_sync.catalog.schema import model_catalog, source_offerings
+from model_sync.catalog.schema import model_catalog, models, source_offerings
 from model_sync.catalog.store import CatalogStore
 from model_sync.catalog.upsert import upsert
 from model_sync.defs.resources import CatalogDatabase
 from model_sync.ingest.catalog import build_catalog_tables
+from model_sync.ingest.derived import build_models_table
 
 LATER = datetime(2030, 1, 1, tzinfo=UTC)  # past every recorded sync: nothing archived by age
 # What differs between two builds of one catalog at the same instant: only the bookkeeping.
@@ -96,10 +98,14 @@ def test_a_build_merges_only_the_changed_offerings_and_leaves_what_merging_all_l
     assert _build(store, LATER + timedelta(seconds=2)).stats.unchanged == first.stats.rows
     assert merged[2] == first.tally.rows
     merged.clear()
-    repriced, gone, renamed = set(), set(), set()
+    repriced, gone, renamed, scored = set(), set(), set(), set()
 
     def change(row):
         key = (row["provider"], row["model_id"])
+        if row["source"] == "artificial_analysis" and not scored and \
+                (row["extra"] or {}).get("intelligence_index") is not None:
+            scored.add(row["model_id"])  # a benchmark figure the rollup joins to a model
+            return dict(row, extra={**row["extra"], "intelligence_index": 99.5})
         if row["source"] == "openrouter" and row["input_price"] and len(repriced) < 5:
             repriced.add(key)  # a new price
             return dict(row, input_price=row["input_price"] * 2)
@@ -116,7 +122,7 @@ def test_a_build_merges_only_the_changed_offerings_and_leaves_what_merging_all_l
         return None
 
     rewritten = _rewrite(store, change)
-    assert repriced and len(gone) == 3 and renamed and rewritten > 15
+    assert repriced and len(gone) == 3 and renamed and scored and rewritten > 15
     full = _copy(replayed_db, tmp_path / "full.db").store()
     _unknown_inputs(full)
     later = LATER + timedelta(days=1)
@@ -135,6 +141,58 @@ def test_a_build_merges_only_the_changed_offerings_and_leaves_what_merging_all_l
     assert _rewrite(store, lambda row: row if row["source"] == "groq" else None) > 10
     assert _build(store, later + timedelta(seconds=1)).stats.unchanged == some.stats.rows
     assert merged[2] == 0
+
+
+def _models(store: CatalogStore) -> dict:
+    with store.engine.connect() as conn:
+        return {r["canonical_id"]: {k: v for k, v in r.items()
+                                    if k not in (*BOOKKEEPING, "updated_at")}
+                for r in rows_of(conn, sa.select(models))}
+
+
+def test_a_rollup_rolls_up_only_the_changed_models_and_leaves_what_rolling_up_all_leaves(
+        replayed_db, tmp_path, monkeypatch):
+    store = replayed_db.store()
+    rolled: list[str] = []
+    original = rolled_module.model_row
+
+    def counting(canonical_id, rows, figures):
+        rolled.append(canonical_id)
+        return original(canonical_id, rows, figures)
+
+    monkeypatch.setattr(rolled_module, "model_row", counting)
+    before = _models(store)
+    assert len(before) > 2000 and all(before)
+
+    def change(row):
+        if row["source"] == "openrouter" and row["input_price"] and row["canonical_id"] \
+                and row["model_id"].startswith("openai/gpt-4o"):
+            return dict(row, input_price=row["input_price"] / 10)  # the cheapest now
+        if row["source"] == "artificial_analysis" and row["model_id"] == scored:
+            return dict(row, extra={**row["extra"], "intelligence_index": 99.5})
+        return None
+
+    with store.engine.connect() as conn:
+        scored = next(r["model_id"] for r in rows_of(conn, sa.select(source_offerings).where(
+            source_offerings.c.source == "artificial_analysis"))
+                      if (r["extra"] or {}).get("intelligence_index") is not None)
+    assert _rewrite(store, change) > 2
+    _build(store)
+    full = _copy(replayed_db, tmp_path / "full.db").store()
+    with full.engine.begin() as conn:  # no model knows its inputs: every one is rolled up
+        conn.execute(sa.update(models).values(inputs_hash=None))
+    every = build_models_table(full, started=LATER, min_rows=1)
+    assert len(rolled) == every.rows
+    rolled.clear()
+    some = build_models_table(store, started=LATER, min_rows=1)
+    assert 0 < len(rolled) < every.rows / 20, len(rolled)
+    assert _models(store) == _models(full)
+    assert (some.rows, some.shared) == (every.rows, every.shared)
+    assert some.written == every.written > 0
+    after = _models(store)
+    assert 99.5 in {m["intelligence_index"] for m in after.values()}
+    assert any(after[c]["cheapest_input_price"] != before[c]["cheapest_input_price"]
+               for c in after if c in before and c.startswith("gpt-4o"))
 
 
 def test_a_new_alias_has_every_offering_merged_again(replayed_db, tmp_path, merged,

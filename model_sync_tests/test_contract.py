@@ -68,7 +68,7 @@ def test_each_row_type_has_its_tables_columns_with_the_value_types_of_their_tags
 def test_the_tables_are_built_from_the_contract():
     assert [c.name for c in schema.source_offerings.columns] == STORED_OFFERING_COLUMNS
     assert [c.name for c in schema.model_catalog.columns] == [*CATALOG_COLUMNS, "inputs_hash"]
-    assert [c.name for c in schema.models.columns] == MODEL_COLUMNS
+    assert [c.name for c in schema.models.columns] == [*MODEL_COLUMNS, "inputs_hash"]
     for field in OFFERING_FIELDS:
         column = schema.source_offerings.c[field.name]
         assert column.comment == field.doc and column.primary_key == field.key

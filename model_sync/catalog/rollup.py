@@ -35,12 +35,30 @@ def model_rows(catalog: Iterable[CatalogRow], benchmarks: Iterable[StoredOfferin
                hub: Iterable[StoredOffering] = ()) -> Iterator[ModelRow]:
     """`build_models` of catalog rows read in `canonical_id` order (and, within one, in catalog
     order): one model at a time."""
-    scores = _benchmarks_by_name(benchmarks)
-    hub_by_repo = {str(r["model_id"]).lower(): r.get("extra") or {} for r in hub
-                   if r.get("model_id")}
+    figures = joined(benchmarks, hub)
     for canonical_id, rows in groupby(filter(_rolled_up, catalog),
                                       key=itemgetter("canonical_id")):
-        yield _model(canonical_id, list(rows), scores, hub_by_repo)
+        yield model_row(canonical_id, list(rows), figures)
+
+
+Figures = tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]
+
+
+def joined(benchmarks: Iterable[StoredOffering], hub: Iterable[StoredOffering]) -> Figures:
+    """The benchmark figures by squashed model name and the Hub figures by repository: what
+    `model_row` joins to a model (`figures_of`)."""
+    return _benchmarks_by_name(benchmarks), {str(r["model_id"]).lower(): r.get("extra") or {}
+                                             for r in hub if r.get("model_id")}
+
+
+def figures_of(canonical_id: str, rows: Sequence[Mapping[str, Any]], figures: Figures
+               ) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """The benchmark and Hub figures a model's rows (at least their `hugging_face_id`) join,
+    and the repository they join by."""
+    scores, hub_by_repo = figures
+    hf_id = _most_common(r.get("hugging_face_id") for r in rows)
+    return (scores.get(squashed(canonical_id), {}),
+            hub_by_repo.get(hf_id.lower(), {}) if hf_id else {}, hf_id)
 
 
 def _rolled_up(row: CatalogRow) -> bool:
@@ -48,13 +66,12 @@ def _rolled_up(row: CatalogRow) -> bool:
     return bool(row.get("canonical_id")) and row.get("state") not in ("archived", "unlisted")
 
 
-def _model(canonical_id: str, rows: Sequence[CatalogRow], scores, hub_by_repo) -> ModelRow:
+def model_row(canonical_id: str, rows: Sequence[CatalogRow], figures: Figures) -> ModelRow:
+    """One model rolled up from its served catalog rows, with the figures joined to it."""
     active = [r for r in rows if r.get("state", "active") == "active"]
     input_row = _cheapest(active, "input_price")
     output_row = _cheapest(active, "output_price")
-    hf_id = _most_common(r.get("hugging_face_id") for r in rows)
-    hub = hub_by_repo.get(hf_id.lower(), {}) if hf_id else {}
-    bench = scores.get(squashed(canonical_id), {})
+    bench, hub, hf_id = figures_of(canonical_id, rows, figures)
     weights = [r.get("open_weights") for r in rows if r.get("open_weights") is not None]
     return {
         "canonical_id": canonical_id,

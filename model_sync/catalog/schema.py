@@ -80,7 +80,13 @@ model_catalog = _table(
     sa.Index("ix_model_catalog_canonical", "canonical_id"),
 )
 
-models = _table("models", MODEL_FIELDS)
+models = _table(
+    "models",
+    MODEL_FIELDS,
+    sa.Column("inputs_hash", sa.String(40), comment="hash of what the model was rolled up from "
+              "(its served catalog rows' content hashes, the benchmark and Hub figures joined "
+              "to it, the code): a rollup rolls up again only the models whose inputs changed"),
+)
 
 sync_runs = sa.Table(
     "sync_runs",

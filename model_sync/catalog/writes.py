@@ -3,7 +3,7 @@ until the new ones are committed and a failed or interrupted sync never leaves a
 half-written or empty. What to write is planned by `history`; this executes the plan.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 from typing import Any, cast
@@ -12,11 +12,9 @@ import sqlalchemy as sa
 
 from model_sync.catalog import build_digests, bulk, digests
 from model_sync.catalog.contract import (
-    MODEL_COLUMNS,
     PRICE_FIELDS,
     REMOVED,
     STORED_OFFERING_COLUMNS,
-    ModelRow,
     Offering,
     StoredOffering,
 )
@@ -39,7 +37,6 @@ from model_sync.catalog.previous import (
 from model_sync.catalog.reconcile import Repair, plan_repair
 from model_sync.catalog.schema import (
     catalog_changes,
-    models,
     price_history,
     rejected_entries,
     source_offerings,
@@ -188,33 +185,6 @@ class CatalogWrites:
                 if moved is not None:
                     moved[source] = (before[source], after)
         return len(changed)
-
-    def publish_models(self, rows: Iterable[ModelRow], *, now: datetime | None = None,
-                       conn: sa.Connection | None = None) -> int:
-        """Write the models rollup rows that changed, a chunk at a time, and drop the models no
-        offering serves (in the transaction of `conn`, when given)."""
-        now = now or datetime.now(UTC)
-        if conn is None:
-            with self.engine.begin() as own:
-                return self.publish_models(rows, now=now, conn=own)
-        previous = {canonical_id: digest for canonical_id, digest in conn.execute(
-            sa.select(models.c.canonical_id, models.c.content_hash))}
-        writes: list[dict[str, Any]] = []
-        written = 0
-        for row in rows:
-            digest = content_hash(row)
-            if previous.pop(row["canonical_id"], None) != digest:
-                writes.append({**{c: row.get(c) for c in MODEL_COLUMNS},
-                               "content_hash": digest, "updated_at": now})
-                if len(writes) >= bulk.BATCH:
-                    upsert(conn, models, writes, ("canonical_id",))
-                    written, writes = written + len(writes), []
-        upsert(conn, models, writes, ("canonical_id",))
-        gone = list(previous)
-        for start in range(0, len(gone), KEYS_PER_QUERY):
-            conn.execute(sa.delete(models).where(
-                models.c.canonical_id.in_(gone[start:start + KEYS_PER_QUERY])))
-        return written + len(writes) + len(gone)
 
     def cleanup(self, *, now: datetime, retention_days: float) -> dict[str, int]:
         """Delete sync records, change events and rejected entries older than the retention

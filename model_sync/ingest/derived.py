@@ -9,12 +9,18 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from model_sync.catalog.build_digests import combined, held, sources_stamp, table_stamp
+from model_sync.catalog.build_digests import (
+    combined,
+    held,
+    recorded,
+    sources_stamp,
+    table_stamp,
+)
 from model_sync.catalog.build_digests import record as record_digest
-from model_sync.catalog.grouped import mappings
 from model_sync.catalog.publishing import Blocked
 from model_sync.catalog.reconcile import Repair
-from model_sync.catalog.rollup import model_rows
+from model_sync.catalog.rolled import ModelsPublish, every_model
+from model_sync.catalog.rollup import Figures, joined
 from model_sync.catalog.rules import ChangesAudit, Finding, HistoryAudit, ModelsAudit, audit
 from model_sync.catalog.schema import model_catalog, models, price_history
 from model_sync.catalog.store import CatalogStore
@@ -25,10 +31,9 @@ from model_sync.sources.base import Row
 MODELS, PRICE_HISTORY = "models", "price_history"  # their builds' names in `build_digests`
 
 
-# What the rollup reads of each catalog row (`rollup.model_rows`): no JSON lineage to decode.
-ROLLUP_COLUMNS = ("provider", "model_id", "canonical_id", "state", "name", "creator", "family",
-                  "release_date", "open_weights", "context_window", "hugging_face_id",
-                  "input_price", "output_price", "price_flags")
+# A rollup rolls up again only the models whose inputs changed while at most this share of them
+# did; past it, every model is rolled up from one read of the served catalog rows.
+CHANGED_MAX = 0.25
 
 
 @dataclass
@@ -64,16 +69,16 @@ def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int)
             rollup.written = None if rollup.blocked else 0
             return rollup
     described = store.offerings(describing)
-    rollup, catalog = Rollup(0, 0, []), model_catalog
+    figures = joined(benchmarks=[r for r in described if by_role[r["source"]] == "benchmarks"],
+                     hub=[r for r in described if by_role[r["source"]] == "models"])
+    rollup = Rollup(0, 0, [])
     try:
         with store.engine.begin() as conn:
-            rows = model_rows(mappings(conn, sa.select(*(catalog.c[c] for c in ROLLUP_COLUMNS))
-                                       .order_by(catalog.c.canonical_id, catalog.c.provider,
-                                                 catalog.c.model_id)),
-                              benchmarks=[r for r in described
-                                          if by_role[r["source"]] == "benchmarks"],
-                              hub=[r for r in described if by_role[r["source"]] == "models"])
-            written = store.publish_models(_counted(rows, rollup), now=started, conn=conn)
+            publish = ModelsPublish(conn, now=started)
+            for row, inputs in _models(conn, publish, figures):
+                publish.add(row, inputs)
+            written = publish.finish()
+            rollup.rows, rollup.shared = publish.rows, publish.shared
             rollup.findings = audit("models", ModelsAudit(rollup.rows, min_rows))
             if rollup.blocked:
                 raise Blocked  # nothing of it is published
@@ -85,11 +90,17 @@ def build_models_table(store: CatalogStore, *, started: datetime, min_rows: int)
     return rollup
 
 
-def _counted(rows, rollup: Rollup):
-    for row in rows:
-        rollup.rows += 1
-        rollup.shared += (row.get("providers") or 0) > 1
-        yield row
+def _models(conn: sa.Connection, publish: ModelsPublish, figures: Figures):
+    """The models to roll up, with their inputs hash: only those whose inputs changed (the rest
+    kept as stored), when most stored models know their inputs, few changed and the last
+    rollup left its record; else every model."""
+    if publish.inputs and len(publish.inputs) >= len(publish.previous) / 2 \
+            and recorded(conn, MODELS):
+        most = max(1000, int(CHANGED_MAX * len(publish.previous)))
+        changed = publish.changed(conn, figures, most=most)
+        if changed is not None:
+            return changed
+    return every_model(conn, figures)
 
 
 @without_gc

@@ -1,6 +1,7 @@
-"""Catalog inputs: each catalog row keeps a hash of what it was merged from, so a build merges
-again only the rows whose source rows changed (`catalog.inputs`). Rows already stored have none:
-the first build after the upgrade merges every row once and gives each its hash.
+"""Build inputs: each catalog row keeps a hash of what it was merged from, and each model of
+the rollup a hash of what it was rolled up from, so a build merges (rolls up) again only the rows
+whose inputs changed (`catalog.inputs`, `catalog.rolled`). Rows already stored have none: the
+first builds after the upgrade merge and roll up every row once and give each its hash.
 
 Revision ID: 0009
 Revises: 0008
@@ -23,8 +24,15 @@ def upgrade() -> None:
             comment="hash of what the row was merged from (its source rows, their lifecycle "
             "and canonical ids, the code and aliases): a build merges again only the rows "
             "whose inputs changed"))
+    with op.batch_alter_table("models") as batch:
+        batch.add_column(sa.Column(
+            "inputs_hash", sa.String(40),
+            comment="hash of what the model was rolled up from (its served catalog rows' "
+            "content hashes, the benchmark and Hub figures joined to it, the code): a rollup "
+            "rolls up again only the models whose inputs changed"))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("model_catalog") as batch:
-        batch.drop_column("inputs_hash")
+    for table in ("models", "model_catalog"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("inputs_hash")
