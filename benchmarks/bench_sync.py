@@ -10,11 +10,10 @@
    payloads with 1% of the offerings repriced, against the first sync.
 2. One source of N synthetic OpenRouter-shaped offerings (paged replay files in a temp dir),
    each N in its own process (for its peak RSS over the three syncs below): the source sync
-   and the catalog build, each
-   against pandas `DataFrame.to_sql` of the same rows, on SQLite and on PostgreSQL (`auto`
-   starts a throwaway server when its binaries are installed); then the same pages again
-   (nothing changed) and the pages with one model in a hundred repriced, against the first
-   sync.
+   and the catalog build, each against pandas `DataFrame.to_sql` of the same rows, on SQLite
+   and on PostgreSQL (`auto` starts a throwaway server when its binaries are installed); then
+   the same pages again (nothing changed) and the pages with one model in a hundred repriced,
+   against the first sync.
 
 Prints every figure with its ratio and target; exits 1 when a target is missed.
 """
