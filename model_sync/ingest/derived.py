@@ -29,8 +29,6 @@ from model_sync.sources import SOURCES
 from model_sync.sources.base import Row
 
 MODELS, PRICE_HISTORY = "models", "price_history"  # their builds' names in `build_digests`
-
-
 # A rollup rolls up again only the models whose inputs changed while at most this share of them
 # did; past it, every model is rolled up from one read of the served catalog rows.
 CHANGED_MAX = 0.25

@@ -17,22 +17,24 @@ branch_labels = None
 depends_on = None
 
 
+# What each table's hash covers.
+COMMENTS = {
+    "model_catalog": "hash of what the row was merged from (its source rows, their lifecycle "
+                     "and canonical ids, the code and aliases): a build merges again only the "
+                     "rows whose inputs changed",
+    "models": "hash of what the model was rolled up from (its served catalog rows' content "
+              "hashes, the benchmark and Hub figures joined to it, the code): a rollup rolls up "
+              "again only the models whose inputs changed",
+}
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("model_catalog") as batch:
-        batch.add_column(sa.Column(
-            "inputs_hash", sa.String(40),
-            comment="hash of what the row was merged from (its source rows, their lifecycle "
-            "and canonical ids, the code and aliases): a build merges again only the rows "
-            "whose inputs changed"))
-    with op.batch_alter_table("models") as batch:
-        batch.add_column(sa.Column(
-            "inputs_hash", sa.String(40),
-            comment="hash of what the model was rolled up from (its served catalog rows' "
-            "content hashes, the benchmark and Hub figures joined to it, the code): a rollup "
-            "rolls up again only the models whose inputs changed"))
+    for table, comment in COMMENTS.items():
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("inputs_hash", sa.String(40), comment=comment))
 
 
 def downgrade() -> None:
-    for table in ("models", "model_catalog"):
+    for table in reversed(COMMENTS):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("inputs_hash")
