@@ -1,5 +1,7 @@
 """A catalog build merges again only the offerings whose inputs changed (`model_catalog.
-inputs_hash`), and leaves exactly the catalog a build that merges every offering leaves."""
+inputs_hash`), the rollup rolls up again only the models whose inputs changed (`models.
+inputs_hash`), and each leaves exactly what building everything leaves, on SQLite and on
+PostgreSQL."""
 
 import logging
 import sqlite3
