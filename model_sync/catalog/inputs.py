@@ -12,6 +12,9 @@ from typing import Any
 from model_sync.catalog.build_digests import aliases_digest, code_digest
 from model_sync.catalog.history import CATALOG_LIFECYCLE
 
+# In place of a stored inputs hash: the offering (or model) hashed alike this build, so its
+# stored row stands. A marker, not a hash: marking a million rows allocates nothing.
+KEPT = "kept"
 # Of a source row: what the merge reads of it besides its content (which its hash covers).
 INPUT_COLUMNS = ("source", "source_key", "content_hash", "canonical_id", *CATALOG_LIFECYCLE)
 

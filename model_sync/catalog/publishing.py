@@ -23,6 +23,7 @@ from model_sync.catalog.contract import (
 )
 from model_sync.catalog.engine import take_turns
 from model_sync.catalog.history import CATALOG_LIFECYCLE, Stored, SyncStats, content_hash
+from model_sync.catalog.inputs import KEPT
 from model_sync.catalog.merge import catalog_key, merge_groups
 from model_sync.catalog.overlay import Outcome, apply_overrides, plan_overrides
 from model_sync.catalog.overrides import Overrides
@@ -45,8 +46,8 @@ class Blocked(Exception):
 class CatalogPublish:
     """The publish of one build, fed its rows one at a time (`add`), inside the transaction
     of `conn`: the rows whose content (lifecycle included) changed are written, the offerings
-    whose inputs did not change kept as stored (`keep`), the rows no source describes any more
-    archived.
+    whose inputs did not change kept as stored (`keep_unchanged`), the rows no source describes
+    any more archived.
 
     Rows are matched as the merge groups them, ignoring the model id's case, by key and
     content hash; a row whose winning spelling changed is renamed in place (not archived and
@@ -85,7 +86,7 @@ class CatalogPublish:
         self.stats.rows += served
         if old is not None and old[0] == digest:
             self.stats.unchanged += served
-            if self.inputs.get(key) != inputs:
+            if self.inputs.get(key) not in (KEPT, inputs):  # KEPT: hashed alike already
                 self.rehashed.append({"b_provider": built["provider"], "b_model": old[2],
                                       "inputs_hash": inputs})  # type: ignore[dict-item]
             return
@@ -95,12 +96,14 @@ class CatalogPublish:
         if len(self.pending) >= CHUNK:
             self._flush()
 
-    def keep(self, key: Key) -> None:
-        """The offering's inputs did not change: its stored row stands as it is."""
-        old = self.previous.pop(key)
-        served = old[1] != UNLISTED
-        self.stats.rows += served
-        self.stats.unchanged += served
+    def keep_unchanged(self) -> None:
+        """The offerings whose inputs hash `Sourced.changed` marked KEPT: their stored rows
+        stand as they are."""
+        for key, inputs in self.inputs.items():
+            if inputs == KEPT:
+                served = self.previous.pop(key)[1] != UNLISTED
+                self.stats.rows += served
+                self.stats.unchanged += served
 
     def finish(self) -> SyncStats:
         """Write the rest, archive the rows no source describes any more; the stats."""

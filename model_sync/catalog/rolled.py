@@ -18,6 +18,7 @@ from model_sync.catalog.build_digests import code_digest
 from model_sync.catalog.contract import ARCHIVED, MODEL_COLUMNS, UNLISTED, CatalogRow, ModelRow
 from model_sync.catalog.grouped import mappings
 from model_sync.catalog.history import content_hash
+from model_sync.catalog.inputs import KEPT
 from model_sync.catalog.money import json_encoder
 from model_sync.catalog.previous import KEYS_PER_QUERY
 from model_sync.catalog.rollup import Figures, figures_of, model_row
@@ -82,19 +83,21 @@ class ModelsPublish:
                 ) -> Iterator[Rolled] | None:
         """The models whose inputs hash is not the one stored, rolled up again; every other
         one kept as stored. None, and nothing kept, when more than `most` changed."""
-        kept: list[str] = []
         changed: dict[str, str] = {}
         for canonical_id, group in groupby(mappings(conn, _served(*_SLIM)),
                                            key=itemgetter("canonical_id")):
             digest = model_inputs(canonical_id, list(group), figures)
             if self.inputs.get(canonical_id) == digest:
-                kept.append(canonical_id)
+                self.inputs[canonical_id] = KEPT  # no list of a million names beside
             elif len(changed) < most:
                 changed[canonical_id] = digest
             else:
                 return None
-        for canonical_id in kept:
-            self.keep(canonical_id)
+        for canonical_id, inputs in self.inputs.items():
+            if inputs == KEPT:
+                _, providers = self.previous.pop(canonical_id)
+                self.rows += 1
+                self.shared += providers > 1
         return self._rolled(conn, changed, figures)
 
     @staticmethod
@@ -109,12 +112,6 @@ class ModelsPublish:
                 rows = cast(list[CatalogRow], list(group))
                 yield model_row(canonical_id, rows, figures), changed[canonical_id]
 
-    def keep(self, canonical_id: str) -> None:
-        """The model's inputs did not change: its stored row stands as it is."""
-        _, providers = self.previous.pop(canonical_id)
-        self.rows += 1
-        self.shared += providers > 1
-
     def add(self, row: ModelRow, inputs: str) -> None:
         """Write the model when its content changed (else only its inputs hash, if that did)."""
         self.rows += 1
@@ -122,7 +119,7 @@ class ModelsPublish:
         digest = content_hash(row)
         old = self.previous.pop(row["canonical_id"], None)
         if old is not None and old[0] == digest:
-            if self.inputs.get(row["canonical_id"]) != inputs:
+            if self.inputs.get(row["canonical_id"]) not in (KEPT, inputs):
                 self.rehashed.append({"b_id": row["canonical_id"], "inputs_hash": inputs})
             return
         self.writes.append({**{c: row.get(c) for c in MODEL_COLUMNS}, "content_hash": digest,

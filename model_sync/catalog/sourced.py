@@ -8,7 +8,7 @@ catalog rows know their inputs: the ids and names, the few columns that resolve 
 offering's rows, and only the offerings whose inputs changed whole (`changed`).
 """
 
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from model_sync.catalog.contract import ARCHIVED
 from model_sync.catalog.engine import rows_of
 from model_sync.catalog.grouped import Key, by_offering, mappings
 from model_sync.catalog.identity import Resolver
-from model_sync.catalog.inputs import INPUT_COLUMNS, build_context, inputs_hash
+from model_sync.catalog.inputs import INPUT_COLUMNS, KEPT, build_context, inputs_hash
 from model_sync.catalog.merge import catalog_key, listed_by_own_api
 from model_sync.catalog.previous import KEYS_PER_QUERY
 from model_sync.catalog.schema import source_offerings
@@ -75,30 +75,27 @@ class Sourced:
         for rows in self.described.values():  # as the store lists them
             rows.sort(key=lambda r: (r["source"], r["source_key"]))
 
-    def changed(self, conn: sa.Connection, stored: Mapping[Key, str], keep: Callable[[Key], None],
-                *, most: int, leave_out: Sequence[str] = ()) -> Iterator[Group] | None:
+    def changed(self, conn: sa.Connection, stored: MutableMapping[Key, str], *, most: int,
+                leave_out: Sequence[str] = ()) -> Iterator[Group] | None:
         """The offerings whose inputs hash is not the one `stored` by catalog key, their rows
-        read whole (but `leave_out`); `keep` is handed every other offering's key. None, and
-        nothing kept, when more than `most` offerings changed: every offering is better merged
-        from one read (`groups`)."""
+        read whole (but `leave_out`); the hash of every other one is marked KEPT in `stored`.
+        None when more than `most` offerings changed: every offering is better merged from one
+        read (`groups`)."""
         assert not self.wanted, "an override's offerings are merged every time"
         table, context = source_offerings, build_context()
         query = sa.select(*(table.c[c] for c in _RESOLVED)).where(
             table.c.state != ARCHIVED).order_by(table.c.provider, table.c.model_id)
-        kept: list[Key] = []
         changed: list[tuple[str, list[tuple[str, str, str]]]] = []  # source, key, canonical id
         for key, group in by_offering(self._resolved(mappings(conn, query)), self.held):
             digest = inputs_hash(context, key[0], self.listing, group)
             if stored.get(key) == digest:
-                kept.append(key)
+                stored[key] = KEPT
                 continue
             changed.append((digest, [(r["source"], r["source_key"], r["canonical_id"])
                                      for r in group]))
             if len(changed) > most:
                 self.count, self.moved = 0, {}
                 return None
-        for key in kept:
-            keep(key)
         return self._whole(conn, changed, leave_out)
 
     @staticmethod

@@ -151,9 +151,9 @@ def _groups(conn, sourced: Sourced, publish: CatalogPublish, overrides: Override
     if overrides is None and publish.inputs and len(publish.inputs) >= stored / 2 \
             and recorded(conn, CATALOG):
         most = max(1000, int(CHANGED_MAX * stored))
-        changed = sourced.changed(conn, publish.inputs, publish.keep, most=most,
-                                  leave_out=UNMERGED)
+        changed = sourced.changed(conn, publish.inputs, most=most, leave_out=UNMERGED)
         if changed is not None:
+            publish.keep_unchanged()
             return changed
     return sourced.groups(conn, () if overrides else UNMERGED)
 
