@@ -110,13 +110,10 @@ class CatalogPublish:
         self._flush()
         if self.rehashed:  # the build's own bookkeeping: nothing downstream reads it
             table = model_catalog
-            self.conn.execution_options(**{stamps.UNSTAMPED: True})
-            try:
-                self.conn.execute(sa.update(table).where(
+            with stamps.unstamped(self.conn) as conn:
+                conn.execute(sa.update(table).where(
                     table.c.provider == sa.bindparam("b_provider"),
                     table.c.model_id == sa.bindparam("b_model")), self.rehashed)
-            finally:
-                self.conn.execution_options(**{stamps.UNSTAMPED: False})
         gone = [(provider, model_id) for (provider, _), (_, state, model_id)
                 in self.previous.items() if state != ARCHIVED]
         archived = [dict(old, state=ARCHIVED, archived_at=self.now, updated_at=self.now,

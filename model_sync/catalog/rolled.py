@@ -132,12 +132,9 @@ class ModelsPublish:
         written or dropped."""
         self._flush()
         if self.rehashed:  # the build's own bookkeeping: nothing downstream reads it
-            self.conn.execution_options(**{stamps.UNSTAMPED: True})
-            try:
-                self.conn.execute(sa.update(models).where(
+            with stamps.unstamped(self.conn) as conn:
+                conn.execute(sa.update(models).where(
                     models.c.canonical_id == sa.bindparam("b_id")), self.rehashed)
-            finally:
-                self.conn.execution_options(**{stamps.UNSTAMPED: False})
         gone = list(self.previous)
         for start in range(0, len(gone), KEYS_PER_QUERY):
             self.conn.execute(sa.delete(models).where(

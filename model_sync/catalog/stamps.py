@@ -9,7 +9,8 @@ to the database from outside model_sync is not seen; see the README on how to re
 """
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,6 +72,17 @@ def renew(conn: sa.Connection, table: str, sources: Iterable[Any] | None = None)
         return
     conn.execute(sa.delete(row_stamps).where(row_stamps.c.name.in_(names)))
     conn.execute(sa.insert(row_stamps), rows)
+
+
+@contextmanager
+def unstamped(conn: sa.Connection) -> Iterator[sa.Connection]:
+    """Writes through `conn` in the block renew no stamp: a build's own bookkeeping, which
+    nothing downstream reads (the inputs hashes)."""
+    conn.execution_options(**{UNSTAMPED: True})
+    try:
+        yield conn
+    finally:
+        conn.execution_options(**{UNSTAMPED: False})
 
 
 def install(engine: sa.Engine) -> None:

@@ -12,13 +12,13 @@ from model_sync.catalog.build_digests import (
     forget,
     held,
     listed,
-    recorded,
     source_digests,
     table_stamp,
 )
 from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.contract import ARCHIVED
 from model_sync.catalog.history import SyncStats
+from model_sync.catalog.inputs import most_changed
 from model_sync.catalog.merge import build_catalog, catalog_key
 from model_sync.catalog.overlay import Outcome, apply_overrides
 from model_sync.catalog.overrides import Overrides, OverridesError, load_overrides
@@ -43,9 +43,6 @@ from model_sync.sources.base import OFFERING_ROLES, Row
 # What the merge does not read of a source row: its price components (only an override's review
 # of its source does) and its bookkeeping (but the content hash, one of its inputs).
 UNMERGED = ("prices", "fetched_at", "source_provider", "archived_at")
-# A build merges again only the offerings whose inputs changed while at most this share of them
-# did (and no override applies); past it, every offering is merged from one read of every row.
-CHANGED_MAX = 0.25
 
 
 @dataclass
@@ -148,13 +145,12 @@ def _groups(conn, sourced: Sourced, publish: CatalogPublish, overrides: Override
     applies and the last build left its record (`DELETE FROM build_digests` has every offering
     merged again); else every offering."""
     stored = sum(state != ARCHIVED for _, state, _ in publish.previous.values())
-    if overrides is None and publish.inputs and len(publish.inputs) >= stored / 2 \
-            and recorded(conn, CATALOG):
-        most = max(1000, int(CHANGED_MAX * stored))
-        changed = sourced.changed(conn, publish.inputs, most=most, leave_out=UNMERGED)
-        if changed is not None:
-            publish.keep_unchanged()
-            return changed
+    most = None if overrides is not None else most_changed(
+        conn, CATALOG, known=len(publish.inputs), stored=stored)
+    if most is not None and (changed := sourced.changed(conn, publish.inputs, most=most,
+                                                        leave_out=UNMERGED)) is not None:
+        publish.keep_unchanged()
+        return changed
     return sourced.groups(conn, () if overrides else UNMERGED)
 
 

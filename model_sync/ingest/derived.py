@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from model_sync.catalog.build_digests import (
     combined,
     held,
-    recorded,
     sources_stamp,
     table_stamp,
 )
 from model_sync.catalog.build_digests import record as record_digest
+from model_sync.catalog.inputs import most_changed
 from model_sync.catalog.publishing import Blocked
 from model_sync.catalog.reconcile import Repair
 from model_sync.catalog.rolled import ModelsPublish, every_model
@@ -29,9 +29,6 @@ from model_sync.sources import SOURCES
 from model_sync.sources.base import Row
 
 MODELS, PRICE_HISTORY = "models", "price_history"  # their builds' names in `build_digests`
-# A rollup rolls up again only the models whose inputs changed while at most this share of them
-# did; past it, every model is rolled up from one read of the served catalog rows.
-CHANGED_MAX = 0.25
 
 
 @dataclass
@@ -92,12 +89,9 @@ def _models(conn: sa.Connection, publish: ModelsPublish, figures: Figures):
     """The models to roll up, with their inputs hash: only those whose inputs changed (the rest
     kept as stored), when most stored models know their inputs, few changed and the last
     rollup left its record; else every model."""
-    if publish.inputs and len(publish.inputs) >= len(publish.previous) / 2 \
-            and recorded(conn, MODELS):
-        most = max(1000, int(CHANGED_MAX * len(publish.previous)))
-        changed = publish.changed(conn, figures, most=most)
-        if changed is not None:
-            return changed
+    most = most_changed(conn, MODELS, known=len(publish.inputs), stored=len(publish.previous))
+    if most is not None and (changed := publish.changed(conn, figures, most=most)) is not None:
+        return changed
     return every_model(conn, figures)
 
 
