@@ -1,7 +1,7 @@
 """A catalog build merges again only the offerings whose inputs changed (`model_catalog.
 inputs_hash`), the rollup rolls up again only the models whose inputs changed (`models.
 inputs_hash`), and each leaves exactly what building everything leaves, on SQLite and on
-PostgreSQL."""
+PostgreSQL (where the prices build's report is checked too: `test_price_report`)."""
 
 import logging
 import sqlite3
@@ -22,6 +22,8 @@ from model_sync.catalog.upsert import upsert
 from model_sync.defs.resources import CatalogDatabase
 from model_sync.ingest.catalog import build_catalog_tables
 from model_sync.ingest.derived import build_models_table
+from model_sync.pricing.report import report
+from model_sync_tests.test_price_report import change_intervals, every_offering
 
 LATER = datetime(2030, 1, 1, tzinfo=UTC)  # past every recorded sync: nothing archived by age
 # What differs between two builds of one catalog at the same instant: only the bookkeeping.
@@ -245,5 +247,15 @@ def test_on_postgresql_only_the_changed_offerings_and_models_are_built_again_ali
         assert (rolled[0].rows, rolled[0].shared) == (rolled[1].rows, rolled[1].shared)
         assert _content(_catalog(postgres)) == _content(_catalog(sqlite))
         assert _content(_models(postgres)) == _content(_models(sqlite))
+        # The prices build: the same offerings merged again, the same report (first of the
+        # offerings the rebuilt catalog serves anew, then of those whose intervals changed).
+        served = [report(store.engine, LATER) for store in (postgres, sqlite)]
+        assert served[0] == served[1] and served[0]["merged"] > 0
+        changed = [change_intervals(store, LATER) for store in (postgres, sqlite)]
+        at = LATER + timedelta(seconds=1)
+        reports = [report(store.engine, at) for store in (postgres, sqlite)]
+        assert changed[0] == changed[1] and reports[0] == reports[1]
+        assert reports[0].pop("merged") == len(changed[0]) == 7
+        assert reports[0] == every_offering(postgres, at)
     finally:
         postgres.dispose()

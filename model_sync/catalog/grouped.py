@@ -19,8 +19,15 @@ Key = tuple[str, str]
 def apart(conn: sa.Connection, query: sa.Select) -> set[Key]:
     """The catalog keys whose rows the offering order may not bring together, of the rows
     `query` selects as `(provider, model_id)`: a model id not in its case-folded spelling."""
+    provider, model_id = query.selected_columns[:2]
+    # The database picks the candidates (a null, a letter `lower` folds, or any character past
+    # ASCII, which `lower` may not fold as Python does); Python judges them.
+    other = (model_id.regexp_match("[^ -~]") if conn.dialect.name == "postgresql"
+             else model_id.op("GLOB")("*[^ -~]*"))
+    candidates = query.where(sa.or_(provider.is_(None), provider == "", model_id.is_(None),
+                                    model_id != sa.func.lower(model_id), other))
     return {catalog_key(provider or "", model_id or "")
-            for provider, model_id in conn.execute(query.distinct())
+            for provider, model_id in conn.execute(candidates.distinct())
             if not provider or not model_id or model_id != model_id.casefold()}
 
 

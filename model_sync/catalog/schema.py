@@ -28,9 +28,9 @@ __all__ = [
     "LIFECYCLE_COLUMNS", "LIFECYCLE_FIELDS", "MODEL_COLUMNS", "MODEL_FIELDS", "OFFERING_COLUMNS",
     "OFFERING_FIELDS", "PRICE_FIELDS", "STORED_OFFERING_COLUMNS", "ExactDecimal", "Field",
     "JsonList", "JsonObject", "UtcDateTime", "build_digests", "catalog_changes", "column_type",
-    "metadata", "model_catalog", "models", "price_history", "prices", "rejected_entries",
-    "rejected_prices", "row_stamps", "source_disagreements", "source_offerings", "sync_digests",
-    "sync_runs",
+    "metadata", "model_catalog", "models", "price_history", "price_report", "prices",
+    "rejected_entries", "rejected_prices", "row_stamps", "source_disagreements",
+    "source_offerings", "sync_digests", "sync_runs",
 ]
 
 
@@ -182,6 +182,25 @@ build_digests = sa.Table(
               comment="SHA-256 of what the build read"),
     sa.Column("outcome", sa.Text, comment="what the build found, JSON"),
     sa.Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+# Each served offering's part of the `prices` build's report, with the hash of the intervals it
+# was merged from: a build merges again only the offerings whose intervals in force changed.
+price_report = sa.Table(
+    "price_report",
+    metadata,
+    sa.Column("provider", sa.String(120), primary_key=True),
+    sa.Column("model_id", sa.String(400), primary_key=True, comment="case-folded"),
+    sa.Column("inputs_hash", sa.String(40), nullable=False,
+              comment="hash of the intervals in force it was merged from, and the code"),
+    sa.Column("kinds", sa.Text, nullable=False,
+              comment="what its prices include (tiered, batch, ...), comma-separated"),
+    sa.Column("components", sa.Integer, nullable=False, comment="components published"),
+    sa.Column("by_source", sa.Text, nullable=False,
+              comment="components published by source, JSON"),
+    sa.Column("withheld", sa.Text, comment="prices withheld and why, JSON; null: none"),
+    sa.Column("contradicting", sa.Text,
+              comment="components that contradict each other, JSON; null: none"),
 )
 
 # A token per table (per source, for the tables a source sync writes) renewed with every write

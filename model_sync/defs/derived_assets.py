@@ -186,12 +186,14 @@ def prices(context: dg.AssetExecutionContext, catalog_db: CatalogDatabase):
         build = build_prices(store, started=started, run_id=context.run.run_id)
     yield from results(PRICES, build.findings)
     context.log.info(f"{PRICES}: {build.components:,} components of {build.priced:,} of "
-                     f"{build.offerings:,} served offerings; {dict(build.counts)}; intervals "
-                     f"opened {build.writes.opened:,}, ended {build.writes.ended:,}")
+                     f"{build.offerings:,} served offerings ({build.merged:,} merged again); "
+                     f"{dict(build.counts)}; intervals opened {build.writes.opened:,}, ended "
+                     f"{build.writes.ended:,}")
     yield dg.MaterializeResult(metadata={
         "dagster/row_count": dg.MetadataValue.int(build.components),
         "components": dg.MetadataValue.int(build.components),
         "priced_offerings": dg.MetadataValue.int(build.priced),
+        "offerings_merged": dg.MetadataValue.int(build.merged),
         **{f"offerings_{kind}": dg.MetadataValue.int(build.counts.get(kind, 0))
            for kind in KINDS},
         "components_by_source": dg.MetadataValue.json(dict(sorted(build.by_source.items()))),
