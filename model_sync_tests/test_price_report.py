@@ -17,6 +17,7 @@ from model_sync.catalog.merge import catalog_key
 from model_sync.catalog.schema import model_catalog, price_report, prices
 from model_sync.catalog.store import CatalogStore
 from model_sync.defs.resources import CatalogDatabase
+from model_sync.pricing import report as report_module
 from model_sync.pricing.catalog import catalog_prices
 from model_sync.pricing.merge import contradictions
 from model_sync.pricing.report import PRICES, kinds, report, served_offerings
@@ -91,7 +92,8 @@ def _stored(store: CatalogStore) -> dict:
         return {(r["provider"], r["model_id"]): r for r in rows_of(conn, sa.select(price_report))}
 
 
-def test_a_build_merges_only_the_offerings_whose_intervals_changed(replayed_db, tmp_path):
+def test_a_build_merges_only_the_offerings_whose_intervals_changed(replayed_db, tmp_path,
+                                                                   monkeypatch):
     store = replayed_db.store()
     # The sync's own build left each served offering's part: nothing to merge again.
     first = report(store.engine, LATER)
@@ -102,11 +104,20 @@ def test_a_build_merges_only_the_offerings_whose_intervals_changed(replayed_db, 
     full = _copy(replayed_db, tmp_path / "full.db")
     with full.engine.begin() as conn:
         forget(conn, PRICES)  # the rebuild an out-of-band edit asks for: every offering
+    capped = _copy(replayed_db, tmp_path / "capped.db")
     at = LATER + timedelta(seconds=1)
     every, some = report(full.engine, at), report(store.engine, at)
     assert every.pop("merged") == every["priced"]
     assert some.pop("merged") == len(changed) == 7
     assert some == every == every_offering(store, at)
+    # Past the share that may change, the changed offerings are merged from one read.
+    monkeypatch.setattr(report_module, "most_changed", lambda *args, **kwargs: 3)
+    reads, groups = [], report_module._groups
+    monkeypatch.setattr(report_module, "_groups", lambda conn, at, held, spellings: (
+        reads.append(spellings), groups(conn, at, held, spellings))[1])
+    read_once = report(capped.engine, at)
+    assert reads == [None] and read_once.pop("merged") == 7 and read_once == some
+    monkeypatch.undo()
     assert some["priced"] == first["priced"] - 1  # the archived offering
     assert len(some["withheld"]) == len(first["withheld"]) + 1  # the batch price
     assert _stored(store) == _stored(full)

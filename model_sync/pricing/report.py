@@ -14,8 +14,9 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from itertools import islice
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -59,7 +60,7 @@ def kinds(merged: Merged) -> set[str]:
 def report(engine: sa.Engine, at: datetime) -> dict[str, Any]:
     """Merge the served offerings whose intervals in force at `at` changed since the last build
     (every one, when it must), keep what each found, and sum the report of every one."""
-    with reading(engine) as conn:
+    with reading(engine) as conn, engine.begin() as out:
         served = {catalog_key(p, m) for p, m in conn.execute(served_offerings())}
         stored: dict[Key, str] = {(p, m): h for p, m, h in conn.execute(sa.select(
             price_report.c.provider, price_report.c.model_id, price_report.c.inputs_hash))}
@@ -68,28 +69,35 @@ def report(engine: sa.Engine, at: datetime) -> dict[str, Any]:
             stored = {}
         held = apart(conn, sa.select(prices.c.provider, prices.c.model_id).where(*_mine(at)))
         changed: dict[Key, str] = {}
-        spellings: dict[Key, set[tuple[Any, Any]]] = {}
+        # The spellings of the changed offerings, to read their intervals by; None: past the
+        # limit, or a spelling no key matches (a null), every interval is read once instead.
+        spellings: dict[Key, set[tuple[Any, Any]]] | None = None if limit is None else {}
         for key, digest, spelt in _hashed(conn, at, served, held):
             if stored.get(key) == digest:
                 stored[key] = KEPT
-            else:
-                changed[key] = digest
+                continue
+            changed[key] = digest
+            if spellings is not None:
                 spellings[key] = spelt
-        # Past the limit, or for a spelling no key matches (a null), from one read of all.
-        one_read = limit is None or len(changed) > limit or any(
-            None in pair for spelt in spellings.values() for pair in spelt)
-        found = list(_merge(conn, at, held, None if one_read else spellings, changed))
-    gone = [key for key, value in stored.items() if value is not KEPT]
-    with engine.begin() as conn:
+                if len(changed) > cast(int, limit) or any(None in pair for pair in spelt):
+                    spellings = None
         if limit is None:
-            conn.execute(sa.delete(price_report))
-        for start in range(0, len(gone), KEYS_PER_QUERY):
-            conn.execute(sa.delete(price_report).where(sa.tuple_(
-                price_report.c.provider, price_report.c.model_id).in_(
-                gone[start:start + KEYS_PER_QUERY])))
-        bulk.insert(conn, price_report, found, [c.name for c in price_report.columns])
-        summed = _summed(conn)
-    summed["merged"] = len(found)
+            out.execute(sa.delete(price_report))
+        else:  # those merged again (a build beside this one may have written them since this
+            # one read) and those no longer served or priced
+            gone = sorted({key for key, value in stored.items() if value is not KEPT}
+                          | changed.keys())
+            for start in range(0, len(gone), KEYS_PER_QUERY):
+                out.execute(sa.delete(price_report).where(sa.tuple_(
+                    price_report.c.provider, price_report.c.model_id).in_(
+                    gone[start:start + KEYS_PER_QUERY])))
+        merged = _merge(conn, at, held, spellings, changed)
+        written = 0
+        while batch := list(islice(merged, bulk.BATCH)):  # written as merged, not all held
+            bulk.insert(out, price_report, batch, [c.name for c in price_report.columns])
+            written += len(batch)
+        summed = _summed(out)
+    summed["merged"] = written
     return summed
 
 
