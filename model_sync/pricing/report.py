@@ -28,6 +28,7 @@ from model_sync.catalog.engine import reading
 from model_sync.catalog.grouped import apart, by_offering, mappings
 from model_sync.catalog.inputs import KEPT, most_changed
 from model_sync.catalog.merge import catalog_key
+from model_sync.catalog.money import json_encoder
 from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.previous import KEYS_PER_QUERY
 from model_sync.catalog.schema import model_catalog, price_report, prices
@@ -40,6 +41,7 @@ MODALITIES = frozenset(name for name, c in COMPONENTS.items()
                        if c.dims.get("modality") or name in ("input_images", "output_images"))
 Key = tuple[str, str]
 _FIELD = "\x1f"  # between the spelling of an offering and its ids
+_ENCODE = json_encoder(sort_keys=True, check_circular=False)  # json.dumps, built once
 
 
 def kinds(merged: Merged) -> set[str]:
@@ -60,7 +62,7 @@ def kinds(merged: Merged) -> set[str]:
 def report(engine: sa.Engine, at: datetime) -> dict[str, Any]:
     """Merge the served offerings whose intervals in force at `at` changed since the last build
     (every one, when it must), keep what each found, and sum the report of every one."""
-    with reading(engine) as conn, engine.begin() as out:
+    with reading(engine) as conn:
         served = {catalog_key(p, m) for p, m in conn.execute(served_offerings())}
         stored: dict[Key, str] = {(p, m): h for p, m, h in conn.execute(sa.select(
             price_report.c.provider, price_report.c.model_id, price_report.c.inputs_hash))}
@@ -72,7 +74,10 @@ def report(engine: sa.Engine, at: datetime) -> dict[str, Any]:
         # The spellings of the changed offerings, to read their intervals by; None: past the
         # limit, or a spelling no key matches (a null), every interval is read once instead.
         spellings: dict[Key, set[tuple[Any, Any]]] | None = None if limit is None else {}
-        for key, digest, spelt in _hashed(conn, at, served, held):
+        # Every offering merged again: each one's hash is taken from the rows it is merged
+        # from, with no pass of its own.
+        hashed = () if limit is None else _hashed(conn, at, served, held)
+        for key, digest, spelt in hashed:
             if stored.get(key) == digest:
                 stored[key] = KEPT
                 continue
@@ -81,22 +86,23 @@ def report(engine: sa.Engine, at: datetime) -> dict[str, Any]:
                 spellings[key] = spelt
                 if len(changed) > cast(int, limit) or any(None in pair for pair in spelt):
                     spellings = None
-        if limit is None:
-            out.execute(sa.delete(price_report))
-        else:  # those merged again (a build beside this one may have written them since this
-            # one read) and those no longer served or priced
-            gone = sorted({key for key, value in stored.items() if value is not KEPT}
-                          | changed.keys())
-            for start in range(0, len(gone), KEYS_PER_QUERY):
-                out.execute(sa.delete(price_report).where(sa.tuple_(
-                    price_report.c.provider, price_report.c.model_id).in_(
-                    gone[start:start + KEYS_PER_QUERY])))
-        merged = _merge(conn, at, held, spellings, changed)
-        written = 0
-        while batch := list(islice(merged, bulk.BATCH)):  # written as merged, not all held
-            bulk.insert(out, price_report, batch, [c.name for c in price_report.columns])
-            written += len(batch)
-        summed = _summed(out)
+        with engine.begin() as out:  # the write lock from here on, not while hashing
+            if limit is None:
+                out.execute(sa.delete(price_report))
+            else:  # those merged again (a build beside this one may have written them
+                # since this one read) and those no longer served or priced
+                gone = sorted({key for key, value in stored.items() if value is not KEPT}
+                              | changed.keys())
+                for start in range(0, len(gone), KEYS_PER_QUERY):
+                    out.execute(sa.delete(price_report).where(sa.tuple_(
+                        price_report.c.provider, price_report.c.model_id).in_(
+                        gone[start:start + KEYS_PER_QUERY])))
+            merged = _merge(conn, at, held, spellings, served if limit is None else changed)
+            written = 0
+            while batch := list(islice(merged, bulk.BATCH)):  # written as merged, not all held
+                bulk.insert(out, price_report, batch, [c.name for c in price_report.columns])
+                written += len(batch)
+            summed = _summed(out)
     summed["merged"] = written
     return summed
 
@@ -139,6 +145,14 @@ def _digest(context: str, parts: list[str]) -> str:
     return hashlib.sha1("\n".join((context, *parts)).encode()).hexdigest()
 
 
+def _texts_of(group: Iterable[Mapping[str, Any]]) -> list[str]:
+    """What `_hashed` hashes of an offering, from its intervals in id order."""
+    ids: dict[tuple[Any, Any], list[str]] = {}
+    for row in group:
+        ids.setdefault((row["provider"], row["model_id"]), []).append(str(row["id"]))
+    return sorted(f"{p}{_FIELD}{m}{_FIELD}{','.join(found)}" for (p, m), found in ids.items())
+
+
 def _texts(conn: sa.Connection, at: datetime) -> sa.Select:
     """Each spelling of an offering with intervals in force, and their ids in order as one text
     written by the database.
@@ -163,15 +177,19 @@ def _texts(conn: sa.Connection, at: datetime) -> sa.Select:
 
 
 def _merge(conn: sa.Connection, at: datetime, held: set[Key],
-           spellings: Mapping[Key, set] | None, hashes: Mapping[Key, str]
+           spellings: Mapping[Key, set] | None, wanted: Mapping[Key, str] | set[Key]
            ) -> Iterator[dict[str, Any]]:
-    """The report rows of the offerings in `hashes`, merged from their intervals in force (of
-    the spellings given; None: from one read of every interval in force)."""
+    """The report rows of the offerings `wanted` (by their hashes; a set: hashed here, from
+    their rows), merged from their intervals in force (of the spellings given; None: from one
+    read of every interval in force)."""
     rank = ranking(PROVIDER_SOURCES)
+    context = code_digest()
     for key, group in _groups(conn, at, held, spellings):
-        if key not in hashes:
+        if key not in wanted:
             continue
-        one = merge_prices(sorted(group, key=itemgetter("id")), at=at, rank=rank)
+        group = sorted(group, key=itemgetter("id"))
+        digest = wanted[key] if isinstance(wanted, Mapping) else _digest(context, _texts_of(group))
+        one = merge_prices(group, at=at, rank=rank)
         together = [row for chosen in one.chosen.values() for row in chosen.rows]
         by_source: Counter = Counter()
         for chosen in one.chosen.values():
@@ -179,11 +197,11 @@ def _merge(conn: sa.Connection, at: datetime, held: set[Key],
         named = f"{key[0]}/{key[1]}"
         withheld = [f"{named} ({row['source']}): {why}" for row, why in one.withheld]
         contradicting = [f"{named}: {why}" for _, why in contradictions(together)]
-        yield {"provider": key[0], "model_id": key[1], "inputs_hash": hashes[key],
+        yield {"provider": key[0], "model_id": key[1], "inputs_hash": digest,
                "kinds": ",".join(sorted(kinds(one))), "components": len(together),
-               "by_source": json.dumps(dict(sorted(by_source.items()))),
-               "withheld": json.dumps(withheld) if withheld else None,
-               "contradicting": json.dumps(contradicting) if contradicting else None}
+               "by_source": _ENCODE(by_source),
+               "withheld": _ENCODE(withheld) if withheld else None,
+               "contradicting": _ENCODE(contradicting) if contradicting else None}
 
 
 def _groups(conn: sa.Connection, at: datetime, held: set[Key],
