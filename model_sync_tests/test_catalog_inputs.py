@@ -24,6 +24,7 @@ from model_sync.ingest.catalog import build_catalog_tables
 from model_sync.ingest.derived import build_models_table
 from model_sync.pricing.report import report
 from model_sync_tests.test_price_report import change_intervals, every_offering
+from model_sync_tests.test_reconcile import drift, every_row, planned, suspected
 
 LATER = datetime(2030, 1, 1, tzinfo=UTC)  # past every recorded sync: nothing archived by age
 # What differs between two builds of one catalog at the same instant: only the bookkeeping.
@@ -259,5 +260,14 @@ def test_on_postgresql_only_the_changed_offerings_and_models_are_built_again_ali
         assert changed[0] == changed[1] and reports[0] == reports[1]
         assert reports[0].pop("merged") == len(changed[0]) == 7
         assert reports[0] == every_offering(postgres, at)
+        # The price history's repair: the suspects the database picks are judged alike.
+        plans = []
+        for store in (postgres, sqlite):
+            with store.engine.begin() as conn:
+                drift(conn)
+                repair, _ = suspected(conn)
+                assert planned(repair) == planned(every_row(conn))
+                plans.append(planned(repair))
+        assert plans[0] == plans[1] and plans[0][1]
     finally:
         postgres.dispose()

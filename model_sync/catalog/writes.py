@@ -19,7 +19,6 @@ from model_sync.catalog.contract import (
     StoredOffering,
 )
 from model_sync.catalog.engine import rows_of, take_turns
-from model_sync.catalog.grouped import mappings
 from model_sync.catalog.history import (
     Plan,
     SyncStats,
@@ -34,7 +33,7 @@ from model_sync.catalog.previous import (
     overridden_catalog,
     previous_state,
 )
-from model_sync.catalog.reconcile import Repair, plan_repair
+from model_sync.catalog.reconcile import Repair, plan_repair, suspects
 from model_sync.catalog.schema import (
     catalog_changes,
     price_history,
@@ -133,17 +132,14 @@ class CatalogWrites:
             for source in sorted({r["source"] for r in rows_of(
                     conn, sa.select(source_offerings.c.source).distinct())}):
                 take_turns(conn, source)  # in order: no deadlock with the sources' own syncs
-            columns = [source_offerings.c[name] for name in (
-                "source", "source_key", "provider", "model_id", "canonical_id", "state",
-                *PRICE_FIELDS)]
             overrides = [dict(r, source=OVERRIDE, source_key=override_key(r))
                          for r in overridden_catalog(conn)
                          if set(overridden(r)) & set(PRICE_FIELDS)]
-            intervals = mappings(conn, sa.select(price_history).where(
-                price_history.c.valid_to.is_(None)))
-            # The intervals are read first; then the rows, one at a time.
-            repair = plan_repair(chain(mappings(conn, sa.select(*columns)), overrides),
-                                 intervals, now=now, run_id=run_id)
+            # The rows the database picks, and the overrides (which no source row holds):
+            # their open intervals are among those picked, as intervals no row has.
+            rows, intervals, total = suspects(conn)
+            repair = plan_repair(chain(rows, overrides), intervals, now=now, run_id=run_id)
+            repair.checked = total + len(overrides)
             self._apply(conn, Plan(close_prices=repair.close, open_prices=repair.open),
                         source_offerings, STORED_OFFERING_COLUMNS, now)
         return repair
