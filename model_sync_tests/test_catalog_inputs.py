@@ -161,9 +161,9 @@ def test_a_rollup_rolls_up_only_the_changed_models_and_leaves_what_rolling_up_al
     rolled: list[str] = []
     original = rolled_module.model_row
 
-    def counting(canonical_id, rows, figures):
+    def counting(canonical_id, rows, figures, joined=None):
         rolled.append(canonical_id)
-        return original(canonical_id, rows, figures)
+        return original(canonical_id, rows, figures, joined)
 
     monkeypatch.setattr(rolled_module, "model_row", counting)
     before = _models(store)

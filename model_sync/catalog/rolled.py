@@ -34,10 +34,12 @@ _ENCODE = json_encoder(sort_keys=True, default=str, check_circular=False)
 Rolled = tuple[ModelRow, str]  # a model and the hash of its inputs
 
 
-def model_inputs(canonical_id: str, rows: Sequence[Mapping[str, Any]], figures: Figures) -> str:
+def model_inputs(canonical_id: str, rows: Sequence[Mapping[str, Any]], figures: Figures,
+                 joined: tuple[dict[str, Any], dict[str, Any], str | None] | None = None) -> str:
     """The hash of what a model is rolled up from: its served catalog rows (at least `_SLIM`)
-    and the figures joined to it, with the code."""
-    bench, hub, _ = figures_of(canonical_id, rows, figures)
+    and the figures joined to it (`joined`: `figures_of` the model, when already looked up),
+    with the code."""
+    bench, hub, _ = joined or figures_of(canonical_id, rows, figures)
     parts = sorted(repr((r["provider"], r["model_id"], r["content_hash"])) for r in rows)
     return hashlib.sha1("\n".join((code_digest(), canonical_id, _ENCODE(bench), _ENCODE(hub),
                                    *parts)).encode()).hexdigest()
@@ -57,7 +59,9 @@ def every_model(conn: sa.Connection, figures: Figures) -> Iterator[Rolled]:
     for canonical_id, group in groupby(mappings(conn, _served(*ROLLUP_COLUMNS)),
                                        key=itemgetter("canonical_id")):
         rows = cast(list[CatalogRow], list(group))
-        yield model_row(canonical_id, rows, figures), model_inputs(canonical_id, rows, figures)
+        joined = figures_of(canonical_id, rows, figures)  # looked up once for both
+        yield (model_row(canonical_id, rows, figures, joined),
+               model_inputs(canonical_id, rows, figures, joined))
 
 
 class ModelsPublish:

@@ -66,12 +66,15 @@ def _rolled_up(row: CatalogRow) -> bool:
     return bool(row.get("canonical_id")) and row.get("state") not in ("archived", "unlisted")
 
 
-def model_row(canonical_id: str, rows: Sequence[CatalogRow], figures: Figures) -> ModelRow:
-    """One model rolled up from its served catalog rows, with the figures joined to it."""
+def model_row(canonical_id: str, rows: Sequence[CatalogRow], figures: Figures,
+              joined: tuple[dict[str, Any], dict[str, Any], str | None] | None = None
+              ) -> ModelRow:
+    """One model rolled up from its served catalog rows, with the figures joined to it
+    (`joined`: `figures_of` the model, when already looked up)."""
     active = [r for r in rows if r.get("state", "active") == "active"]
     input_row = _cheapest(active, "input_price")
     output_row = _cheapest(active, "output_price")
-    bench, hub, hf_id = figures_of(canonical_id, rows, figures)
+    bench, hub, hf_id = joined or figures_of(canonical_id, rows, figures)
     weights = [r.get("open_weights") for r in rows if r.get("open_weights") is not None]
     return {
         "canonical_id": canonical_id,
@@ -111,13 +114,18 @@ def _name(rows: Sequence[Mapping[str, Any]]) -> str | None:
     names = [str(r["name"]).split(": ", 1)[-1] for r in rows if r.get("name")]
     if not names:
         return None
+    if names.count(names[0]) == len(names):  # one spelling: most models
+        return names[0]
     counts = Counter(names)
     return min(counts, key=lambda n: (-counts[n], len(n), n))
 
 
 def _most_common(values: Iterable[Any]) -> Any:
-    counts = Counter(v for v in values if v)
-    return min(counts, key=lambda v: (-counts[v], str(v))) if counts else None
+    present = [v for v in values if v]
+    if not present or present.count(present[0]) == len(present):  # none, or one value
+        return present[0] if present else None
+    counts = Counter(present)
+    return min(counts, key=lambda v: (-counts[v], str(v)))
 
 
 def _benchmarks_by_name(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
