@@ -113,8 +113,11 @@ def plausible(rows: Sequence[Row]) -> bool:
 def contradictions(rows: Sequence[Row]) -> list[tuple[Row, str]]:
     """The prices of one source row that contradict its others: a batch or flex price above
     the standard price of the same component, or a long-context tier below the tier under it."""
+    if len(rows) < 2:
+        return []
     if not any(row["mode"] in DISCOUNTED for row in rows) and len(rows) == len(
-            {tuple(row.get(k) or None for k in _TERMS[:4]) for row in rows}):
+            {(row["component"], row["mode"], row.get("region") or None, row.get("window") or None)
+             for row in rows}):
         return []  # nothing discounted, no two rows of one slot: nothing to compare
     # Each row's slot terms and price, read once: (component, mode, region, window, tier).
     read = [(row, tuple(row.get(k) or None for k in _TERMS), _price(row["price"]))
