@@ -1,6 +1,7 @@
 """The catalog's price components: each served offering's sets in force now, merged from the
-`prices` intervals of its source rows; the counts the UI shows; the audit of what was withheld.
-Plain Python: the `prices` asset, the exports and the command line use it alike."""
+`prices` intervals of its source rows; the build whose counts the UI shows and whose audit
+names what was withheld (the counts kept by offering in `report`). Plain Python: the `prices`
+asset, the exports and the command line use it alike."""
 
 import hashlib
 from collections import Counter

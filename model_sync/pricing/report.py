@@ -4,9 +4,9 @@ hash of the intervals in force it was merged from.
 
 A build has the database list each served offering's intervals in force by id, hashes those
 lists, and merges again only the offerings whose hash changed; the report is summed by the
-database. Every
-offering is merged again from one read when the table is new, the last build left no record
-(`DELETE FROM build_digests`), or more than a quarter of the offerings changed.
+database. Every offering is merged again from one read when the table is new or the last build
+left no record (`DELETE FROM build_digests`); the changed ones are, when more than a quarter
+changed.
 """
 
 import hashlib
@@ -168,7 +168,8 @@ def _texts(conn: sa.Connection, at: datetime) -> sa.Select:
                                                               prices.c.id))
         return sa.select(prices.c.provider, prices.c.model_id, together).where(
             *_mine(at)).group_by(prices.c.provider, prices.c.model_id)
-    # SQLite concatenates in the order the rows come: those of an id-ordered subquery.
+    # SQLite concatenates in the order the rows come: those of an id-ordered subquery (were it
+    # another order, the hash would differ and the offering be merged again, nothing worse).
     ordered = sa.select(prices.c.provider, prices.c.model_id, ids.label("id")).where(
         *_mine(at)).order_by(prices.c.provider, prices.c.model_id, prices.c.id).subquery()
     return sa.select(ordered.c.provider, ordered.c.model_id,
