@@ -53,7 +53,6 @@ def change_intervals(store: CatalogStore, at: datetime) -> set:
     interval opened), a batch price above its standard one, an override, an output price
     scheduled to begin an hour later, and one served offering archived. The offerings whose
     intervals in force changed, by catalog key."""
-    changed: set = set()
     with store.engine.begin() as conn:
         standard = sorted((row for row in rows_of(conn, sa.select(prices).where(
             prices.c.source == "openrouter", prices.c.component == "input",
@@ -75,9 +74,7 @@ def change_intervals(store: CatalogStore, at: datetime) -> set:
         conn.execute(sa.update(model_catalog).where(
             model_catalog.c.provider == archived["provider"],
             model_catalog.c.model_id == archived["model_id"]).values(state="archived"))
-        changed = {catalog_key(r["provider"], r["model_id"])
-                   for r in (*doubled, batch, override)}
-    return changed
+    return {catalog_key(r["provider"], r["model_id"]) for r in (*doubled, batch, override)}
 
 
 def _copy(db: CatalogDatabase, path) -> CatalogStore:
