@@ -49,6 +49,8 @@ def test_the_prices_table_holds_every_sources_components(replayed, pricer):
     assert meta["offerings_tiered"].value > 200 and meta["offerings_batch"].value > 50
     assert meta["offerings_regional"].value > 100 and meta["offerings_modality"].value > 100
     assert meta["offerings_time_of_day"].value >= 2 and meta["offerings_priority"].value > 50
+    # The first build merges every priced offering (and keeps what each found: `price_report`).
+    assert meta["offerings_merged"].value == meta["priced_offerings"].value > 5000
     [check] = [e for e in replayed.result.get_asset_check_evaluations()
                if e.check_name == "prices_consistent"]
     assert check.passed and "requesty/google/gemini-2.5-pro (models_dev)" in check.description
