@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from model_sync.catalog.contract import ACTIVE, ARCHIVED, UNLISTED
+from model_sync.catalog.contract import ACTIVE
 from model_sync.catalog.copies import copied_from
 from model_sync.catalog.engine import reading, rows_of
 from model_sync.catalog.grouped import apart, by_offering, mappings
@@ -23,6 +23,7 @@ from model_sync.catalog.store import CatalogStore
 from model_sync.pricing.catalog import catalog_prices
 from model_sync.pricing.lookup import OFFERING_SOURCES
 from model_sync.pricing.merge import Merged
+from model_sync.pricing.report import served_offerings
 from model_sync.pricing.storage import in_force_rows
 from model_sync.pricing.vocabulary import COMPONENTS
 
@@ -129,14 +130,11 @@ def find_disagreements(store: CatalogStore, *, at: datetime,
                        price_tolerance: Decimal = PRICE_TOLERANCE,
                        limit_tolerance: Decimal = LIMIT_TOLERANCE) -> list[Disagreement]:
     """Every disagreement among the sources of the catalog's served offerings, at `at`."""
-    catalog, table = model_catalog, source_offerings
+    table = source_offerings
     listing = (table.c.source.in_(OFFERING_SOURCES), table.c.state == ACTIVE)
     with reading(store.engine) as conn:
         # The served offerings' spellings by key: a row is read whole only where sources meet.
-        served = {catalog_key(p, m): (p, m) for p, m in conn.execute(
-            sa.select(catalog.c.provider, catalog.c.model_id)
-            .where(catalog.c.state.not_in([ARCHIVED, UNLISTED]))
-            .order_by(catalog.c.provider, catalog.c.model_id))}
+        served = {catalog_key(p, m): (p, m) for p, m in conn.execute(served_offerings())}
         held = apart(conn, sa.select(table.c.provider, table.c.model_id).where(*listing))
         offerings = mappings(conn, sa.select(*(table.c[c] for c in _OFFERING_COLUMNS))
                              .where(*listing).order_by(table.c.provider, table.c.model_id))

@@ -34,6 +34,7 @@ from model_sync.catalog.previous import KEYS_PER_QUERY
 from model_sync.catalog.schema import model_catalog, price_report, prices
 from model_sync.pricing.lookup import OFFERING_SOURCES, PROVIDER_SOURCES
 from model_sync.pricing.merge import Merged, contradictions, merge_prices, ranking
+from model_sync.pricing.storage import in_force_at
 from model_sync.pricing.vocabulary import COMPONENTS
 
 PRICES = "prices"  # the build's name in `build_digests`
@@ -116,9 +117,7 @@ def served_offerings() -> sa.Select:
 
 def _mine(at: datetime) -> tuple[sa.ColumnElement[bool], ...]:
     """The intervals a merge reads: the offering sources' and overrides', in force at `at`."""
-    return (prices.c.source.in_([*OFFERING_SOURCES, OVERRIDE]),
-            sa.or_(prices.c.valid_from.is_(None), prices.c.valid_from <= at),
-            sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > at))
+    return (prices.c.source.in_([*OFFERING_SOURCES, OVERRIDE]), *in_force_at(at))
 
 
 def _hashed(conn: sa.Connection, at: datetime, served: set[Key], held: set[Key]
@@ -134,10 +133,9 @@ def _hashed(conn: sa.Connection, at: datetime, served: set[Key], held: set[Key]
         if key in held:
             later.setdefault(key, []).append((provider, model_id, text))
             continue
-        yield key, _digest(context, [f"{provider}{_FIELD}{model_id}{_FIELD}{text}"]), {
-            (provider, model_id)}
+        yield key, _digest(context, [_part(provider, model_id, text)]), {(provider, model_id)}
     for key, parts in later.items():
-        yield key, _digest(context, sorted(f"{p}{_FIELD}{m}{_FIELD}{t}" for p, m, t in parts)), {
+        yield key, _digest(context, sorted(_part(*part) for part in parts)), {
             (p, m) for p, m, _ in parts}
 
 
@@ -145,12 +143,17 @@ def _digest(context: str, parts: list[str]) -> str:
     return hashlib.sha1("\n".join((context, *parts)).encode()).hexdigest()
 
 
+def _part(provider: Any, model_id: Any, ids: str) -> str:
+    """What is hashed of one spelling of an offering: the spelling and its interval ids."""
+    return f"{provider}{_FIELD}{model_id}{_FIELD}{ids}"
+
+
 def _texts_of(group: Iterable[Mapping[str, Any]]) -> list[str]:
     """What `_hashed` hashes of an offering, from its intervals in id order."""
     ids: dict[tuple[Any, Any], list[str]] = {}
     for row in group:
         ids.setdefault((row["provider"], row["model_id"]), []).append(str(row["id"]))
-    return sorted(f"{p}{_FIELD}{m}{_FIELD}{','.join(found)}" for (p, m), found in ids.items())
+    return sorted(_part(p, m, ",".join(found)) for (p, m), found in ids.items())
 
 
 def _texts(conn: sa.Connection, at: datetime) -> sa.Select:

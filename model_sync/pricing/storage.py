@@ -211,17 +211,20 @@ def price_rows(engine: sa.Engine, *, provider: str | None = None,
             return []
         query = query.where(sa.tuple_(prices.c.source, prices.c.source_key).in_(pairs))
     if at is not None:
-        query = query.where(sa.or_(prices.c.valid_from.is_(None), prices.c.valid_from <= at),
-                            sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > at))
+        query = query.where(*in_force_at(at))
     with engine.connect() as conn:
         return rows_of(conn, query.order_by(prices.c.id))
 
 
+def in_force_at(at: datetime) -> tuple[sa.ColumnElement[bool], ...]:
+    """The intervals in force at `at`, as SQL: begun (or with no start), not yet ended."""
+    return (sa.or_(prices.c.valid_from.is_(None), prices.c.valid_from <= at),
+            sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > at))
+
+
 def in_force_rows(conn: sa.Connection, *, at: datetime) -> Iterator[dict[str, Any]]:
     """The intervals in force at `at`, one at a time (as `price_rows(at=at)` lists them)."""
-    query = sa.select(prices).where(
-        sa.or_(prices.c.valid_from.is_(None), prices.c.valid_from <= at),
-        sa.or_(prices.c.valid_to.is_(None), prices.c.valid_to > at)).order_by(prices.c.id)
+    query = sa.select(prices).where(*in_force_at(at)).order_by(prices.c.id)
     result = conn.execute(query)
     keys = list(result.keys())
     for row in result:
