@@ -298,6 +298,36 @@ def one_synthetic(n: int, url: str, workdir: Path) -> dict:
     figures.update({f"changed_{k}": v for k, v in changed.items()})
     # The process's peak over the three syncs: the first, or a re-sync, whichever held more.
     figures["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if url.startswith("sqlite:///"):
+        figures["floor"] = floor(replay, Path(url.removeprefix("sqlite:///")), workdir)
+    return figures
+
+
+def floor(replay: Path, synced: Path, scratch: Path) -> dict:
+    """Wall seconds of the least any source sync and catalog build of these rows could do, in
+    this Python on SQLite: json-loading the pages and one bare executemany of the source rows;
+    reading those rows back and one bare executemany of the catalog rows. No normalizing,
+    hashing, history or prices."""
+    import sqlalchemy as sa
+
+    from model_sync.catalog.schema import metadata
+
+    target = scratch / "floor.db"
+    engine = sa.create_engine(f"sqlite:///{target}")
+    metadata.create_all(engine)
+    engine.dispose()
+    figures = {"source": 0.0, "catalog": 0.0}
+    for page in sorted((replay / "openrouter").glob("*.json")):
+        body = page.read_bytes()
+        start = time.perf_counter()
+        json.loads(body)
+        figures["source"] += time.perf_counter() - start
+    with sqlite3.connect(synced) as read, sqlite3.connect(target) as write:
+        figures["source"] += _copy(read, write, "source_offerings")
+        start = time.perf_counter()
+        for _ in read.execute("SELECT * FROM source_offerings"):
+            pass
+        figures["catalog"] += time.perf_counter() - start + _copy(read, write, "model_catalog")
     return figures
 
 
@@ -318,6 +348,20 @@ def one_to_sql(url: str, target: str, table: str) -> dict:
     engine.dispose()
     figures["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return figures
+
+
+def _copy(read: sqlite3.Connection, write: sqlite3.Connection, table: str) -> float:
+    """Seconds spent inserting `table`'s rows into `write` (bare executemany, 5,000 rows a
+    call, one transaction); reading them from `read` not counted."""
+    cursor, spent = read.execute(f"SELECT * FROM {table}"), 0.0
+    while rows := cursor.fetchmany(5000):
+        start = time.perf_counter()
+        write.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})",
+                          rows)
+        spent += time.perf_counter() - start
+    start = time.perf_counter()
+    write.commit()
+    return spent + time.perf_counter() - start
 
 
 def child(*args: str) -> dict:
@@ -358,6 +402,14 @@ def bench_synthetic(sizes: list[int], scratch: Path, databases) -> list[tuple]:
                   f"{ours['changed_cpu']:.1f}s CPU ({changed:.2f} of the first; source sync "
                   f"{ours['changed_source']:.1f}s, catalog build {ours['changed_catalog']:.1f}s)",
                   flush=True)
+            if "floor" in ours:  # SQLite: what the 2x target leaves, against the floor
+                low = ours["floor"]
+                print(f"  {'':>9}  the 2x target allows {source['wall'] / 2 / n * 1e6:.0f} µs/"
+                      f"offering for the source sync, {catalog['wall'] / 2 / n * 1e6:.0f} for "
+                      f"the catalog build; the floor (json.loads of the pages + a bare "
+                      f"executemany of the source rows; reading them + a bare executemany of "
+                      f"the catalog rows) is {low['source'] / n * 1e6:.0f} and "
+                      f"{low['catalog'] / n * 1e6:.0f}", flush=True)
             results += [
                 (f"{kind} {n:,}: unchanged re-sync / first sync", ours["again_cpu"] / ours["cpu"],
                  UNCHANGED_MAX, ours["again_cpu"] / ours["cpu"] <= UNCHANGED_MAX),
