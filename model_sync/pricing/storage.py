@@ -16,6 +16,7 @@ from model_sync.catalog.build_digests import record as record_digest
 from model_sync.catalog.contract import ARCHIVED
 from model_sync.catalog.digests import rows_digest
 from model_sync.catalog.engine import rows_of, take_turns
+from model_sync.catalog.grouped import mappings
 from model_sync.catalog.overrides import OVERRIDE
 from model_sync.catalog.previous import KEYS_PER_QUERY
 from model_sync.catalog.schema import prices, rejected_prices, source_offerings
@@ -224,11 +225,7 @@ def in_force_at(at: datetime) -> tuple[sa.ColumnElement[bool], ...]:
 
 def in_force_rows(conn: sa.Connection, *, at: datetime) -> Iterator[dict[str, Any]]:
     """The intervals in force at `at`, one at a time (as `price_rows(at=at)` lists them)."""
-    query = sa.select(prices).where(*in_force_at(at)).order_by(prices.c.id)
-    result = conn.execute(query)
-    keys = list(result.keys())
-    for row in result:
-        yield dict(zip(keys, row, strict=True))
+    yield from mappings(conn, sa.select(prices).where(*in_force_at(at)).order_by(prices.c.id))
 
 
 def price_rejections(engine: sa.Engine, source: str | None = None) -> list[dict[str, Any]]:
