@@ -135,18 +135,23 @@ def replayed_files(replay: Path) -> list[Path]:
     return files
 
 
-def lower_bound(replay: Path, synced: Path, scratch: Path) -> float:
-    """CPU of json-loading the payloads and inserting the synced rows with one executemany per
-    table, into the same schema, in one transaction."""
+def empty_catalog(target: Path) -> Path:
+    """A new SQLite file at `target` holding the catalog's tables, empty."""
     import sqlalchemy as sa
 
     from model_sync.catalog.schema import metadata
 
-    rows = table_rows(synced)
-    target = scratch / f"bound-{time.monotonic_ns()}.db"
     engine = sa.create_engine(f"sqlite:///{target}")
     metadata.create_all(engine)
     engine.dispose()
+    return target
+
+
+def lower_bound(replay: Path, synced: Path, scratch: Path) -> float:
+    """CPU of json-loading the payloads and inserting the synced rows with one executemany per
+    table, into the same schema, in one transaction."""
+    rows = table_rows(synced)
+    target = empty_catalog(scratch / f"bound-{time.monotonic_ns()}.db")
     bodies = [p.read_bytes() for p in replayed_files(replay)]
     start = time.process_time()
     for body in bodies:
@@ -310,14 +315,7 @@ def floor(replay: Path, synced: Path, scratch: Path) -> dict:
     this Python on SQLite: json-loading the pages and one bare executemany of the source rows;
     reading those rows back and one bare executemany of the catalog rows. No normalizing,
     hashing, history or prices."""
-    import sqlalchemy as sa
-
-    from model_sync.catalog.schema import metadata
-
-    target = scratch / "floor.db"
-    engine = sa.create_engine(f"sqlite:///{target}")
-    metadata.create_all(engine)
-    engine.dispose()
+    target = empty_catalog(scratch / "floor.db")
     figures = {"source": 0.0, "catalog": 0.0}
     for page in sorted((replay / "openrouter").glob("*.json")):
         body = page.read_bytes()
